@@ -1,0 +1,41 @@
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
+import { UserError } from '../../lib/errors.js';
+import { formatPlain, parseBuildId, splitIds, queryBuildIds, queryFile, queryRpm, QueryAnswer } from '../../lib/index/query.js';
+
+export default class DarkserverQuery extends BaseCommand {
+  static override summary = 'Which RPM builds contain these build-ids (or this RPM, or this path).';
+  static override description = `Prints one line per match: BUILDID<TAB>RPM-NVRA<TAB>/path/in/rpm. A build-id found in several
+RPMs gives several lines. Exit 1 when any input has no answer, 2 for input that is not a build-id.`;
+  static override examples = [
+    '<%= config.bin %> darkserver query 775fdcb927e4300adbe83cfacec3cfeb1f63fe17',
+    '<%= config.bin %> darkserver query --json 775fdcb9... 3a54b25d...',
+    '<%= config.bin %> darkserver query --rpm hello-2.0-1.x86_64',
+    '<%= config.bin %> darkserver query --file /usr/bin/hello',
+  ];
+  static override strict = false;
+  static override args = { buildid: Args.string({ description: 'GNU build-id, 8-64 hex digits (several allowed)' }) };
+  static override flags = {
+    db: dbFlag,
+    rpm: Flags.string({ description: 'All build-ids of one RPM, by N-V-R.A (a trailing .rpm is ignored).', helpValue: 'NVRA', exclusive: ['file'] }),
+    file: Flags.string({ description: 'Which RPMs ship an ELF file at this path.', helpValue: 'PATH', exclusive: ['rpm'] }),
+  };
+
+  async run(): Promise<void> {
+    const { argv, flags } = await this.parse(DarkserverQuery);
+    const ids = argv as string[];
+    const modes = (ids.length ? 1 : 0) + (flags.rpm ? 1 : 0) + (flags.file ? 1 : 0);
+    if (modes !== 1) throw new UserError('give build-ids, or --rpm NVRA, or --file PATH (exactly one of them)', 2);
+    const idList = ids.length ? splitIds(ids).map(parseBuildId) : [];
+    const store = openStore(flags.db, { mustExist: true });
+    let answer: QueryAnswer;
+    try {
+      answer = flags.rpm ? queryRpm(store, flags.rpm) : flags.file ? queryFile(store, flags.file) : queryBuildIds(store, idList);
+    } finally {
+      store.close();
+    }
+    if (flags.json) this.printJson(answer.results);
+    else for (const r of answer.results) process.stdout.write(`${formatPlain(r)}\n`);
+    for (const m of answer.missing) this.fail(m.message, 1);
+  }
+}

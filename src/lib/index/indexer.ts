@@ -1,0 +1,111 @@
+// `darkserver index`: scan RPM files with N in flight, write each to the store as it finishes.
+import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import { FormatError } from '../errors.js';
+import { distTag, splitNvr } from '../rpm/disttag.js';
+import { RpmInfo } from '../rpm/package.js';
+import { discoverRpms, ioMessage } from './discover.js';
+import { RpmScan, scanRpmFile } from './scan.js';
+import { RpmRecord, Store } from './store.js';
+
+export const LOCAL_INSTANCE = 'local';
+
+export interface IndexOptions {
+  jobs?: number;
+  full?: boolean;
+  instance?: string;
+  onStart?: (total: number) => void;
+  onFile?: (file: string, outcome: 'indexed' | 'already' | 'skipped' | 'failed') => void;
+  onError?: (path: string, message: string) => void;
+}
+
+export interface IndexSummary {
+  rpms: number;
+  headerOnly: number;
+  payload: number;
+  already: number;
+  skipped: number;
+  failed: number;
+  elfFiles: number;
+  buildIds: number;
+  withoutBuildId: number;
+  bytesRead: number;
+  bytesTotal: number;
+  emptyDirs: string[];
+}
+
+export async function indexPaths(store: Store, paths: string[], opts: IndexOptions = {}): Promise<IndexSummary> {
+  const instance = opts.instance ?? LOCAL_INSTANCE;
+  const found = await discoverRpms(paths);
+  const sum: IndexSummary = {
+    rpms: 0, headerOnly: 0, payload: 0, already: 0, skipped: 0, failed: 0, elfFiles: 0, buildIds: 0,
+    withoutBuildId: 0, bytesRead: 0, bytesTotal: 0, emptyDirs: found.emptyDirs,
+  };
+  for (const e of found.errors) {
+    sum.failed++;
+    opts.onError?.(e.path, e.message);
+  }
+  opts.onStart?.(found.files.length);
+
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < found.files.length) {
+      const file = found.files[next++];
+      let outcome: 'indexed' | 'already' | 'skipped' | 'failed';
+      try {
+        const r = await scanRpmFile(file, {
+          full: opts.full,
+          skip: (_info, pkgid) => (store.hasRpm(instance, pkgid) ? 'already indexed' : undefined),
+        });
+        if ('skipped' in r) {
+          if (r.skipped === 'already indexed') { sum.already++; outcome = 'already'; } else { sum.skipped++; outcome = 'skipped'; }
+        } else if (store.addRpm(localRecord(r, file, instance))) {
+          outcome = 'indexed';
+          sum.rpms++;
+          if (r.method === 'header') sum.headerOnly++; else sum.payload++;
+          sum.elfFiles += r.elfFiles;
+          sum.buildIds += r.rows.length;
+          sum.withoutBuildId += r.elfWithoutBuildId;
+          sum.bytesRead += r.bytesRead;
+          sum.bytesTotal += r.size ?? 0;
+        } else {
+          sum.already++;
+          outcome = 'already';
+        }
+      } catch (e) {
+        sum.failed++;
+        outcome = 'failed';
+        opts.onError?.(file, describeFailure(e));
+      }
+      opts.onFile?.(file, outcome);
+    }
+  };
+  const jobs = Math.max(1, Math.min(opts.jobs ?? 1, found.files.length || 1));
+  await Promise.all(Array.from({ length: jobs }, worker));
+  return sum;
+}
+
+export function describeFailure(e: unknown): string {
+  if (e instanceof FormatError) return e.message;
+  if ((e as NodeJS.ErrnoException)?.code) return ioMessage(e);
+  if (process.env.DARKFORGE_DEBUG) return (e as Error)?.stack ?? String(e);
+  return `internal error: ${(e as Error)?.message ?? String(e)} (set DARKFORGE_DEBUG=1 for details)`;
+}
+
+/** The build a local RPM belongs to: its source RPM's N-V-R (main and -debuginfo share it). */
+export function buildOf(info: RpmInfo): RpmRecord['build'] {
+  const src = info.sourceRpm?.replace(/\.(no)?src\.rpm$/, '');
+  const parsed = src ? splitNvr(src) : undefined;
+  const b = parsed ?? { name: info.name, version: info.version, release: info.release };
+  return { ...b, nvr: `${b.name}-${b.version}-${b.release}`, distro: distTag(b.release) };
+}
+
+function localRecord(r: RpmScan, file: string, instance: string): RpmRecord {
+  const { info } = r;
+  return {
+    instance, pkgid: r.pkgid, build: buildOf(info), name: info.name, epoch: info.epoch, version: info.version,
+    release: info.release, arch: info.arch, nvra: info.nvra, sourceRpm: info.sourceRpm,
+    url: pathToFileURL(resolve(file)).href, size: r.size, payloadCompressor: info.payloadCompressor,
+    method: r.method, elfFiles: r.elfFiles, elfWithoutBuildId: r.elfWithoutBuildId, rows: r.rows,
+  };
+}

@@ -1,0 +1,107 @@
+// Scan one local RPM file: headers first, and the payload only when the header cannot account
+// for every ELF file (or when asked to, with `full`). Everything read is checked against the
+// package's own digests, so a damaged file yields an error and no rows.
+import { createHash, Hash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { FormatError } from '../errors.js';
+import { describeRpm, RpmInfo } from '../rpm/package.js';
+import { readRpmHeaders, RpmHeaders } from '../rpm/reader.js';
+import { ByteSource, FileSource } from '../rpm/source.js';
+import { buildIdsFromHeader } from './header-ids.js';
+import { buildIdsFromPayload } from './payload-ids.js';
+import { FileRow, sortRows } from './rows.js';
+
+export type ScanMethod = 'header' | 'payload';
+
+export interface RpmScan {
+  info: RpmInfo;
+  /** SIGMD5 hex, or "sha256:<header digest>" for packages without one. */
+  pkgid: string;
+  size?: number;
+  method: ScanMethod;
+  rows: FileRow[];
+  elfFiles: number;
+  elfWithoutBuildId: number;
+  /** Why the header alone was not enough, when the payload was read. */
+  headerReason?: string;
+  /** Compressed bytes read from the source. */
+  bytesRead: number;
+}
+
+export interface ScanOptions {
+  full?: boolean;
+  /** Asked once the headers are known; returning a reason skips the package (nothing more is read). */
+  skip?: (info: RpmInfo, pkgid: string) => string | undefined;
+}
+
+export type ScanOutcome = { skipped: string; info: RpmInfo; pkgid: string } | RpmScan;
+
+export function packageId(info: RpmInfo, headers: RpmHeaders): string {
+  return info.sigmd5 ?? `sha256:${headers.headerSha256}`;
+}
+
+export async function scanRpmFile(path: string, opts: ScanOptions = {}): Promise<ScanOutcome> {
+  const src = await FileSource.open(path);
+  try {
+    return await scanRpm(src, opts);
+  } finally {
+    await src.close();
+  }
+}
+
+export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<ScanOutcome> {
+  const headers = await readRpmHeaders(src);
+  const info = describeRpm(headers);
+  const pkgid = packageId(info, headers);
+  if (info.isSource) return { skipped: 'source package (no ELF files)', info, pkgid };
+  const skip = opts.skip?.(info, pkgid);
+  if (skip) return { skipped: skip, info, pkgid };
+  checkHeaderDigest(info, headers);
+
+  let headerReason: string | undefined;
+  if (!opts.full) {
+    const h = buildIdsFromHeader(info);
+    if (h.complete) {
+      return {
+        info, pkgid, size: src.size, method: 'header', rows: sortRows(h.rows), elfFiles: h.elfFiles,
+        elfWithoutBuildId: 0, bytesRead: src.position,
+      };
+    }
+    headerReason = h.reason;
+  }
+
+  const md5 = createHash('md5').update(headers.headerBytes);
+  let payloadBytes = 0;
+  const tap = hashTap(md5, (n) => { payloadBytes += n; });
+  const raw = src.rest();
+  raw.on('error', (e) => tap.destroy(e));
+  const p = await buildIdsFromPayload(info, raw.pipe(tap));
+  const digest = md5.digest('hex');
+  if (info.sigmd5 && digest !== info.sigmd5) {
+    throw new FormatError(`content does not match the package's MD5 digest (SIGMD5 ${info.sigmd5}, file gives ${digest}): the file is damaged`);
+  }
+  return {
+    info, pkgid, size: src.size, method: 'payload', rows: sortRows(p.rows), elfFiles: p.elfFiles,
+    elfWithoutBuildId: p.elfWithoutBuildId, headerReason, bytesRead: src.position + payloadBytes,
+  };
+}
+
+function checkHeaderDigest(info: RpmInfo, headers: RpmHeaders): void {
+  if (info.sha256 && info.sha256 !== headers.headerSha256) {
+    throw new FormatError(`header does not match its SHA256 digest (${info.sha256}): the file is damaged`);
+  }
+  if (!info.sha256 && info.sha1) {
+    const sha1 = createHash('sha1').update(headers.headerBytes).digest('hex');
+    if (sha1 !== info.sha1) throw new FormatError(`header does not match its SHA1 digest (${info.sha1}): the file is damaged`);
+  }
+}
+
+function hashTap(hash: Hash, count: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      count(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}

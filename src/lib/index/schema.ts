@@ -1,0 +1,68 @@
+// Schema migrations, applied in order inside one transaction; PRAGMA user_version records the
+// last one applied. Never edit a shipped migration: add the next one.
+import type { Database } from 'better-sqlite3';
+import { UserError } from '../errors.js';
+
+const MIGRATIONS: string[] = [
+  // 1: builds, rpms, files. Build-ids are raw bytes (BLOB), half the size of hex and indexed.
+  `
+  CREATE TABLE builds (
+    id            INTEGER PRIMARY KEY,
+    instance      TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    version       TEXT NOT NULL,
+    release       TEXT NOT NULL,
+    nvr           TEXT NOT NULL,
+    koji_build_id INTEGER,
+    distro        TEXT NOT NULL DEFAULT '',
+    UNIQUE (instance, nvr)
+  );
+  CREATE TABLE rpms (
+    id                  INTEGER PRIMARY KEY,
+    build_id            INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+    instance            TEXT NOT NULL,
+    pkgid               TEXT NOT NULL,
+    name                TEXT NOT NULL,
+    epoch               INTEGER,
+    version             TEXT NOT NULL,
+    release             TEXT NOT NULL,
+    arch                TEXT NOT NULL,
+    nvra                TEXT NOT NULL,
+    source_rpm          TEXT,
+    url                 TEXT NOT NULL,
+    size                INTEGER,
+    payload_compressor  TEXT,
+    method              TEXT NOT NULL,
+    elf_files           INTEGER NOT NULL,
+    elf_without_buildid INTEGER NOT NULL,
+    indexed_at          INTEGER NOT NULL,
+    UNIQUE (instance, pkgid)
+  );
+  CREATE INDEX rpms_nvra ON rpms (nvra);
+  CREATE INDEX rpms_name ON rpms (name);
+  CREATE INDEX rpms_build ON rpms (build_id);
+  CREATE TABLE files (
+    rpm_id  INTEGER NOT NULL REFERENCES rpms(id) ON DELETE CASCADE,
+    buildid BLOB NOT NULL,
+    path    TEXT NOT NULL,
+    type    TEXT NOT NULL
+  );
+  CREATE INDEX files_buildid ON files (buildid);
+  CREATE INDEX files_path ON files (path);
+  CREATE INDEX files_rpm ON files (rpm_id);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database, file: string): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new UserError(`${file}: database schema version ${current} is newer than this darkforge understands (${SCHEMA_VERSION}); upgrade darkforge`);
+  }
+  if (current === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    for (let v = current; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}

@@ -1,0 +1,167 @@
+// The build-id index in SQLite. One RPM is written in one transaction, so a crash or an error
+// leaves either all of its rows or none.
+import BetterSqlite3, { Database, Statement } from 'better-sqlite3';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { UserError } from '../errors.js';
+import { FileType } from './filetype.js';
+import { FileRow } from './rows.js';
+import { migrate } from './schema.js';
+
+export interface RpmRecord {
+  instance: string;
+  pkgid: string;
+  build: { name: string; version: string; release: string; nvr: string; kojiBuildId?: number; distro: string };
+  name: string;
+  epoch?: number;
+  version: string;
+  release: string;
+  arch: string;
+  nvra: string;
+  sourceRpm?: string;
+  url: string;
+  size?: number;
+  payloadCompressor?: string;
+  method: string;
+  elfFiles: number;
+  elfWithoutBuildId: number;
+  rows: FileRow[];
+}
+
+export interface MatchRow {
+  buildid: string;
+  elf: string;
+  rpm: string;
+  distro: string;
+  url: string;
+  type: FileType;
+  arch: string;
+  nvr: string;
+  instance: string;
+  kojibuildid: number | null;
+}
+
+export interface IndexStats {
+  builds: number;
+  rpms: number;
+  files: number;
+  buildids: number;
+  elfWithoutBuildId: number;
+  elfFiles: number;
+  byType: Record<string, number>;
+  byInstance: Record<string, number>;
+  byMethod: Record<string, number>;
+  schemaVersion: number;
+}
+
+const MATCH_SELECT = `
+  SELECT lower(hex(f.buildid)) AS buildid, f.path AS elf, r.nvra AS rpm, b.distro AS distro, r.url AS url,
+         f.type AS type, r.arch AS arch, b.nvr AS nvr, r.instance AS instance, b.koji_build_id AS kojibuildid
+  FROM files f JOIN rpms r ON r.id = f.rpm_id JOIN builds b ON b.id = r.build_id`;
+const MATCH_ORDER = 'ORDER BY r.nvra, f.path';
+
+export class Store {
+  readonly db: Database;
+  private readonly stmts: Record<string, Statement>;
+
+  constructor(readonly file: string, opts: { mustExist?: boolean } = {}) {
+    if (opts.mustExist && file !== ':memory:' && !existsSync(file)) {
+      throw new UserError(`${file}: no index database there yet (run "darkserver index" first, or pass --db)`);
+    }
+    try {
+      if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+      this.db = new BetterSqlite3(file, { timeout: 30_000 });
+    } catch (e) {
+      throw new UserError(`${file}: cannot open the index database (${(e as Error).message})`);
+    }
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('synchronous = NORMAL');
+      migrate(this.db, file);
+    } catch (e) {
+      this.db.close();
+      if (e instanceof UserError) throw e;
+      throw new UserError(`${file}: not a usable darkforge database (${(e as Error).message})`);
+    }
+    const s = (sql: string): Statement => this.db.prepare(sql);
+    this.stmts = {
+      hasRpm: s('SELECT 1 FROM rpms WHERE instance = ? AND pkgid = ?'),
+      findBuild: s('SELECT id FROM builds WHERE instance = ? AND nvr = ?'),
+      insertBuild: s(`INSERT INTO builds (instance, name, version, release, nvr, koji_build_id, distro)
+                      VALUES (@instance, @name, @version, @release, @nvr, @kojiBuildId, @distro)`),
+      insertRpm: s(`INSERT INTO rpms (build_id, instance, pkgid, name, epoch, version, release, arch, nvra, source_rpm, url,
+                      size, payload_compressor, method, elf_files, elf_without_buildid, indexed_at)
+                    VALUES (@buildId, @instance, @pkgid, @name, @epoch, @version, @release, @arch, @nvra, @sourceRpm, @url,
+                      @size, @payloadCompressor, @method, @elfFiles, @elfWithoutBuildId, @indexedAt)
+                    ON CONFLICT (instance, pkgid) DO NOTHING`),
+      insertFile: s('INSERT INTO files (rpm_id, buildid, path, type) VALUES (?, ?, ?, ?)'),
+      byBuildId: s(`${MATCH_SELECT} WHERE f.buildid = ? ${MATCH_ORDER}`),
+      byNvra: s(`${MATCH_SELECT} WHERE r.nvra = ? ${MATCH_ORDER}`),
+      byPath: s(`${MATCH_SELECT} WHERE f.path = ? ${MATCH_ORDER}`),
+      rpmByNvra: s('SELECT id FROM rpms WHERE nvra = ?'),
+    };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  hasRpm(instance: string, pkgid: string): boolean {
+    return this.stmts.hasRpm.get(instance, pkgid) !== undefined;
+  }
+
+  /** Write one RPM and its files atomically. Returns false when that package was already indexed. */
+  addRpm(rec: RpmRecord): boolean {
+    return this.db.transaction((): boolean => {
+      const b = this.stmts.findBuild.get(rec.instance, rec.build.nvr) as { id: number } | undefined;
+      const buildId = b?.id ?? Number(this.stmts.insertBuild.run({
+        instance: rec.instance, ...rec.build, kojiBuildId: rec.build.kojiBuildId ?? null,
+      }).lastInsertRowid);
+      const info = this.stmts.insertRpm.run({
+        buildId, instance: rec.instance, pkgid: rec.pkgid, name: rec.name, epoch: rec.epoch ?? null,
+        version: rec.version, release: rec.release, arch: rec.arch, nvra: rec.nvra, sourceRpm: rec.sourceRpm ?? null,
+        url: rec.url, size: rec.size ?? null, payloadCompressor: rec.payloadCompressor ?? null, method: rec.method,
+        elfFiles: rec.elfFiles, elfWithoutBuildId: rec.elfWithoutBuildId, indexedAt: Math.floor(Date.now() / 1000),
+      });
+      if (info.changes === 0) return false;
+      const rpmId = info.lastInsertRowid;
+      for (const r of rec.rows) this.stmts.insertFile.run(rpmId, Buffer.from(r.buildId, 'hex'), r.path, r.type);
+      return true;
+    }).immediate();
+  }
+
+  byBuildId(hex: string): MatchRow[] {
+    return this.stmts.byBuildId.all(Buffer.from(hex, 'hex')) as MatchRow[];
+  }
+
+  byNvra(nvra: string): MatchRow[] {
+    return this.stmts.byNvra.all(nvra) as MatchRow[];
+  }
+
+  hasNvra(nvra: string): boolean {
+    return this.stmts.rpmByNvra.get(nvra) !== undefined;
+  }
+
+  byPath(path: string): MatchRow[] {
+    return this.stmts.byPath.all(path) as MatchRow[];
+  }
+
+  stats(): IndexStats {
+    const one = (sql: string): number => (this.db.prepare(sql).pluck().get() as number | null) ?? 0;
+    const group = (sql: string): Record<string, number> =>
+      Object.fromEntries((this.db.prepare(sql).raw().all() as [string, number][]).map(([k, v]) => [k, v]));
+    return {
+      builds: one('SELECT count(*) FROM builds'),
+      rpms: one('SELECT count(*) FROM rpms'),
+      files: one('SELECT count(*) FROM files'),
+      buildids: one('SELECT count(DISTINCT buildid) FROM files'),
+      elfFiles: one('SELECT sum(elf_files) FROM rpms'),
+      elfWithoutBuildId: one('SELECT sum(elf_without_buildid) FROM rpms'),
+      byType: group('SELECT type, count(*) FROM files GROUP BY type ORDER BY type'),
+      byInstance: group('SELECT instance, count(*) FROM rpms GROUP BY instance ORDER BY instance'),
+      byMethod: group('SELECT method, count(*) FROM rpms GROUP BY method ORDER BY method'),
+      schemaVersion: this.db.pragma('user_version', { simple: true }) as number,
+    };
+  }
+}

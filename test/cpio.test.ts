@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { ChunkReader, CpioArchive, CpioOptions } from '../src/lib/cpio/reader.ts';
+import { FormatError } from '../src/lib/errors.ts';
+import { newc, stripped } from './helpers/cpio.ts';
+
+function chunks(buf: Buffer, size: number): AsyncIterator<Buffer> {
+  const parts: Buffer[] = [];
+  for (let o = 0; o < buf.length; o += size) parts.push(buf.subarray(o, o + size));
+  return Readable.from(parts)[Symbol.asyncIterator]();
+}
+
+async function list(buf: Buffer, size = 5, opts: CpioOptions = {}, readBodies = true) {
+  const a = new CpioArchive(new ChunkReader(chunks(buf, size)), opts);
+  const out: { path: string; size: number; nlink: number; linkKey: string; data: string }[] = [];
+  for (;;) {
+    const e = await a.next();
+    if (!e) break;
+    const parts: Buffer[] = [];
+    if (readBodies) for await (const c of a.body()) parts.push(Buffer.from(c));
+    out.push({ path: e.path, size: e.size, nlink: e.nlink, linkKey: e.linkKey, data: Buffer.concat(parts).toString('latin1') });
+  }
+  return out;
+}
+
+test('newc members come back with paths, sizes and data, across tiny chunks', async () => {
+  const a = randomBytes(13), b = randomBytes(1000);
+  const arch = newc([
+    { name: './usr/bin/a', data: a }, { name: './usr/lib', mode: 0o40755 }, { name: './usr/lib/b.so', data: b },
+  ]);
+  for (const size of [1, 3, 7, 64, 100000]) {
+    const got = await list(arch, size);
+    assert.deepEqual(got.map((e) => e.path), ['/usr/bin/a', '/usr/lib', '/usr/lib/b.so']);
+    assert.equal(got[0].data, a.toString('latin1'));
+    assert.equal(got[2].data, b.toString('latin1'));
+  }
+});
+
+test('unread bodies are skipped and the next header is still found', async () => {
+  const arch = newc([{ name: './x', data: randomBytes(70001) }, { name: './y', data: Buffer.from('yy') }]);
+  const got = await list(arch, 4096, {}, false);
+  assert.deepEqual(got.map((e) => [e.path, e.size]), [['/x', 70001], ['/y', 2]]);
+});
+
+test('hard-link members share a link key; only the last carries data', async () => {
+  const data = randomBytes(50);
+  const arch = newc([
+    { name: './bin/one', ino: 77, nlink: 3 }, { name: './bin/two', ino: 77, nlink: 3 },
+    { name: './bin/three', ino: 77, nlink: 3, data },
+  ]);
+  const got = await list(arch);
+  assert.deepEqual(got.map((e) => e.size), [0, 0, 50]);
+  assert.equal(new Set(got.map((e) => e.linkKey)).size, 1);
+});
+
+test('names with .. or a leading / are reported as they are, for the caller to judge', async () => {
+  const got = await list(newc([{ name: '../../etc/passwd', data: Buffer.from('x') }, { name: '/abs', data: Buffer.from('y') }]));
+  assert.deepEqual(got.map((e) => e.path), ['/../../etc/passwd', '/abs']);
+});
+
+test('stripped 07070X members take path and size from the header resolver', async () => {
+  const big = randomBytes(9), small = randomBytes(3);
+  const files = [
+    { path: '/usr/bin/big', mode: 0o100755, size: 9, nlink: 1, linkKey: 'a' },
+    { path: '/usr/bin/small', mode: 0o100755, size: 3, nlink: 1, linkKey: 'b' },
+  ];
+  const arch = stripped([{ fx: 1, data: small }, { fx: 0, data: big }]);
+  const got = await list(arch, 4, { stripped: (fx) => files[fx] });
+  assert.deepEqual(got.map((e) => [e.path, e.data]), [['/usr/bin/small', small.toString('latin1')], ['/usr/bin/big', big.toString('latin1')]]);
+});
+
+test('a stripped member naming a file the header lacks is a format error', async () => {
+  await assert.rejects(list(stripped([{ fx: 5 }]), 4, { stripped: () => undefined }), (e: Error) =>
+    e instanceof FormatError && /names file 5/.test(e.message));
+});
+
+test('bad magic, truncation and a missing trailer are format errors with a position', async () => {
+  const good = newc([{ name: './a', data: randomBytes(100) }]);
+  const bad = Buffer.from(good); bad.write('123456', 0, 'latin1');
+  await assert.rejects(list(bad), /bad cpio magic "123456" at archive byte 0/);
+  await assert.rejects(list(good.subarray(0, 150)), FormatError);
+  await assert.rejects(list(newc([{ name: './a', data: Buffer.from('abcd') }], false)), /without a cpio trailer/);
+});
+
+test('an absurd name size is refused before it is read', async () => {
+  const arch = newc([{ name: './a', data: Buffer.from('x') }]);
+  arch.write('00100000', 6 + 11 * 8, 'latin1'); // c_namesize = 1 MiB
+  await assert.rejects(list(arch), /claims a 1048576-byte name/);
+});

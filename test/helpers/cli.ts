@@ -1,0 +1,25 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from './paths.ts';
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run one of the built entry points (npm test builds dist/ first). */
+export function run(bin: 'darkserver' | 'run' | 'imagebuild', args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', `${bin}.js`), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', DARKFORGE_DEBUG: '', ...env },
+    maxBuffer: 64 << 20,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function tempDir(prefix = 'darkforge-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import BetterSqlite3 from 'better-sqlite3';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Store, RpmRecord } from '../src/lib/index/store.ts';
+import { run, tempDir } from './helpers/cli.ts';
+
+const ID = '699d82ed314fa6085dda4886782c4f341d2b5137';
+
+function record(over: Partial<RpmRecord> = {}): RpmRecord {
+  return {
+    instance: 'local', pkgid: 'aa'.repeat(16),
+    build: { name: 'p', version: '1', release: '1.fc38', nvr: 'p-1-1.fc38', distro: 'fc38' },
+    name: 'p', version: '1', release: '1.fc38', arch: 'x86_64', nvra: 'p-1-1.fc38.x86_64', url: 'file:///p.rpm',
+    method: 'payload', elfFiles: 2, elfWithoutBuildId: 0,
+    rows: [{ path: '/usr/bin/a', buildId: ID, type: 'executable' }, { path: '/usr/bin/b', buildId: ID, type: 'executable' }],
+    ...over,
+  };
+}
+
+test('an RPM is written whole or not at all', () => {
+  const s = new Store(join(tempDir(), 'i.sqlite'));
+  const broken = record({ rows: [{ path: '/usr/bin/a', buildId: ID, type: 'executable' }, { path: null as unknown as string, buildId: ID, type: 'executable' }] });
+  assert.throws(() => s.addRpm(broken));
+  assert.deepEqual([s.stats().rpms, s.stats().files, s.stats().builds], [0, 0, 0]);
+  assert.equal(s.addRpm(record()), true);
+  assert.equal(s.addRpm(record()), false, 'same pkgid twice');
+  assert.deepEqual([s.stats().rpms, s.stats().files], [1, 2]);
+  s.close();
+});
+
+test('build-ids are stored as bytes and come back as lowercase hex with the row', () => {
+  const file = join(tempDir(), 'i.sqlite');
+  const s = new Store(file);
+  s.addRpm(record());
+  const rows = s.byBuildId(ID);
+  assert.equal(rows.length, 2);
+  assert.equal(rows[0].distro, 'fc38');
+  s.close();
+  const raw = new BetterSqlite3(file);
+  assert.deepEqual(raw.prepare('SELECT typeof(buildid) t, length(buildid) n FROM files LIMIT 1').get(), { t: 'blob', n: 20 });
+  assert.ok(raw.prepare("SELECT 1 FROM sqlite_master WHERE type='index' AND name='files_buildid'").get());
+  assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+  raw.close();
+});
+
+test('a database from a newer darkforge is refused with a clear message', () => {
+  const file = join(tempDir(), 'new.sqlite');
+  const raw = new BetterSqlite3(file);
+  raw.pragma('user_version = 99');
+  raw.close();
+  const r = run('darkserver', ['stats', '--db', file]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /schema version 99 is newer than this darkforge understands \(1\)/);
+});
+
+test('a file that is not SQLite is refused with a clear message', () => {
+  const r = run('darkserver', ['stats', '--db', new URL(import.meta.url).pathname]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /not a usable darkforge database/);
+});
