@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './paths.ts';
@@ -20,6 +20,12 @@ export function run(bin: 'darkserver' | 'run' | 'imagebuild', args: string[], en
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+const made: string[] = [];
+process.on('exit', () => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+
+/** A scratch folder, removed when the test process exits. */
 export function tempDir(prefix = 'darkforge-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
 }

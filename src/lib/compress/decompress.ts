@@ -49,9 +49,15 @@ export async function* decodePayload(raw: AsyncIterable<Buffer>, claimed: string
       yield r.value;
     }
   })();
-  if (kind === 'uncompressed') yield* input;
-  else if (kind === 'zstd') yield* zstd(input);
-  else yield* throughTransform(input, openTransform(kind));
+  if (kind === 'uncompressed') { yield* input; return; }
+  try {
+    if (kind === 'zstd') yield* zstd(input);
+    else yield* throughTransform(input, openTransform(kind));
+  } catch (e) {
+    // Read errors of the source pass through; anything a decoder says means bad data.
+    if (e instanceof FormatError || (e as NodeJS.ErrnoException).syscall) throw e;
+    throw new FormatError(`payload does not decompress as ${kind} (${String((e as Error)?.message ?? e).replace(/\.$/, '')})`);
+  }
 }
 
 function openTransform(kind: string): Transform {
@@ -108,13 +114,7 @@ async function* zstd(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   for await (const chunk of input) {
     let src = chunk;
     while (src.length > 0) {
-      let r: [number, number, number];
-      try {
-        r = dctx.decompressStream(out, src);
-      } catch (e) {
-        throw new FormatError(`payload does not decompress (zstd: ${(e as Error).message})`);
-      }
-      const [left, produced, consumed] = r;
+      const [left, produced, consumed] = dctx.decompressStream(out, src);
       pending = left;
       src = src.subarray(consumed);
       if (produced > 0) yield Buffer.from(out.subarray(0, produced));

@@ -87,32 +87,43 @@ export interface NoteRange {
   align: number;
 }
 
-/** PT_NOTE segments from a program header table. */
-export function noteSegments(h: ElfHeader, table: Buffer): NoteRange[] {
+// Where the type, offset, size and alignment fields sit in a table entry, per ELF class.
+interface EntryLayout {
+  minSize: number;
+  type: number;
+  offset: number;
+  size: number;
+  align: number;
+}
+
+const PHDR: Record<'32' | '64', EntryLayout> = {
+  32: { minSize: 32, type: 0, offset: 4, size: 16, align: 28 },
+  64: { minSize: 56, type: 0, offset: 8, size: 32, align: 48 },
+};
+const SHDR: Record<'32' | '64', EntryLayout> = {
+  32: { minSize: 40, type: 4, offset: 16, size: 20, align: 32 },
+  64: { minSize: 64, type: 4, offset: 24, size: 32, align: 48 },
+};
+
+function noteEntries(h: ElfHeader, table: Buffer, count: number, entsize: number, layouts: typeof PHDR, wanted: number): NoteRange[] {
   const r = new ElfReader(h.littleEndian, h.is64);
+  const l = layouts[h.is64 ? '64' : '32'];
   const out: NoteRange[] = [];
-  const min = h.is64 ? 56 : 32;
-  if (h.phentsize < min) return out;
-  for (let i = 0; i < h.phnum && (i + 1) * h.phentsize <= table.length; i++) {
-    const o = i * h.phentsize;
-    if (r.u32(table, o) !== PT_NOTE) continue;
-    if (h.is64) out.push({ offset: r.u64(table, o + 8), size: r.u64(table, o + 32), align: r.u64(table, o + 48) });
-    else out.push({ offset: r.u32(table, o + 4), size: r.u32(table, o + 16), align: r.u32(table, o + 28) });
+  if (entsize < l.minSize) return out;
+  for (let i = 0; i < count && (i + 1) * entsize <= table.length; i++) {
+    const o = i * entsize;
+    if (r.u32(table, o + l.type) !== wanted) continue;
+    out.push({ offset: r.addr(table, o + l.offset), size: r.addr(table, o + l.size), align: r.addr(table, o + l.align) });
   }
   return out;
 }
 
+/** PT_NOTE segments from a program header table. */
+export function noteSegments(h: ElfHeader, table: Buffer): NoteRange[] {
+  return noteEntries(h, table, h.phnum, h.phentsize, PHDR, PT_NOTE);
+}
+
 /** SHT_NOTE sections from a section header table. */
 export function noteSections(h: ElfHeader, table: Buffer): NoteRange[] {
-  const r = new ElfReader(h.littleEndian, h.is64);
-  const out: NoteRange[] = [];
-  const min = h.is64 ? 64 : 40;
-  if (h.shentsize < min) return out;
-  for (let i = 0; i < h.shnum && (i + 1) * h.shentsize <= table.length; i++) {
-    const o = i * h.shentsize;
-    if (r.u32(table, o + 4) !== SHT_NOTE) continue;
-    if (h.is64) out.push({ offset: r.u64(table, o + 24), size: r.u64(table, o + 32), align: r.u64(table, o + 48) });
-    else out.push({ offset: r.u32(table, o + 16), size: r.u32(table, o + 20), align: r.u32(table, o + 32) });
-  }
-  return out;
+  return noteEntries(h, table, h.shnum, h.shentsize, SHDR, SHT_NOTE);
 }

@@ -63,17 +63,10 @@ export async function buildIdsFromPayload(info: RpmInfo, payload: Readable, opts
     }
     // Whatever follows the trailer is still part of the signed bytes.
     await reader.drain();
-  } catch (err) {
-    throw decoderError(err as Error);
   } finally {
     payload.destroy();
   }
   return { rows, elfFiles, elfWithoutBuildId, archiveBytes: reader.position };
-}
-
-function decoderError(e: Error): Error {
-  if (e instanceof FormatError || (e as NodeJS.ErrnoException).syscall) return e;
-  return new FormatError(`payload does not decompress (${e.message.replace(/\.$/, '')})`);
 }
 
 /** Stripped (07070X) members carry only a file index; the header has the rest. */

@@ -75,7 +75,12 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
   const tap = hashTap(md5, (n) => { payloadBytes += n; });
   const raw = src.rest();
   raw.on('error', (e) => tap.destroy(e));
-  const p = await buildIdsFromPayload(info, raw.pipe(tap));
+  let p;
+  try {
+    p = await buildIdsFromPayload(info, raw.pipe(tap));
+  } finally {
+    raw.destroy();
+  }
   const digest = md5.digest('hex');
   if (info.sigmd5 && digest !== info.sigmd5) {
     throw new FormatError(`content does not match the package's MD5 digest (SIGMD5 ${info.sigmd5}, file gives ${digest}): the file is damaged`);
