@@ -51,7 +51,7 @@ test('a database from a newer darkforge is refused with a clear message', () => 
   raw.close();
   const r = run('darkserver', ['stats', '--db', file]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /schema version 99 is newer than this darkforge understands \(1\)/);
+  assert.match(r.stderr, /schema version 99 is newer than this darkforge understands \(2\)/);
 });
 
 test('a file that is not SQLite is refused with a clear message', () => {

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { UserError } from '../../lib/errors.js';
-import { formatPlain, parseBuildId, splitIds, queryBuildIds, queryFile, queryRpm, QueryAnswer } from '../../lib/index/query.js';
+import { formatPlain, parseBuildId, queryPackage, splitIds, queryBuildIds, queryFile, queryRpm, QueryAnswer } from '../../lib/index/query.js';
 
 export default class DarkserverQuery extends BaseCommand {
   static override summary = 'Which RPM builds contain these build-ids (or this RPM, or this path).';
@@ -12,22 +12,36 @@ RPMs gives several lines. Exit 1 when any input has no answer, 2 for input that 
     '<%= config.bin %> darkserver query --json 775fdcb9... 3a54b25d...',
     '<%= config.bin %> darkserver query --rpm hello-2.0-1.x86_64',
     '<%= config.bin %> darkserver query --file /usr/bin/hello',
+    '<%= config.bin %> darkserver query --package bash-5.2.15-3.fc38.x86_64',
   ];
   static override strict = false;
   static override args = { buildid: Args.string({ description: 'GNU build-id, 8-64 hex digits (several allowed)' }) };
   static override flags = {
     db: dbFlag,
-    rpm: Flags.string({ description: 'All build-ids of one RPM, by N-V-R.A (a trailing .rpm is ignored).', helpValue: 'NVRA', exclusive: ['file'] }),
-    file: Flags.string({ description: 'Which RPMs ship an ELF file at this path.', helpValue: 'PATH', exclusive: ['rpm'] }),
+    rpm: Flags.string({ description: 'All build-ids of one RPM, by N-V-R.A (a trailing .rpm is ignored).', helpValue: 'NVRA' }),
+    file: Flags.string({ description: 'Which RPMs ship an ELF file at this path.', helpValue: 'PATH' }),
+    package: Flags.string({ description: 'Download URLs of an RPM, by N-V-R.A or package name.', helpValue: 'NAME|NVRA' }),
   };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(DarkserverQuery);
     const ids = argv as string[];
-    const modes = (ids.length ? 1 : 0) + (flags.rpm ? 1 : 0) + (flags.file ? 1 : 0);
-    if (modes !== 1) throw new UserError('give build-ids, or --rpm NVRA, or --file PATH (exactly one of them)', 2);
+    const modes = (ids.length ? 1 : 0) + (flags.rpm ? 1 : 0) + (flags.file ? 1 : 0) + (flags.package ? 1 : 0);
+    if (modes !== 1) throw new UserError('give build-ids, or --rpm NVRA, or --file PATH, or --package NAME (exactly one of them)', 2);
     const idList = ids.length ? splitIds(ids).map(parseBuildId) : [];
     const store = openStore(flags.db, { mustExist: true });
+    if (flags.package) {
+      let pkg: ReturnType<typeof queryPackage>;
+      try {
+        pkg = queryPackage(store, flags.package);
+      } finally {
+        store.close();
+      }
+      if (flags.json) this.printJson(pkg.results);
+      else for (const r of pkg.results) process.stdout.write(`${r.rpm}\t${r.urls.join(' ')}\n`);
+      for (const m of pkg.missing) this.fail(m.message, 1);
+      return;
+    }
     let answer: QueryAnswer;
     try {
       answer = flags.rpm ? queryRpm(store, flags.rpm) : flags.file ? queryFile(store, flags.file) : queryBuildIds(store, idList);

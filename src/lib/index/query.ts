@@ -1,6 +1,7 @@
 // Answers from the index in darkserver's shape, plus the fields darkforge adds.
 import { UserError } from '../errors.js';
-import { MatchRow, Store } from './store.js';
+import { candidateUrls } from '../koji/urls.js';
+import { InstanceRecord, MatchCoordinates, MatchRow, RpmSummary, Store } from './store.js';
 
 export interface QueryResult extends MatchRow {
   /** Download candidates in order of preference. */
@@ -27,8 +28,18 @@ export function splitIds(args: string[]): string[] {
   return args.flatMap((a) => a.split(/[\s,]+/)).filter((a) => a.length > 0);
 }
 
-export function withUrls(row: MatchRow): QueryResult {
-  return { ...row, urls: row.url ? [row.url] : [] };
+function downloadUrls(instances: Map<string, InstanceRecord>, r: { instance: string; url: string; arch: string }, c: MatchCoordinates): string[] {
+  const inst = instances.get(r.instance);
+  if (!inst) return r.url ? [r.url] : [];
+  return candidateUrls({ name: c.rpmName, version: c.rpmVersion, release: c.rpmRelease, arch: r.arch }, r.url, inst);
+}
+
+/** Rows as printed: the URL coordinates dropped, the download candidates added. */
+function present(store: Store, rows: (MatchRow & MatchCoordinates)[]): QueryResult[] {
+  const instances = store.instances();
+  return rows.map(({ rpmName, rpmVersion, rpmRelease, ...row }) => ({
+    ...row, urls: downloadUrls(instances, row, { rpmName, rpmVersion, rpmRelease }),
+  }));
 }
 
 export function queryBuildIds(store: Store, inputs: string[]): QueryAnswer {
@@ -38,7 +49,7 @@ export function queryBuildIds(store: Store, inputs: string[]): QueryAnswer {
     // Build-ids are whole bytes: an odd number of digits can match nothing.
     const rows = id.length % 2 === 0 ? store.byBuildId(id) : [];
     if (rows.length === 0) answer.missing.push({ input: id, message: `${id}: build-id not found in the index` });
-    answer.results.push(...rows.map(withUrls));
+    answer.results.push(...present(store, rows));
   }
   return answer;
 }
@@ -46,7 +57,7 @@ export function queryBuildIds(store: Store, inputs: string[]): QueryAnswer {
 export function queryRpm(store: Store, input: string): QueryAnswer {
   const nvra = input.trim().replace(/\.rpm$/, '').replace(/^.*\//, '');
   const rows = store.byNvra(nvra);
-  if (rows.length > 0) return { results: rows.map(withUrls), missing: [] };
+  if (rows.length > 0) return { results: present(store, rows), missing: [] };
   if (store.hasNvra(nvra)) return { results: [], missing: [] };
   return { results: [], missing: [{ input, message: `${nvra}: no RPM of that name-version-release.arch in the index` }] };
 }
@@ -54,10 +65,25 @@ export function queryRpm(store: Store, input: string): QueryAnswer {
 export function queryFile(store: Store, input: string): QueryAnswer {
   const path = input.startsWith('/') ? input : `/${input}`;
   const rows = store.byPath(path);
-  if (rows.length > 0) return { results: rows.map(withUrls), missing: [] };
+  if (rows.length > 0) return { results: present(store, rows), missing: [] };
   return { results: [], missing: [{ input, message: `${path}: no indexed RPM ships an ELF file at that path` }] };
 }
 
 export function formatPlain(r: QueryResult): string {
   return `${r.buildid}\t${r.rpm}\t${r.elf}`;
+}
+
+export interface PackageResult extends Omit<RpmSummary, 'name' | 'version' | 'release' | 'nvra'> {
+  rpm: string;
+  urls: string[];
+}
+
+/** Where to download an RPM, by N-V-R.A or package name (darkserver's /package/ route). */
+export function queryPackage(store: Store, input: string): { results: PackageResult[]; missing: QueryAnswer['missing'] } {
+  const q = input.trim().replace(/\.rpm$/, '').replace(/^.*\//, '');
+  const instances = store.instances();
+  const results = store.rpmsNamed(q).map(({ name, version, release, nvra, ...r }) => ({
+    rpm: nvra, ...r, urls: downloadUrls(instances, r, { rpmName: name, rpmVersion: version, rpmRelease: release }),
+  }));
+  return { results, missing: results.length ? [] : [{ input, message: `${q}: no RPM of that name or N-V-R.A in the index` }] };
 }

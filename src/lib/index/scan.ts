@@ -32,6 +32,8 @@ export interface ScanOptions {
   full?: boolean;
   /** Asked once the headers are known; returning a reason skips the package (nothing more is read). */
   skip?: (info: RpmInfo, pkgid: string) => string | undefined;
+  /** What the package must be, as its publisher (Koji) says: SIGMD5 hex and file size. */
+  expect?: { sigmd5?: string | null; size?: number | null };
 }
 
 export type ScanOutcome = { skipped: string; info: RpmInfo; pkgid: string } | RpmScan;
@@ -53,6 +55,13 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
   const headers = await readRpmHeaders(src);
   const info = describeRpm(headers);
   const pkgid = packageId(info, headers);
+  const want = opts.expect;
+  if (want?.size && src.size !== undefined && src.size !== want.size) {
+    throw new FormatError(`file is ${src.size} bytes, Koji says ${want.size}`);
+  }
+  if (want?.sigmd5 && info.sigmd5 !== want.sigmd5.toLowerCase()) {
+    throw new FormatError(`checksum mismatch: the package's SIGMD5 is ${info.sigmd5 ?? 'missing'}, Koji's payloadhash is ${want.sigmd5}`);
+  }
   if (info.isSource) return { skipped: 'source package (no ELF files)', info, pkgid };
   const skip = opts.skip?.(info, pkgid);
   if (skip) return { skipped: skip, info, pkgid };
@@ -83,7 +92,7 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
   }
   const digest = md5.digest('hex');
   if (info.sigmd5 && digest !== info.sigmd5) {
-    throw new FormatError(`content does not match the package's MD5 digest (SIGMD5 ${info.sigmd5}, file gives ${digest}): the file is damaged`);
+    throw new FormatError(`checksum mismatch: content MD5 is ${digest}, the package's SIGMD5 is ${info.sigmd5}: the file is damaged`);
   }
   return {
     info, pkgid, size: src.size, method: 'payload', rows: sortRows(p.rows), elfFiles: p.elfFiles,

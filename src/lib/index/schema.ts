@@ -51,6 +51,56 @@ const MIGRATIONS: string[] = [
   CREATE INDEX files_path ON files (path);
   CREATE INDEX files_rpm ON files (rpm_id);
   `,
+  // 2: Koji import. Instances remember their download URL patterns; the work queue (one row
+  // per requested build and per RPM) lives beside the index so an import can resume.
+  `
+  CREATE TABLE instances (
+    name       TEXT PRIMARY KEY,
+    hub        TEXT NOT NULL,
+    topurl     TEXT NOT NULL,
+    weburl     TEXT,
+    mirrors    TEXT NOT NULL DEFAULT '[]',
+    retrace    TEXT NOT NULL DEFAULT '[]',
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE import_builds (
+    id            INTEGER PRIMARY KEY,
+    instance      TEXT NOT NULL,
+    koji_build_id INTEGER NOT NULL,
+    nvr           TEXT,
+    state         TEXT NOT NULL,
+    koji_state    INTEGER,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    worker_pid    INTEGER,
+    heartbeat     INTEGER,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (instance, koji_build_id)
+  );
+  CREATE INDEX import_builds_state ON import_builds (state);
+  CREATE TABLE import_rpms (
+    id            INTEGER PRIMARY KEY,
+    job_id        INTEGER NOT NULL REFERENCES import_builds(id) ON DELETE CASCADE,
+    instance      TEXT NOT NULL,
+    koji_rpm_id   INTEGER NOT NULL,
+    nvra          TEXT NOT NULL,
+    url           TEXT NOT NULL,
+    payloadhash   TEXT,
+    size          INTEGER,
+    state         TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    worker_pid    INTEGER,
+    heartbeat     INTEGER,
+    bytes_fetched INTEGER,
+    method        TEXT,
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (instance, koji_rpm_id)
+  );
+  CREATE INDEX import_rpms_state ON import_rpms (state);
+  CREATE INDEX import_rpms_job ON import_rpms (job_id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -56,8 +56,37 @@ export interface IndexStats {
 
 const MATCH_SELECT = `
   SELECT lower(hex(f.buildid)) AS buildid, f.path AS elf, r.nvra AS rpm, b.distro AS distro, r.url AS url,
-         f.type AS type, r.arch AS arch, b.nvr AS nvr, r.instance AS instance, b.koji_build_id AS kojibuildid
+         f.type AS type, r.arch AS arch, b.nvr AS nvr, r.instance AS instance, b.koji_build_id AS kojibuildid,
+         r.name AS rpmName, r.version AS rpmVersion, r.release AS rpmRelease
   FROM files f JOIN rpms r ON r.id = f.rpm_id JOIN builds b ON b.id = r.build_id`;
+
+/** Columns a match carries for building download URLs; not printed. */
+export interface MatchCoordinates {
+  rpmName: string;
+  rpmVersion: string;
+  rpmRelease: string;
+}
+
+export interface InstanceRecord {
+  name: string;
+  hub: string;
+  topurl: string;
+  weburl?: string;
+  mirrors: string[];
+  retrace: string[];
+}
+
+export interface RpmSummary {
+  nvra: string;
+  name: string;
+  version: string;
+  release: string;
+  arch: string;
+  url: string;
+  instance: string;
+  kojibuildid: number | null;
+  distro: string;
+}
 const MATCH_ORDER = 'ORDER BY r.nvra, f.path';
 
 export class Store {
@@ -100,6 +129,13 @@ export class Store {
       byNvra: s(`${MATCH_SELECT} WHERE r.nvra = ? ${MATCH_ORDER}`),
       byPath: s(`${MATCH_SELECT} WHERE f.path = ? ${MATCH_ORDER}`),
       rpmByNvra: s('SELECT id FROM rpms WHERE nvra = ?'),
+      rpmsNamed: s(`SELECT r.nvra, r.name, r.version, r.release, r.arch, r.url, r.instance, b.koji_build_id AS kojibuildid, b.distro
+                    FROM rpms r JOIN builds b ON b.id = r.build_id WHERE r.nvra = @q OR r.name = @q ORDER BY r.instance, r.nvra`),
+      saveInstance: s(`INSERT INTO instances (name, hub, topurl, weburl, mirrors, retrace, updated_at)
+                       VALUES (@name, @hub, @topurl, @weburl, @mirrors, @retrace, @t)
+                       ON CONFLICT (name) DO UPDATE SET hub = excluded.hub, topurl = excluded.topurl, weburl = excluded.weburl,
+                       mirrors = excluded.mirrors, retrace = excluded.retrace, updated_at = excluded.updated_at`),
+      instances: s('SELECT * FROM instances'),
     };
   }
 
@@ -131,20 +167,37 @@ export class Store {
     }).immediate();
   }
 
-  byBuildId(hex: string): MatchRow[] {
-    return this.stmts.byBuildId.all(Buffer.from(hex, 'hex')) as MatchRow[];
+  byBuildId(hex: string): (MatchRow & MatchCoordinates)[] {
+    return this.stmts.byBuildId.all(Buffer.from(hex, 'hex')) as (MatchRow & MatchCoordinates)[];
   }
 
-  byNvra(nvra: string): MatchRow[] {
-    return this.stmts.byNvra.all(nvra) as MatchRow[];
+  byNvra(nvra: string): (MatchRow & MatchCoordinates)[] {
+    return this.stmts.byNvra.all(nvra) as (MatchRow & MatchCoordinates)[];
+  }
+
+  /** RPMs by N-V-R.A or by package name (darkserver's /package/ route). */
+  rpmsNamed(q: string): RpmSummary[] {
+    return this.stmts.rpmsNamed.all({ q }) as RpmSummary[];
+  }
+
+  saveInstance(i: InstanceRecord): void {
+    this.stmts.saveInstance.run({
+      name: i.name, hub: i.hub, topurl: i.topurl, weburl: i.weburl ?? null,
+      mirrors: JSON.stringify(i.mirrors), retrace: JSON.stringify(i.retrace), t: Math.floor(Date.now() / 1000),
+    });
+  }
+
+  instances(): Map<string, InstanceRecord> {
+    const rows = this.stmts.instances.all() as { name: string; hub: string; topurl: string; weburl: string | null; mirrors: string; retrace: string }[];
+    return new Map(rows.map((r) => [r.name, { ...r, weburl: r.weburl ?? undefined, mirrors: JSON.parse(r.mirrors), retrace: JSON.parse(r.retrace) }]));
   }
 
   hasNvra(nvra: string): boolean {
     return this.stmts.rpmByNvra.get(nvra) !== undefined;
   }
 
-  byPath(path: string): MatchRow[] {
-    return this.stmts.byPath.all(path) as MatchRow[];
+  byPath(path: string): (MatchRow & MatchCoordinates)[] {
+    return this.stmts.byPath.all(path) as (MatchRow & MatchCoordinates)[];
   }
 
   stats(): IndexStats {

@@ -1,0 +1,85 @@
+import { Args, Flags } from '@oclif/core';
+import cliProgress from 'cli-progress';
+import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
+import { formatBytes } from '../../lib/cli/format.js';
+import { UserError } from '../../lib/errors.js';
+import { importBuilds, ImportSummary } from '../../lib/import/importer.js';
+import { resolveInstance } from '../../lib/koji/instances.js';
+
+export default class DarkserverImport extends BaseCommand {
+  static override summary = 'Index Koji builds by build id or N-V-R, or walk a range of build ids.';
+  static override description = `Each RPM of a COMPLETE build (source RPMs excepted) is fetched header-first with HTTP Range
+requests; its payload is streamed only when the header cannot account for every ELF file.
+Everything fetched is checked against Koji's payloadhash and size. The work is a queue in the
+index database: an interrupted import resumes where it stopped (run "darkserver import" with no
+arguments to finish the queue), and nothing is indexed twice. Exit 0 only when every requested
+build was imported.`;
+  static override examples = [
+    '<%= config.bin %> darkserver import 2191547',
+    '<%= config.bin %> darkserver import bash-5.2.15-3.fc38 --jobs 8',
+    '<%= config.bin %> darkserver import --instance ppc --from 400000 --to 400500',
+    '<%= config.bin %> darkserver import --hub https://koji.example.org/kojihub --topurl https://koji.example.org/kojifiles 42',
+  ];
+  static override strict = false;
+  static override args = { build: Args.string({ description: 'Koji build id or N-V-R (several allowed)' }) };
+  static override flags = {
+    db: dbFlag,
+    instance: Flags.string({ char: 'i', description: 'Koji profile name (config/*.conf, /etc/koji.conf[.d], ~/.koji/config) [default: koji]', helpValue: 'NAME' }),
+    config: Flags.string({ char: 'c', description: 'One instance file (a Koji profile, or darkproducer\'s [darkserver] file).', helpValue: 'FILE', exclusive: ['hub'] }),
+    hub: Flags.string({ description: 'Koji hub XML-RPC URL, instead of a profile.', helpValue: 'URL' }),
+    topurl: Flags.string({ description: 'Koji package store URL (with --hub).', helpValue: 'URL', dependsOn: ['hub'] }),
+    from: Flags.integer({ description: 'Walk Koji build ids from this one (darkproducer mode).', min: 1, helpValue: 'ID' }),
+    to: Flags.integer({ description: 'Last build id of the walk [default: until 50 ids in a row do not exist].', min: 1, helpValue: 'ID', dependsOn: ['from'] }),
+    jobs: Flags.integer({ char: 'j', description: 'RPMs fetched at once.', default: 4, min: 1, max: 64 }),
+    full: Flags.boolean({ description: 'Always stream the payload.' }),
+    'retry-failed': Flags.boolean({ description: 'Put failed builds and RPMs back on the queue first.' }),
+    'wait-building': Flags.integer({ description: 'Keep re-checking BUILDING builds for this many seconds.', default: 0, min: 0, helpValue: 'SECONDS' }),
+  };
+
+  async run(): Promise<void> {
+    const { argv, flags } = await this.parse(DarkserverImport);
+    if (flags.from !== undefined && flags.to !== undefined && flags.to < flags.from) {
+      throw new UserError(`--to ${flags.to} is below --from ${flags.from}`, 2);
+    }
+    const instance = resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
+    const store = openStore(flags.db);
+    const bar = !flags.json && process.stderr.isTTY ? new cliProgress.SingleBar({
+      stream: process.stderr, hideCursor: true, clearOnComplete: true,
+      format: '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s',
+    }, cliProgress.Presets.shades_classic) : undefined;
+    const started = Date.now();
+    let barStarted = false;
+    try {
+      const sum = await importBuilds(store, {
+        instance, builds: argv as string[], from: flags.from, to: flags.to, jobs: flags.jobs, full: flags.full,
+        retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000,
+        // DARKFORGE_BACKOFF_MS shortens the pause between retries (tests, impatient mirrors).
+        retry: process.env.DARKFORGE_BACKOFF_MS ? { backoffMs: Number(process.env.DARKFORGE_BACKOFF_MS) } : undefined,
+        onProgress: (p) => {
+          if (!bar) return;
+          const payload = { builds: p.builds, fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))) };
+          if (!barStarted) { bar.start(p.rpmsTotal, p.rpmsDone, payload); barStarted = true; }
+          bar.setTotal(p.rpmsTotal);
+          bar.update(p.rpmsDone, payload);
+        },
+        onError: (subject, message) => this.fail(`${subject}: ${message}`, 1),
+      });
+      bar?.stop();
+      if (flags.json) this.printJson(sum);
+      else process.stdout.write(`${summaryLine(sum)}\n`);
+      if (!sum.complete) this.fail(`not every requested build was imported (see "darkserver jobs")`, 1);
+    } finally {
+      bar?.stop();
+      store.close();
+    }
+  }
+}
+
+function summaryLine(s: ImportSummary): string {
+  const r = s.rpms;
+  const b = s.builds;
+  return `imported ${b.imported} of ${b.requested} requested builds from ${s.instance}: ${r.indexed} RPMs indexed `
+    + `(${r.headerOnly} from the header alone), ${r.already} already indexed, ${r.failed} failed; `
+    + `fetched ${formatBytes(s.bytesFetched)} of ${formatBytes(s.bytesOfRpms)}; `
+    + `${b.skipped} builds skipped, ${b.building} still building, ${b.failed} failed`;
+}

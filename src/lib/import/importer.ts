@@ -1,0 +1,250 @@
+// `darkserver import`: Koji builds -> index rows. Builds and RPMs go through the persistent
+// queue; each RPM is read header-first over HTTP and written, with its queue row, in one
+// transaction, so a run killed at any moment resumes without indexing anything twice.
+import { FormatError, UserError } from '../errors.js';
+import { describeFailure } from '../index/indexer.js';
+import { scanRpm } from '../index/scan.js';
+import { RpmRecord, Store } from '../index/store.js';
+import { KojiClient } from '../koji/client.js';
+import { KojiInstance } from '../koji/instances.js';
+import { BUILD_STATES, buildStateName, KojiBuild, KojiRpm } from '../koji/types.js';
+import { kojiRpmUrl } from '../koji/urls.js';
+import { DownloadError, HttpSource } from '../net/http-source.js';
+import { RetryOptions } from '../net/retry.js';
+import { distTag, splitNvr } from '../rpm/disttag.js';
+import { BuildJob, ImportQueue, NewRpmJob, RpmJob } from './queue.js';
+
+export interface ImportOptions {
+  instance: KojiInstance;
+  /** Koji build ids or N-V-Rs. */
+  builds?: string[];
+  from?: number;
+  to?: number;
+  jobs?: number;
+  full?: boolean;
+  retryFailed?: boolean;
+  /** Keep re-checking BUILDING builds for this long before leaving them queued. */
+  waitBuildingMs?: number;
+  client?: KojiClient;
+  /** Retry pacing for the hub and the downloads. */
+  retry?: RetryOptions;
+  onProgress?: (p: ImportProgress) => void;
+  onError?: (subject: string, message: string) => void;
+}
+
+export interface ImportProgress {
+  rpmsDone: number;
+  rpmsTotal: number;
+  bytes: number;
+  builds: number;
+}
+
+export interface ImportSummary {
+  instance: string;
+  builds: { requested: number; imported: number; skipped: number; building: number; failed: number };
+  rpms: { indexed: number; headerOnly: number; payload: number; already: number; failed: number };
+  bytesFetched: number;
+  bytesOfRpms: number;
+  /** True when every requested build is imported. */
+  complete: boolean;
+}
+
+/** Stop a --from walk without --to after this many ids in a row that Koji does not know. */
+const END_OF_HISTORY = 50;
+const BATCH = 50;
+
+export async function importBuilds(store: Store, opts: ImportOptions): Promise<ImportSummary> {
+  const inst = opts.instance;
+  const client = opts.client ?? new KojiClient({ hub: inst.hub, ...opts.retry });
+  const queue = new ImportQueue(store.db, inst.name);
+  const errors = opts.onError ?? (() => undefined);
+  const sum: ImportSummary = {
+    instance: inst.name,
+    builds: { requested: 0, imported: 0, skipped: 0, building: 0, failed: 0 },
+    rpms: { indexed: 0, headerOnly: 0, payload: 0, already: 0, failed: 0 },
+    bytesFetched: 0, bytesOfRpms: 0, complete: true,
+  };
+  store.saveInstance(inst);
+  queue.releaseAbandoned();
+  if (opts.retryFailed) queue.retryFailed();
+
+  // What this run is asked for: explicit builds, a producer walk, or (neither) the queue as it is.
+  const requested = new Set<number>();
+  for (const b of opts.builds ?? []) {
+    const id = await resolveBuildId(client, b);
+    if (id === undefined) { sum.complete = false; errors(b, `no such build in Koji (${inst.hub})`); continue; }
+    requested.add(id);
+    queue.addBuild(id);
+  }
+  if (opts.from !== undefined) await walk(client, queue, opts.from, opts.to);
+  sum.builds.requested = requested.size;
+
+  await resolveQueued(client, queue, inst, errors);
+  const progress: ImportProgress = { rpmsDone: 0, rpmsTotal: 0, bytes: 0, builds: 0 };
+  await fetchAll(store, queue, inst, opts, sum, progress, errors);
+
+  const deadline = Date.now() + (opts.waitBuildingMs ?? 0);
+  for (let first = true; queue.buildsIn('building').length > 0 && (first || Date.now() < deadline); first = false) {
+    if (!first) await new Promise((r) => setTimeout(r, Math.min(30_000, Math.max(0, deadline - Date.now()))));
+    for (const b of queue.buildsIn('building')) queue.setBuild(b.id, 'queued');
+    await resolveQueued(client, queue, inst, errors);
+    await fetchAll(store, queue, inst, opts, sum, progress, errors);
+  }
+
+  for (const state of ['done', 'failed', 'skipped', 'building'] as const) {
+    for (const b of queue.buildsIn(state)) {
+      const asked = requested.has(b.koji_build_id);
+      if (state === 'done') { if (asked) sum.builds.imported++; continue; }
+      if (state === 'skipped') {
+        sum.builds.skipped++;
+        if (asked) { sum.complete = false; errors(label(b), b.last_error ?? 'skipped'); }
+      } else if (state === 'building') {
+        sum.builds.building++;
+        sum.complete = false;
+        errors(label(b), 'still BUILDING in Koji; it stays queued for the next import');
+      } else {
+        sum.builds.failed++;
+        sum.complete = false;
+      }
+    }
+  }
+  if (sum.rpms.failed) sum.complete = false;
+  return sum;
+}
+
+const label = (b: BuildJob): string => (b.nvr ? `build ${b.koji_build_id} (${b.nvr})` : `build ${b.koji_build_id}`);
+
+async function resolveBuildId(client: KojiClient, arg: string): Promise<number | undefined> {
+  if (/^\d+$/.test(arg)) return Number(arg);
+  if (!splitNvr(arg)) throw new UserError(`${arg}: not a Koji build id or N-V-R`);
+  const b = await client.getBuild(arg);
+  return b ? b.id : undefined;
+}
+
+/** darkproducer's walk over build ids: every id gets a queue row, whatever its state. */
+async function walk(client: KojiClient, queue: ImportQueue, from: number, to: number | undefined): Promise<void> {
+  let misses = 0;
+  for (let start = from; to === undefined || start <= to; start += BATCH) {
+    const ids: number[] = [];
+    for (let id = start; id < start + BATCH && (to === undefined || id <= to); id++) if (queue.build(id)?.state !== 'done') ids.push(id);
+    const found = ids.length ? await client.getBuilds(ids, BATCH) : new Map<number, KojiBuild | null>();
+    for (const id of ids) {
+      const b = found.get(id) ?? null;
+      const job = queue.addBuild(id, b?.nvr);
+      classify(queue, job, b);
+      misses = b ? 0 : misses + 1;
+    }
+    if (to === undefined && misses >= END_OF_HISTORY) break;
+  }
+}
+
+/** Look queued builds up in Koji and turn COMPLETE ones into RPM jobs. */
+async function resolveQueued(client: KojiClient, queue: ImportQueue, inst: KojiInstance, errors: (s: string, m: string) => void): Promise<void> {
+  const queued = queue.buildsIn('queued');
+  if (!queued.length) return;
+  const found = await client.getBuilds(queued.map((b) => b.koji_build_id), BATCH);
+  for (const job of queued) classify(queue, job, found.get(job.koji_build_id) ?? null);
+  for (const job of queue.buildsIn('queued')) {
+    const b = found.get(job.koji_build_id);
+    if (!b) continue;
+    try {
+      const rpms = await client.listRPMs(b.id);
+      queue.expand(job, rpms.filter(wanted).map((r) => rpmJob(inst, b, r)), { kojiState: b.state, nvr: b.nvr });
+    } catch (e) {
+      queue.setBuild(job.id, 'failed', { error: describeFailure(e) });
+      errors(label(job), describeFailure(e));
+    }
+  }
+}
+
+function classify(queue: ImportQueue, job: BuildJob, b: KojiBuild | null): void {
+  if (job.state === 'done' || job.state === 'fetching') return;
+  if (!b) { queue.setBuild(job.id, 'skipped', { error: 'no such build in Koji' }); return; }
+  if (b.state === BUILD_STATES.COMPLETE) { queue.setBuild(job.id, 'queued', { kojiState: b.state, nvr: b.nvr }); return; }
+  if (b.state === BUILD_STATES.BUILDING) { queue.setBuild(job.id, 'building', { kojiState: b.state, nvr: b.nvr }); return; }
+  queue.setBuild(job.id, 'skipped', { kojiState: b.state, nvr: b.nvr, error: `${buildStateName(b.state)} in Koji; nothing to import` });
+}
+
+/** Source RPMs hold no ELF; external-repo RPMs are not in this hub's package store. */
+const wanted = (r: KojiRpm): boolean => r.arch !== 'src' && r.arch !== 'nosrc' && !r.external_repo_id && !r.metadata_only;
+
+function rpmJob(inst: KojiInstance, b: KojiBuild, r: KojiRpm): NewRpmJob {
+  return {
+    koji_rpm_id: r.id,
+    nvra: `${r.name}-${r.version}-${r.release}.${r.arch}`,
+    url: kojiRpmUrl(inst.topurl, b, r),
+    payloadhash: r.payloadhash ? r.payloadhash.toLowerCase() : null,
+    size: r.size ?? null,
+  };
+}
+
+async function fetchAll(store: Store, queue: ImportQueue, inst: KojiInstance, opts: ImportOptions, sum: ImportSummary,
+  progress: ImportProgress, errors: (s: string, m: string) => void): Promise<void> {
+  const fetching = queue.buildsIn('fetching');
+  progress.rpmsTotal += fetching.reduce((n, b) => n + queue.rpmsOf(b).filter((r) => r.state === 'queued').length, 0);
+  progress.builds += fetching.length;
+  opts.onProgress?.(progress);
+  const claimed = new Set<number>();
+  const heart = setInterval(() => { for (const id of claimed) queue.heartbeat(id); }, 30_000);
+  const worker = async (): Promise<void> => {
+    for (let job = queue.claim(); job; job = queue.claim()) {
+      claimed.add(job.id);
+      try {
+        await importRpm(store, queue, inst, job, opts, sum, errors);
+      } finally {
+        claimed.delete(job.id);
+      }
+      progress.rpmsDone++;
+      progress.bytes = sum.bytesFetched;
+      opts.onProgress?.(progress);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, opts.jobs ?? 4) }, worker));
+  } finally {
+    clearInterval(heart);
+  }
+  for (const b of fetching) queue.settle(b);
+}
+
+async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, job: RpmJob, opts: ImportOptions,
+  sum: ImportSummary, errors: (s: string, m: string) => void): Promise<void> {
+  if (job.payloadhash && store.hasRpm(inst.name, job.payloadhash)) {
+    queue.finishRpm(job.id, 'done', { method: 'already', bytes: 0 });
+    sum.rpms.already++;
+    return;
+  }
+  const build = store.db.prepare('SELECT * FROM import_builds WHERE id = ?').get(job.job_id) as BuildJob;
+  const src = new HttpSource(job.url, opts.retry);
+  try {
+    const r = await scanRpm(src, { full: opts.full, expect: { sigmd5: job.payloadhash, size: job.size } });
+    sum.bytesFetched += src.fetched;
+    sum.bytesOfRpms += src.size ?? job.size ?? 0;
+    if ('skipped' in r) {
+      queue.finishRpm(job.id, 'done', { method: 'skipped', bytes: src.fetched });
+      return;
+    }
+    const nvr = build.nvr ?? `${r.info.name}-${r.info.version}-${r.info.release}`;
+    const parsed = splitNvr(nvr) ?? { name: r.info.name, version: r.info.version, release: r.info.release };
+    const rec: RpmRecord = {
+      instance: inst.name, pkgid: r.pkgid,
+      build: { ...parsed, nvr, kojiBuildId: build.koji_build_id, distro: distTag(parsed.release) },
+      name: r.info.name, epoch: r.info.epoch, version: r.info.version, release: r.info.release, arch: r.info.arch,
+      nvra: r.info.nvra, sourceRpm: r.info.sourceRpm, url: job.url, size: src.size, payloadCompressor: r.info.payloadCompressor,
+      method: r.method, elfFiles: r.elfFiles, elfWithoutBuildId: r.elfWithoutBuildId, rows: r.rows,
+    };
+    store.db.transaction(() => {
+      const added = store.addRpm(rec);
+      queue.finishRpm(job.id, 'done', { method: added ? r.method : 'already', bytes: src.fetched });
+      if (added) { sum.rpms.indexed++; if (r.method === 'header') sum.rpms.headerOnly++; else sum.rpms.payload++; } else sum.rpms.already++;
+    }).immediate();
+  } catch (e) {
+    sum.bytesFetched += src.fetched;
+    const msg = e instanceof FormatError || e instanceof DownloadError ? e.message : describeFailure(e);
+    queue.finishRpm(job.id, 'failed', { error: msg, bytes: src.fetched });
+    sum.rpms.failed++;
+    errors(job.nvra, msg);
+  } finally {
+    await src.close();
+  }
+}

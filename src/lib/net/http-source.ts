@@ -1,0 +1,212 @@
+// An RPM read over HTTP, front to back, with Range requests: a small first range for the lead
+// and headers, the exact rest of the header if it is longer, and the payload only if asked for,
+// from where the headers end, so no byte is fetched twice. A server that ignores Range (200)
+// still works: its one response is read as far as needed. Dropped transfers resume from the
+// last byte received.
+import { Readable } from 'node:stream';
+import { Dispatcher, request } from 'undici';
+import { FormatError } from '../errors.js';
+import { ByteSource } from '../rpm/source.js';
+import { failureReason, HttpStatusError, RetryOptions, withRetries } from './retry.js';
+
+export interface HttpSourceOptions extends RetryOptions {
+  dispatcher?: Dispatcher;
+  timeoutMs?: number;
+  /** Size of the first range request (default 8 KiB: lead, signature and most of a small header). */
+  probeBytes?: number;
+  userAgent?: string;
+}
+
+/** A download that did not succeed; the message names the URL. */
+export class DownloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DownloadError';
+  }
+}
+
+interface Response {
+  /** Offset of the first body byte in the file. */
+  start: number;
+  /** Last byte asked for, when the range was bounded. */
+  end?: number;
+  body: AsyncIterator<Buffer>;
+  close: () => void;
+}
+
+export class HttpSource implements ByteSource {
+  position = 0;
+  size?: number;
+  /** Body bytes received over the network. */
+  fetched = 0;
+  requests = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  private bufStart = 0;
+  /** Open response positioned at bufStart + buf.length (a 200 reply, or an open-ended range). */
+  private open?: Response;
+
+  constructor(readonly url: string, private readonly opts: HttpSourceOptions = {}) {}
+
+  async readExact(n: number, what: string): Promise<Buffer> {
+    const end = this.position + n;
+    if (this.size !== undefined && end > this.size) {
+      throw new FormatError(`file ends at byte ${this.size} inside the ${what} (needs ${end} bytes)`);
+    }
+    while (this.bufStart + this.buf.length < end) {
+      const got = await this.fill(end);
+      if (!got) throw new FormatError(`file ends at byte ${this.bufStart + this.buf.length} inside the ${what}`);
+      if (this.size !== undefined && end > this.size) {
+        throw new FormatError(`file ends at byte ${this.size} inside the ${what} (needs ${end} bytes)`);
+      }
+    }
+    const off = this.position - this.bufStart;
+    const out = Buffer.from(this.buf.subarray(off, off + n));
+    this.position = end;
+    // Keep only what lies ahead of the read position.
+    this.buf = this.buf.subarray(off + n);
+    this.bufStart = this.position;
+    return out;
+  }
+
+  /** Everything after `position`, continuing any open response, resuming after drops. */
+  rest(): Readable {
+    return Readable.from(this.restChunks(), { objectMode: false });
+  }
+
+  async close(): Promise<void> {
+    this.open?.close();
+    this.open = undefined;
+  }
+
+  private async *restChunks(): AsyncGenerator<Buffer> {
+    let pos = this.position;
+    const ahead = this.buf.subarray(pos - this.bufStart);
+    this.buf = Buffer.alloc(0);
+    if (ahead.length) { yield ahead; pos += ahead.length; }
+    if (this.size !== undefined && pos >= this.size) return;
+    for (;;) {
+      try {
+        if (!this.open) this.open = await this.get(pos);
+        for (;;) {
+          const r = await this.open.body.next();
+          if (r.done) break;
+          this.fetched += r.value.length;
+          pos += r.value.length;
+          yield r.value;
+        }
+        const bounded = this.open.end !== undefined && pos > this.open.end;
+        this.open = undefined;
+        if (this.size === undefined || pos >= this.size) return;
+        if (bounded) continue; // the header probe ended: ask for the rest
+        throw Object.assign(new Error('terminated'), { code: 'UND_ERR_SOCKET' });
+      } catch (e) {
+        this.open?.close();
+        this.open = undefined;
+        if (!(e instanceof FormatError) && !(e instanceof DownloadError) && this.canResume(e)) continue;
+        throw e instanceof FormatError || e instanceof DownloadError ? e : new DownloadError(`${this.url}: transfer failed at byte ${pos} (${failureReason(e)})`);
+      }
+    }
+  }
+
+  private resumes = 0;
+  private canResume(e: unknown): boolean {
+    const limit = this.opts.retries ?? 4;
+    if (this.resumes >= limit || e instanceof HttpStatusError) return false;
+    this.resumes++;
+    return true;
+  }
+
+  /** Bring more bytes into the buffer; false at end of file. */
+  private async fill(need: number): Promise<boolean> {
+    for (let fresh = false; ; fresh = false) {
+      const have = this.bufStart + this.buf.length;
+      if (this.size !== undefined && have >= this.size) return false;
+      if (!this.open) {
+        const probe = this.opts.probeBytes ?? 8 * 1024;
+        const end = Math.max(need, this.requests === 0 ? probe : need) - 1;
+        this.open = await this.get(have, this.size !== undefined ? Math.min(end, this.size - 1) : end);
+        fresh = true;
+      }
+      let r: IteratorResult<Buffer>;
+      try {
+        r = await this.open.body.next();
+      } catch (e) {
+        this.open.close();
+        this.open = undefined;
+        if (this.canResume(e)) continue; // ask again from the last byte received
+        throw new DownloadError(`${this.url}: transfer failed at byte ${have} (${failureReason(e)})`);
+      }
+      if (!r.done) {
+        this.fetched += r.value.length;
+        this.buf = this.buf.length ? Buffer.concat([this.buf, r.value]) : r.value;
+        return true;
+      }
+      this.open = undefined;
+      // A bounded range that ended is not the end of the file; an empty fresh answer is.
+      if (fresh) return false;
+    }
+  }
+
+  /** GET from `start` (to `end` inclusive, or to the end of the file), retried on transient errors. */
+  private async get(start: number, end?: number): Promise<Response> {
+    const range = `bytes=${start}-${end ?? ''}`;
+    try {
+      const { value } = await withRetries(async () => {
+        this.requests++;
+        const res = await request(this.url, {
+          method: 'GET',
+          headers: { range, 'user-agent': this.opts.userAgent ?? 'darkforge' },
+          dispatcher: this.opts.dispatcher,
+          headersTimeout: this.opts.timeoutMs ?? 60_000,
+          bodyTimeout: this.opts.timeoutMs ?? 60_000,
+        });
+        // Errors of an abandoned body surface through its iterator, never as an unhandled event.
+        res.body.on('error', () => undefined);
+        if (res.statusCode === 416 && start === 0) {
+          res.body.destroy();
+          this.size = 0;
+          throw new FormatError('empty file');
+        }
+        if (res.statusCode !== 206 && res.statusCode !== 200) {
+          res.body.destroy();
+          throw new HttpStatusError(res.statusCode, this.url);
+        }
+        return res;
+      }, this.opts);
+      const body = value.body;
+      const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const close = (): void => { body.destroy(); };
+      if (value.statusCode === 206) {
+        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(value.headers['content-range'] ?? ''));
+        if (!m || Number(m[1]) !== start) { close(); throw new DownloadError(`${this.url}: server answered ${range} with Content-Range "${value.headers['content-range']}"`); }
+        if (m[3] !== '*') this.size = Number(m[3]);
+        return { start, end, body: it, close };
+      }
+      // 200: the server ignored Range and sends the whole file; skip to `start`.
+      const len = Number(value.headers['content-length']);
+      if (Number.isFinite(len)) this.size = len;
+      return { start, body: skipTo(it, start, (n) => { this.fetched += n; }), close };
+    } catch (e) {
+      if (e instanceof FormatError || e instanceof DownloadError) throw e;
+      const tries = (e as { attempts?: number }).attempts ?? 1;
+      throw new DownloadError(`${this.url}: ${failureReason(e)}${tries > 1 ? ` after ${tries} attempts` : ''}`);
+    }
+  }
+}
+
+async function* skipToGen(it: AsyncIterator<Buffer>, skip: number, counted: (n: number) => void): AsyncGenerator<Buffer> {
+  let left = skip;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return;
+    if (left >= r.value.length) { left -= r.value.length; counted(r.value.length); continue; }
+    const chunk = left > 0 ? r.value.subarray(left) : r.value;
+    if (left > 0) counted(left);
+    left = 0;
+    yield chunk;
+  }
+}
+
+function skipTo(it: AsyncIterator<Buffer>, skip: number, counted: (n: number) => void): AsyncIterator<Buffer> {
+  return skip > 0 ? skipToGen(it, skip, counted) : it;
+}

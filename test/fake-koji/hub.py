@@ -1,0 +1,635 @@
+#!/usr/bin/env python3
+"""Fake Koji hub for darkforge's tests: XML-RPC hub + package file server on one 127.0.0.1 port.
+
+Standard library only.  Usage: python3 hub.py CONFIG.json  (see README.md beside this file).
+Prints "PORT <n>" on its first stdout line once listening; exits on SIGTERM/SIGINT or when
+its parent process goes away.
+"""
+import copy
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import xmlrpc.client
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
+
+CHUNK = 64 * 1024
+GENERIC_ERROR = 1000  # koji.GenericError.faultCode
+PARAMETER_ERROR = 1019  # koji.ParameterError.faultCode
+BUILD_INTERNAL = ('rpms', 'file', 'state_sequence')
+DEFAULT_FAULTS = {
+    'rpc_503': 0, 'file_503': 0, 'drop_file': 0, 'drop_rpc': 0, 'ignore_range': False,
+    'corrupt': [], 'fail_forever': [], 'slow_file_ms': 0,
+}
+TIME_STR = '2024-01-02 03:04:05.000000+00:00'
+TIME_TS = 1704164645.0
+
+
+# ---- XML-RPC marshalling with the i8 extension (as koji/xmlrpcplus.py does) ----
+
+class ExtendedMarshaller(xmlrpc.client.Marshaller):
+    dispatch = xmlrpc.client.Marshaller.dispatch.copy()
+
+    def dump_int(self, value, write):
+        if value > 2 ** 63 - 1 or value < -2 ** 63:
+            raise OverflowError('int exceeds XML-RPC limits')
+        tag = 'int' if xmlrpc.client.MININT <= value <= xmlrpc.client.MAXINT else 'i8'
+        write('<value><%s>%d</%s></value>\n' % (tag, value, tag))
+
+    dispatch[int] = dump_int
+
+
+def dump_response(value):
+    """value: a Fault, or the single result."""
+    m = ExtendedMarshaller('utf-8', allow_none=True)
+    body = m.dumps(value if isinstance(value, xmlrpc.client.Fault) else (value,))
+    return ("<?xml version='1.0'?>\n<methodResponse>\n" + body + '</methodResponse>\n').encode('utf-8')
+
+
+def fault(msg, code=GENERIC_ERROR):
+    return xmlrpc.client.Fault(code, msg)
+
+
+def decode_args(params):
+    """koji.decode_args: a trailing dict holding __starstar=True carries the keyword arguments."""
+    args = list(params)
+    if args and isinstance(args[-1], dict) and args[-1].get('__starstar'):
+        kw = dict(args.pop())
+        del kw['__starstar']
+        return args, kw
+    return args, {}
+
+
+def parse_nvr(s):
+    """koji.parse_NVR, with its optional "E:" prefix."""
+    epoch = None
+    if ':' in s:
+        e, s = s.split(':', 1)
+        epoch = e or None
+    parts = s.rsplit('-', 2)
+    if len(parts) != 3 or not all(parts):
+        raise fault('invalid format: %s' % s)
+    return {'name': parts[0], 'version': parts[1], 'release': parts[2], 'epoch': epoch}
+
+
+def parse_nvra(s):
+    if s.endswith('.rpm'):
+        s = s[:-4]
+    head, dot, arch = s.rpartition('.')
+    if not dot or not head or not arch:
+        raise fault('invalid format: %s' % s)
+    d = parse_nvr(head)
+    d['arch'] = arch
+    return d
+
+
+def payload_offset(path):
+    """Offset of the payload in an RPM file (lead, padded signature header, main header); None if unreadable."""
+    try:
+        with open(path, 'rb') as f:
+            pos = 96
+            for pad in (True, False):
+                f.seek(pos)
+                intro = f.read(16)
+                if len(intro) != 16 or intro[:3] != b'\x8e\xad\xe8':
+                    return None
+                n, size = struct.unpack('>II', intro[8:16])
+                pos += 16 + 16 * n + size
+                if pad:
+                    pos = (pos + 7) & ~7
+            return pos
+    except OSError:
+        return None
+
+
+# ---- state ----
+
+class State:
+    def __init__(self, cfg):
+        self.lock = threading.Lock()
+        self.log_path = cfg['log']
+        self.hub_path = '/' + cfg.get('hub_path', '/kojihub').strip('/')
+        self.files_path = '/' + cfg.get('files_path', '/kojifiles').strip('/')
+        if self.files_path == '/':
+            self.files_path = ''
+        self.faults = dict(DEFAULT_FAULTS)
+        self.faults.update(cfg.get('faults') or {})
+        self.builds = []  # build dicts as configured (normalised)
+        self.by_id = {}
+        self.by_nvr = {}
+        self.rpms = []  # (rpm dict, build dict)
+        self.rpm_by_id = {}
+        self.rpm_by_nvra = {}
+        self.files = {}  # url path -> (rpm, build)
+        self.seq_pos = {}  # build id -> getBuild answers given so far
+        self.fixed_state = {}  # build id -> state set through /_control
+        self.corrupt_at = {}  # file path -> offset to flip
+        for b in cfg.get('builds') or []:
+            self._add_build(b)
+
+    def _add_build(self, b):
+        b = dict(b)
+        b.setdefault('package_name', b.get('name'))
+        b.setdefault('name', b['package_name'])
+        b.setdefault('epoch', None)
+        b.setdefault('nvr', '%s-%s-%s' % (b['name'], b['version'], b['release']))
+        b.setdefault('state', 1)
+        b.setdefault('volume_name', 'DEFAULT')
+        b.setdefault('package_id', b['id'])
+        b.setdefault('task_id', None)
+        b['rpms'] = [dict(r) for r in b.get('rpms') or []]
+        self.builds.append(b)
+        self.by_id[b['id']] = b
+        self.by_nvr.setdefault(b['nvr'], b)
+        for r in b['rpms']:
+            r.setdefault('build_id', b['id'])
+            r.setdefault('epoch', b['epoch'])
+            r.setdefault('nvr', '%s-%s-%s' % (r['name'], r['version'], r['release']))
+            if 'size' not in r and r.get('file'):
+                r['size'] = os.path.getsize(r['file'])
+            nvra = '%s.%s' % (r['nvr'], r['arch'])
+            self.rpms.append((r, b))
+            self.rpm_by_id.setdefault(r['id'], (r, b))
+            self.rpm_by_nvra.setdefault(nvra, (r, b))
+            rel = 'packages/%s/%s/%s/%s/%s.rpm' % (b['package_name'], b['version'], b['release'], r['arch'], nvra)
+            paths = [rel]
+            if b['volume_name'] != 'DEFAULT':  # koji links other volumes' builds into the default one
+                paths.append('vol/%s/%s' % (b['volume_name'], rel))
+            for p in paths:
+                url = '%s/%s' % (self.files_path, p)
+                if url in self.files:
+                    print('fake-koji: warning: %s served twice; the first wins' % url, file=sys.stderr, flush=True)
+                else:
+                    self.files[url] = (r, b)
+
+    # -- faults --
+
+    def take(self, name):
+        """Consume one unit of a counting fault; True if it applies to this request."""
+        with self.lock:
+            n = int(self.faults.get(name) or 0)
+            if n > 0:
+                self.faults[name] = n - 1
+                return True
+            return False
+
+    def fault_list(self, name):
+        with self.lock:
+            return {x[:-4] if x.endswith('.rpm') else x for x in self.faults.get(name) or []}
+
+    def control(self, body):
+        with self.lock:
+            for k, v in (body.get('faults') or {}).items():
+                self.faults[k] = v
+            for k, v in (body.get('build_state') or {}).items():
+                self.fixed_state[int(k)] = int(v)
+
+    def snapshot(self):
+        with self.lock:
+            return {
+                'faults': copy.deepcopy(self.faults),
+                'build_state': {str(b['id']): self._state_now(b) for b in self.builds},
+                'getBuild_calls': {str(k): v for k, v in self.seq_pos.items()},
+            }
+
+    def _state_now(self, b):
+        if b['id'] in self.fixed_state:
+            return self.fixed_state[b['id']]
+        seq = b.get('state_sequence')
+        if seq:
+            return seq[min(self.seq_pos.get(b['id'], 0), len(seq) - 1)]
+        return b['state']
+
+    def log(self, line):
+        data = json.dumps(line) + '\n'
+        with self.lock:
+            with open(self.log_path, 'a', encoding='utf-8') as f:
+                f.write(data)
+
+
+# ---- hub API ----
+
+class Hub:
+    def __init__(self, state):
+        self.s = state
+
+    def find_build(self, info):
+        s = self.s
+        if isinstance(info, bool):
+            raise fault('Invalid build info: %r' % (info,))
+        if isinstance(info, int):
+            return s.by_id.get(info)
+        if isinstance(info, str):
+            data = parse_nvr(info)
+        elif isinstance(info, dict):
+            data = info
+        else:
+            raise fault('Invalid build info: %r' % (info,))
+        if not all(k in data for k in ('name', 'version', 'release')):
+            raise fault('did not provide name, version, and release')
+        return s.by_nvr.get('%s-%s-%s' % (data['name'], data['version'], data['release']))
+
+    def build_map(self, b, advance):
+        s = self.s
+        with s.lock:
+            state = s._state_now(b)
+            if advance:
+                s.seq_pos[b['id']] = s.seq_pos.get(b['id'], 0) + 1
+        m = {
+            'build_id': b['id'], 'owner_id': 1, 'owner_name': 'fake',
+            'volume_id': 0 if b['volume_name'] == 'DEFAULT' else 1,
+            'creation_event_id': 1000 + b['id'], 'creation_time': TIME_STR, 'creation_ts': TIME_TS,
+            'start_time': TIME_STR, 'start_ts': TIME_TS,
+            'completion_time': TIME_STR, 'completion_ts': TIME_TS + 60,
+            'source': None, 'extra': None, 'cg_id': None, 'cg_name': None, 'draft': False,
+        }
+        m.update({k: v for k, v in b.items() if k not in BUILD_INTERNAL})
+        m['state'] = state
+        if state == 0:  # a build still running has no completion time on a real hub
+            m['completion_time'] = m['completion_ts'] = None
+        return m
+
+    @staticmethod
+    def rpm_map(r):
+        m = {
+            'buildtime': int(TIME_TS), 'buildroot_id': None, 'external_repo_id': 0,
+            'external_repo_name': 'INTERNAL', 'metadata_only': False, 'extra': None, 'draft': False,
+        }
+        m.update({k: v for k, v in r.items() if k != 'file'})
+        return m
+
+    def getAPIVersion(self):
+        return 1
+
+    def getBuild(self, buildInfo, strict=False):
+        b = self.find_build(buildInfo)
+        if b is None:
+            if strict:
+                raise fault('No such build: %r' % (buildInfo,))
+            return None
+        return self.build_map(b, advance=True)
+
+    def listRPMs(self, buildID=None, buildrootID=None, imageID=None, componentBuildrootID=None,
+                 hostID=None, arches=None, queryOpts=None, draft=None):
+        if isinstance(arches, str):
+            arches = [arches]
+        elif arches is not None and not isinstance(arches, (list, tuple)):
+            raise fault('Invalid type for arches parameter: %s' % type(arches).__name__)
+        out = []
+        for r, b in self.s.rpms:
+            if buildID is not None and b['id'] != buildID:
+                continue
+            if arches and r['arch'] not in arches:
+                continue
+            out.append(self.rpm_map(r))
+        if queryOpts and queryOpts.get('countOnly'):
+            return len(out)
+        return out
+
+    def listBuildRPMs(self, build):
+        b = self.find_build(build)
+        if b is None:
+            raise fault('No such build: %r' % (build,))
+        return [self.rpm_map(r) for r in b['rpms']]
+
+    def getRPM(self, rpminfo, strict=False, multibuild=False):
+        if isinstance(rpminfo, bool):
+            raise fault('Invalid type for rpminfo: %r' % (rpminfo,))
+        if isinstance(rpminfo, int):
+            hit = self.s.rpm_by_id.get(rpminfo)
+        elif isinstance(rpminfo, str):
+            d = parse_nvra(rpminfo)
+            hit = self.s.rpm_by_nvra.get('%s-%s-%s.%s' % (d['name'], d['version'], d['release'], d['arch']))
+        elif isinstance(rpminfo, dict):
+            if 'id' in rpminfo:
+                hit = self.s.rpm_by_id.get(rpminfo['id'])
+            else:
+                hit = self.s.rpm_by_nvra.get('%s-%s-%s.%s' % (
+                    rpminfo.get('name'), rpminfo.get('version'), rpminfo.get('release'), rpminfo.get('arch')))
+        else:
+            raise fault('Invalid type for rpminfo: %r' % (rpminfo,))
+        if hit is None:
+            if strict:
+                raise fault('No such rpm: %r' % (rpminfo,))
+            return None
+        m = self.rpm_map(hit[0])
+        return [m] if multibuild else m
+
+    METHODS = ('getAPIVersion', 'getBuild', 'listRPMs', 'listBuildRPMs', 'getRPM')
+
+    def call(self, method, params):
+        if method not in self.METHODS:
+            raise fault('Invalid method: %s' % method)
+        args, kw = decode_args(params)
+        try:
+            return getattr(self, method)(*args, **kw)
+        except TypeError as e:
+            raise fault('%s: %s' % (method, e), PARAMETER_ERROR)
+
+    def multicall(self, calls):
+        out = []
+        for c in calls:
+            try:
+                name = c['methodName']
+                if name in ('multiCall', 'system.multicall'):
+                    raise fault('multicall cannot be nested')
+                out.append([self.call(name, c.get('params') or [])])
+            except xmlrpc.client.Fault as f:
+                out.append({'faultCode': f.faultCode, 'faultString': f.faultString})
+            except Exception as e:  # a malformed entry
+                out.append({'faultCode': GENERIC_ERROR, 'faultString': '%s: %s' % (type(e).__name__, e)})
+        return out
+
+
+# ---- HTTP ----
+
+def parse_range(header, size):
+    """(start, end) inclusive, 'unsatisfiable', or None to ignore the header (absent, invalid, multiple)."""
+    if not header:
+        return None
+    h = header.strip()
+    if not h.lower().startswith('bytes=') or ',' in h:
+        return None
+    spec = h[6:].strip()
+    a, dash, b = spec.partition('-')
+    a, b = a.strip(), b.strip()
+    if not dash or (a and not a.isdigit()) or (b and not b.isdigit()) or (not a and not b):
+        return None
+    if not a:  # suffix: the last n bytes
+        n = int(b)
+        if n == 0 or size == 0:
+            return 'unsatisfiable'
+        return (max(0, size - n), size - 1)
+    start = int(a)
+    end = int(b) if b else size - 1
+    if b and end < start:
+        return None
+    if start >= size:
+        return 'unsatisfiable'
+    return (start, min(end, size - 1))
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    server_version = 'fake-koji/1'
+    state = None  # set on the class before serving
+    hub = None
+
+    def log_message(self, fmt, *args):
+        pass
+
+    # -- helpers --
+
+    def _log(self, status, nbytes, rpc=None, fault_name=None):
+        self.state.log({
+            't': time.time(), 'method': self.command, 'path': self.path,
+            'range': self.headers.get('Range'), 'status': status, 'bytes': nbytes,
+            'rpc': rpc, 'fault': fault_name,
+        })
+
+    def _abort(self):
+        """Close the connection at once with a reset: no (further) response."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+        except OSError:
+            pass
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+    def _simple(self, status, body, ctype='text/plain; charset=utf-8', headers=(), rpc=None, fault_name=None, log=True):
+        if isinstance(body, str):
+            body = body.encode('utf-8')
+        send_body = self.command != 'HEAD'
+        if log:
+            self._log(status, len(body) if send_body else 0, rpc, fault_name)
+        self.send_response(status)
+        self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def _read_body(self):
+        if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
+            out = bytearray()
+            while True:
+                line = self.rfile.readline(65537)
+                n = int(line.split(b';', 1)[0].strip() or b'0', 16)
+                if n == 0:
+                    while self.rfile.readline(65537) not in (b'\r\n', b'\n', b''):
+                        pass
+                    return bytes(out)
+                out += self.rfile.read(n)
+                self.rfile.readline(65537)
+        n = int(self.headers.get('Content-Length') or 0)
+        return self.rfile.read(n) if n > 0 else b''
+
+    def _route(self):
+        return unquote(urlsplit(self.path).path)
+
+    # -- verbs --
+
+    def do_POST(self):
+        path = self._route()
+        body = self._read_body()
+        if path == '/_control':
+            try:
+                self.state.control(json.loads(body or b'{}'))
+            except (ValueError, TypeError, AttributeError) as e:
+                return self._simple(400, json.dumps({'error': str(e)}), 'application/json', log=False)
+            return self._simple(200, json.dumps(self.state.snapshot()), 'application/json', log=False)
+        if path.rstrip('/') != self.state.hub_path:
+            return self._simple(404, 'not found\n')
+        self._xmlrpc(body)
+
+    def _xmlrpc(self, body):
+        rpc = None
+        try:
+            params, method = xmlrpc.client.loads(body)
+            rpc = method
+            if method in ('multiCall', 'system.multicall'):
+                calls = params[0] if params and isinstance(params[0], list) else []
+                rpc = [c.get('methodName') if isinstance(c, dict) else None for c in calls]
+        except Exception as e:
+            params, method, parse_error = None, None, e
+        else:
+            parse_error = None
+        if self.state.take('rpc_503'):
+            return self._simple(503, 'Service Unavailable\n', rpc=rpc, fault_name='rpc_503')
+        if self.state.take('drop_rpc'):
+            self._log(None, 0, rpc, 'drop_rpc')
+            return self._abort()
+        if parse_error is not None:
+            resp = fault('cannot parse request: %s' % parse_error)
+        else:
+            try:
+                if method in ('multiCall', 'system.multicall'):
+                    if not params or not isinstance(params[0], list):
+                        raise fault('multicall expects a list of calls', PARAMETER_ERROR)
+                    resp = self.hub.multicall(params[0])
+                else:
+                    resp = self.hub.call(method, params)
+            except xmlrpc.client.Fault as f:
+                resp = f
+            except Exception as e:
+                resp = fault('%s: %s' % (type(e).__name__, e))
+        try:
+            data = dump_response(resp)
+        except (OverflowError, TypeError) as e:
+            data = dump_response(fault('cannot marshal the answer: %s' % e))
+        self._simple(200, data, 'text/xml', rpc=rpc)
+
+    def do_GET(self):
+        path = self._route()
+        if path == '/_control':
+            return self._simple(200, json.dumps(self.state.snapshot()), 'application/json', log=False)
+        if path.rstrip('/') == self.state.hub_path:
+            return self._simple(405, 'Method Not Allowed: use XML-RPC POST\n', headers=[('Allow', 'POST')])
+        self._file(path)
+
+    def do_HEAD(self):
+        self._file(self._route())
+
+    def _file(self, path):
+        st = self.state
+        hit = st.files.get(path)
+        if hit is None or not hit[0].get('file') or not os.path.isfile(hit[0]['file']):
+            return self._simple(404, 'not found\n')
+        r, _b = hit
+        nvra = '%s.%s' % (r['nvr'], r['arch'])
+        is_get = self.command == 'GET'
+        if nvra in st.fault_list('fail_forever'):
+            return self._simple(503, 'Service Unavailable\n', fault_name='fail_forever')
+        if is_get and st.take('file_503'):
+            return self._simple(503, 'Service Unavailable\n', fault_name='file_503')
+        drop = is_get and st.take('drop_file')
+        with st.lock:
+            ignore_range = bool(st.faults.get('ignore_range'))
+            slow = float(st.faults.get('slow_file_ms') or 0) / 1000.0
+        fname = r['file']
+        size = os.path.getsize(fname)
+        flip = None
+        if nvra in st.fault_list('corrupt'):
+            flip = st.corrupt_at.get(fname)
+            if flip is None:
+                off = payload_offset(fname)
+                if off is None or off >= size:
+                    off = 0
+                flip = off + (size - off) // 2
+                st.corrupt_at[fname] = flip
+        rng = None if ignore_range else parse_range(self.headers.get('Range'), size)
+        fault_name = 'drop_file' if drop else ('corrupt' if flip is not None else None)
+        if rng == 'unsatisfiable':
+            return self._simple(416, '', headers=[('Content-Range', 'bytes */%d' % size), ('Accept-Ranges', 'bytes')],
+                                fault_name=fault_name)
+        if rng is None:
+            status, start, end = 200, 0, size - 1
+        else:
+            status, (start, end) = 206, rng
+        length = end - start + 1
+        if not is_get:
+            self._log(status, 0, fault_name=fault_name)
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/x-rpm')
+        self.send_header('Content-Length', str(length))
+        if not ignore_range:
+            self.send_header('Accept-Ranges', 'bytes')
+        if status == 206:
+            self.send_header('Content-Range', 'bytes %d-%d/%d' % (start, end, size))
+        self.send_header('Last-Modified', self.date_time_string(int(os.path.getmtime(fname))))
+        self.end_headers()
+        if not is_get:
+            return
+        limit = length // 2 if drop else length
+        sent = 0
+        logged = False
+        try:
+            with open(fname, 'rb') as f:
+                f.seek(start)
+                while sent < limit:
+                    if sent and slow:
+                        time.sleep(slow)
+                    buf = f.read(min(CHUNK, limit - sent))
+                    if not buf:
+                        break
+                    pos = start + sent
+                    if flip is not None and pos <= flip < pos + len(buf):
+                        b = bytearray(buf)
+                        b[flip - pos] ^= 0xFF
+                        buf = bytes(b)
+                    if sent + len(buf) >= limit and not drop:
+                        # log before the last chunk so a client that has the whole body finds the line
+                        self._log(status, sent + len(buf), fault_name=fault_name)
+                        logged = True
+                    self.wfile.write(buf)
+                    sent += len(buf)
+        except OSError:
+            self.close_connection = True
+        finally:
+            if not logged:
+                self._log(status, sent, fault_name=fault_name)
+        if drop:
+            self._abort()
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
+
+def main(argv):
+    if len(argv) != 2:
+        print('usage: hub.py CONFIG.json', file=sys.stderr)
+        return 2
+    with open(argv[1], encoding='utf-8') as f:
+        cfg = json.load(f)
+    state = State(cfg)
+    Handler.state = state
+    Handler.hub = Hub(state)
+    server = Server(('127.0.0.1', 0), Handler)
+
+    def stop(*_a):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    parent = os.getppid()
+
+    def watch_parent():
+        while True:
+            time.sleep(1)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    print('PORT %d' % server.server_address[1], flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
