@@ -59,3 +59,19 @@ test('a file that is not SQLite is refused with a clear message', () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /not a usable darkforge database/);
 });
+
+test('a version-1 index is migrated in place and keeps its rows', () => {
+  const file = join(tempDir(), 'old.sqlite');
+  const s = new Store(file);
+  s.addRpm(record());
+  s.close();
+  const raw = new BetterSqlite3(file);
+  raw.exec('DROP TABLE import_rpms; DROP TABLE import_builds; DROP TABLE instances;');
+  raw.pragma('user_version = 1');
+  raw.close();
+  const again = new Store(file);
+  assert.equal(again.stats().schemaVersion, 2);
+  assert.equal(again.byBuildId(ID).length, 2);
+  assert.equal(again.instances().size, 0);
+  again.close();
+});

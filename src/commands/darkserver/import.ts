@@ -67,7 +67,7 @@ build was imported.`;
       bar?.stop();
       if (flags.json) this.printJson(sum);
       else process.stdout.write(`${summaryLine(sum)}\n`);
-      if (!sum.complete) this.fail(`not every requested build was imported (see "darkserver jobs")`, 1);
+      if (!sum.complete) this.fail('not every requested build was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
     } finally {
       bar?.stop();
       store.close();

@@ -3,7 +3,7 @@ import { queueOverview } from '../../lib/import/queue.js';
 import { buildStateName } from '../../lib/koji/types.js';
 
 export default class DarkserverJobs extends BaseCommand {
-  static override summary = 'The import queue: builds and RPMs by state, and every one not done.';
+  static override summary = 'The import queue: builds and RPMs by state, and every one still pending or failed.';
   static override examples = ['<%= config.bin %> darkserver jobs', '<%= config.bin %> darkserver jobs --json'];
   static override flags = { db: dbFlag };
 
@@ -15,7 +15,8 @@ export default class DarkserverJobs extends BaseCommand {
       if (flags.json) { this.printJson(o); return; }
       const counts = (c: Record<string, number>): string => Object.entries(c).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
       process.stdout.write(`builds: ${counts(o.builds)}\nrpms: ${counts(o.rpms)}\n`);
-      for (const b of o.pending) {
+      // Skipped builds (deleted, failed in Koji, missing ids of a walk) are counted above only.
+      for (const b of o.pending.filter((x) => x.state !== 'skipped')) {
         const koji = b.koji_state === null ? '' : ` [${buildStateName(b.koji_state)}]`;
         process.stdout.write(`${b.instance}\t${b.koji_build_id}\t${b.nvr ?? '-'}\t${b.state}${koji}\t${b.rpms_done}/${b.rpms_total} RPMs${b.last_error ? `\t${b.last_error}` : ''}\n`);
       }

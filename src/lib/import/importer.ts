@@ -74,7 +74,9 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
     const id = await resolveBuildId(client, b);
     if (id === undefined) { sum.complete = false; errors(b, `no such build in Koji (${inst.hub})`); continue; }
     requested.add(id);
-    queue.addBuild(id);
+    // Asked for again: look it up afresh (a missing build may exist now, a BUILDING one be done).
+    const job = queue.addBuild(id);
+    if (job.state === 'skipped' || job.state === 'building') queue.setBuild(job.id, 'queued');
   }
   if (opts.from !== undefined) await walk(client, queue, opts.from, opts.to);
   sum.builds.requested = requested.size;

@@ -4,6 +4,7 @@ import BetterSqlite3, { Database, Statement } from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
+import type { KojiInstance } from '../koji/instances.js';
 import { FileType } from './filetype.js';
 import { FileRow } from './rows.js';
 import { migrate } from './schema.js';
@@ -67,14 +68,8 @@ export interface MatchCoordinates {
   rpmRelease: string;
 }
 
-export interface InstanceRecord {
-  name: string;
-  hub: string;
-  topurl: string;
-  weburl?: string;
-  mirrors: string[];
-  retrace: string[];
-}
+/** What the index remembers of a Koji instance, to build download URLs later. */
+export type InstanceRecord = Omit<KojiInstance, 'source'>;
 
 export interface RpmSummary {
   nvra: string;

@@ -12,7 +12,7 @@ import { failureReason, HttpStatusError, RetryOptions, withRetries } from './ret
 export interface HttpSourceOptions extends RetryOptions {
   dispatcher?: Dispatcher;
   timeoutMs?: number;
-  /** Size of the first range request (default 8 KiB: lead, signature and most of a small header). */
+  /** Size of the first range request (default 4 KiB: the lead, the signature header and the start of the main header). */
   probeBytes?: number;
   userAgent?: string;
 }
@@ -122,7 +122,7 @@ export class HttpSource implements ByteSource {
       const have = this.bufStart + this.buf.length;
       if (this.size !== undefined && have >= this.size) return false;
       if (!this.open) {
-        const probe = this.opts.probeBytes ?? 8 * 1024;
+        const probe = this.opts.probeBytes ?? 4 * 1024;
         const end = Math.max(need, this.requests === 0 ? probe : need) - 1;
         this.open = await this.get(have, this.size !== undefined ? Math.min(end, this.size - 1) : end);
         fresh = true;
