@@ -1,5 +1,6 @@
 // Explicit command registry (oclif "explicit" discovery): `darkserver index` cannot come from
 // file-name discovery, where commands/darkserver/index.ts would be the topic itself.
+import DarkserverFind from './commands/darkserver/find.js';
 import DarkserverImport from './commands/darkserver/import.js';
 import DarkserverIndex from './commands/darkserver/index.js';
 import DarkserverJobs from './commands/darkserver/jobs.js';
@@ -7,6 +8,7 @@ import DarkserverQuery from './commands/darkserver/query.js';
 import DarkserverStats from './commands/darkserver/stats.js';
 
 export const COMMANDS = {
+  'darkserver:find': DarkserverFind,
   'darkserver:import': DarkserverImport,
   'darkserver:index': DarkserverIndex,
   'darkserver:jobs': DarkserverJobs,

@@ -10,7 +10,7 @@ const ID2 = '0123456789abcdef0123456789abcdef01234567';
 
 let inode = 1;
 function file(path: string, o: Partial<RpmFile> = {}): RpmFile {
-  return { index: 0, path, mode: 0o100755, size: 1000, linkTo: '', flags: 0, inode: inode++, device: 1, fileClass: '', ...o };
+  return { index: 0, path, mode: 0o100755, size: 1000, linkTo: '', flags: 0, inode: inode++, device: 1, digest: '', fileClass: '', ...o };
 }
 const link = (path: string, to: string): RpmFile => file(path, { mode: 0o120777, linkTo: to, fileClass: `symbolic link to \`${to}'` });
 
@@ -18,7 +18,7 @@ function pkg(files: RpmFile[], provides: { name: string; version: string }[] = [
   files.forEach((f, i) => { f.index = i; });
   return {
     name: 'p', version: '1', release: '1', arch: 'x86_64', isSource: false, nvr: 'p-1-1', nvra: 'p-1-1.x86_64',
-    payloadFormat: 'cpio', payloadCompressor: 'gzip', files, provides, hasFileClasses: true, largeFiles: false,
+    payloadFormat: 'cpio', payloadCompressor: 'gzip', files, provides, hasFileClasses: true, largeFiles: false, fileDigestAlgo: 8,
   };
 }
 

@@ -15,3 +15,11 @@ export class FormatError extends Error {
     this.name = 'FormatError';
   }
 }
+
+/** A download that did not succeed; the message names the URL. */
+export class DownloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DownloadError';
+  }
+}

@@ -1,7 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { UserError } from '../../lib/errors.js';
-import { formatPlain, parseBuildId, queryPackage, splitIds, queryBuildIds, queryFile, queryRpm, QueryAnswer } from '../../lib/index/query.js';
+import { buildIdOfFile } from '../../lib/elf/file.js';
+import { formatCoreLines, formatPlain, parseBuildId, queryCore, queryPackage, splitIds, queryBuildIds, queryFile, queryRpm, QueryAnswer } from '../../lib/index/query.js';
 
 export default class DarkserverQuery extends BaseCommand {
   static override summary = 'Which RPM builds contain these build-ids (or this RPM, or this path).';
@@ -13,6 +14,8 @@ RPMs gives several lines. Exit 1 when any input has no answer, 2 for input that 
     '<%= config.bin %> darkserver query --rpm hello-2.0-1.x86_64',
     '<%= config.bin %> darkserver query --file /usr/bin/hello',
     '<%= config.bin %> darkserver query --package bash-5.2.15-3.fc38.x86_64',
+    '<%= config.bin %> darkserver query --elf ./a.out',
+    '<%= config.bin %> darkserver query --core core.12345',
   ];
   static override strict = false;
   static override args = { buildid: Args.string({ description: 'GNU build-id, 8-64 hex digits (several allowed)' }) };
@@ -21,15 +24,29 @@ RPMs gives several lines. Exit 1 when any input has no answer, 2 for input that 
     rpm: Flags.string({ description: 'All build-ids of one RPM, by N-V-R.A (a trailing .rpm is ignored).', helpValue: 'NVRA' }),
     file: Flags.string({ description: 'Which RPMs ship an ELF file at this path.', helpValue: 'PATH' }),
     package: Flags.string({ description: 'Download URLs of an RPM, by N-V-R.A or package name.', helpValue: 'NAME|NVRA' }),
+    elf: Flags.string({ description: 'Answer for the build-id of this ELF file (a binary, library or .debug file).', helpValue: 'FILE' }),
+    core: Flags.string({ description: 'Answer for every module mapped in this core dump: BUILDID, RPM or -, path in RPM or -, path in core.', helpValue: 'FILE' }),
   };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(DarkserverQuery);
     const ids = argv as string[];
-    const modes = (ids.length ? 1 : 0) + (flags.rpm ? 1 : 0) + (flags.file ? 1 : 0) + (flags.package ? 1 : 0);
-    if (modes !== 1) throw new UserError('give build-ids, or --rpm NVRA, or --file PATH, or --package NAME (exactly one of them)', 2);
-    const idList = ids.length ? splitIds(ids).map(parseBuildId) : [];
+    const modes = [ids.length > 0, flags.rpm, flags.file, flags.package, flags.elf, flags.core].filter(Boolean).length;
+    if (modes !== 1) throw new UserError('give build-ids, or one of --rpm NVRA, --file PATH, --package NAME, --elf FILE, --core FILE', 2);
+    const idList = ids.length ? splitIds(ids).map(parseBuildId) : flags.elf ? [await buildIdOfFile(flags.elf)] : [];
     const store = openStore(flags.db, { mustExist: true });
+    if (flags.core) {
+      let core: Awaited<ReturnType<typeof queryCore>>;
+      try {
+        core = await queryCore(store, flags.core);
+      } finally {
+        store.close();
+      }
+      if (flags.json) this.printJson(core.modules);
+      else for (const m of core.modules) for (const line of formatCoreLines(m)) process.stdout.write(`${line}\n`);
+      for (const m of core.missing) this.fail(m.message, 1);
+      return;
+    }
     if (flags.package) {
       let pkg: ReturnType<typeof queryPackage>;
       try {

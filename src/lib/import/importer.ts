@@ -1,7 +1,7 @@
 // `darkserver import`: Koji builds -> index rows. Builds and RPMs go through the persistent
 // queue; each RPM is read header-first over HTTP and written, with its queue row, in one
 // transaction, so a run killed at any moment resumes without indexing anything twice.
-import { FormatError, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import { describeFailure } from '../index/indexer.js';
 import { scanRpm } from '../index/scan.js';
 import { RpmRecord, Store } from '../index/store.js';
@@ -9,7 +9,7 @@ import { KojiClient } from '../koji/client.js';
 import { KojiInstance } from '../koji/instances.js';
 import { BUILD_STATES, buildStateName, KojiBuild, KojiRpm } from '../koji/types.js';
 import { kojiRpmUrl } from '../koji/urls.js';
-import { DownloadError, HttpSource } from '../net/http-source.js';
+import { HttpSource } from '../net/http-source.js';
 import { RetryOptions } from '../net/retry.js';
 import { distTag, splitNvr } from '../rpm/disttag.js';
 import { BuildJob, ImportQueue, NewRpmJob, RpmJob } from './queue.js';
@@ -242,7 +242,7 @@ async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, j
     }).immediate();
   } catch (e) {
     sum.bytesFetched += src.fetched;
-    const msg = e instanceof FormatError || e instanceof DownloadError ? e.message : describeFailure(e);
+    const msg = describeFailure(e);
     queue.finishRpm(job.id, 'failed', { error: msg, bytes: src.fetched });
     sum.rpms.failed++;
     errors(job.nvra, msg);

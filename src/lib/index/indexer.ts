@@ -1,7 +1,7 @@
 // `darkserver index`: scan RPM files with N in flight, write each to the store as it finishes.
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
-import { FormatError } from '../errors.js';
+import { DownloadError, FormatError, UserError } from '../errors.js';
 import { distTag, splitNvr } from '../rpm/disttag.js';
 import { RpmInfo } from '../rpm/package.js';
 import { discoverRpms, ioMessage } from './discover.js';
@@ -85,8 +85,9 @@ export async function indexPaths(store: Store, paths: string[], opts: IndexOptio
   return sum;
 }
 
+/** One sentence for a failed input: the error's own words, or an I/O phrase; bugs say so. */
 export function describeFailure(e: unknown): string {
-  if (e instanceof FormatError) return e.message;
+  if (e instanceof FormatError || e instanceof DownloadError || e instanceof UserError) return e.message;
   if ((e as NodeJS.ErrnoException)?.code) return ioMessage(e);
   if (process.env.DARKFORGE_DEBUG) return (e as Error)?.stack ?? String(e);
   return `internal error: ${(e as Error)?.message ?? String(e)} (set DARKFORGE_DEBUG=1 for details)`;

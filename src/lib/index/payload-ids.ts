@@ -70,7 +70,7 @@ export async function buildIdsFromPayload(info: RpmInfo, payload: Readable, opts
 }
 
 /** Stripped (07070X) members carry only a file index; the header has the rest. */
-function strippedResolver(info: RpmInfo): (fx: number) => StrippedInfo | undefined {
+export function strippedResolver(info: RpmInfo): (fx: number) => StrippedInfo | undefined {
   const sets = hardLinkSets(info.files);
   return (fx) => {
     const f = info.files[fx];

@@ -1,4 +1,5 @@
 // Answers from the index in darkserver's shape, plus the fields darkforge adds.
+import { readCoreModules } from '../elf/core.js';
 import { UserError } from '../errors.js';
 import { candidateUrls } from '../koji/urls.js';
 import { InstanceRecord, MatchCoordinates, MatchRow, RpmSummary, Store } from './store.js';
@@ -78,12 +79,48 @@ export interface PackageResult extends Omit<RpmSummary, 'name' | 'version' | 're
   urls: string[];
 }
 
+/** RPMs with their download candidates. */
+export function withCandidates(store: Store, rpms: RpmSummary[]): PackageResult[] {
+  const instances = store.instances();
+  return rpms.map(({ name, version, release, nvra, ...r }) => ({
+    rpm: nvra, ...r, urls: downloadUrls(instances, r, { rpmName: name, rpmVersion: version, rpmRelease: release }),
+  }));
+}
+
 /** Where to download an RPM, by N-V-R.A or package name (darkserver's /package/ route). */
 export function queryPackage(store: Store, input: string): { results: PackageResult[]; missing: QueryAnswer['missing'] } {
   const q = input.trim().replace(/\.rpm$/, '').replace(/^.*\//, '');
-  const instances = store.instances();
-  const results = store.rpmsNamed(q).map(({ name, version, release, nvra, ...r }) => ({
-    rpm: nvra, ...r, urls: downloadUrls(instances, r, { rpmName: name, rpmVersion: version, rpmRelease: release }),
-  }));
+  const results = withCandidates(store, store.rpmsNamed(q));
   return { results, missing: results.length ? [] : [{ input, message: `${q}: no RPM of that name or N-V-R.A in the index` }] };
+}
+
+export interface CoreAnswer {
+  module: string;
+  start: string;
+  end: string;
+  buildid: string | null;
+  found: boolean;
+  matches: QueryResult[];
+}
+
+/** Every module mapped in a core dump, each answered from the index. */
+export async function queryCore(store: Store, file: string): Promise<{ modules: CoreAnswer[]; missing: QueryAnswer['missing'] }> {
+  const modules = await readCoreModules(file);
+  const out: CoreAnswer[] = modules.map((m) => {
+    const matches = m.buildId && m.buildId.length % 2 === 0 ? present(store, store.byBuildId(m.buildId)) : [];
+    return { module: m.path, start: m.start, end: m.end, buildid: m.buildId ?? null, found: matches.length > 0, matches };
+  });
+  // The output already marks each unknown module with "-": one summary sentence is enough.
+  const unknown = out.filter((m) => !m.found);
+  const missing = unknown.length
+    ? [{ input: file, message: `${file}: ${unknown.length} of ${out.length} modules not found in the index (${unknown.map((m) => m.module).join(', ')})` }]
+    : [];
+  return { modules: out, missing };
+}
+
+/** BUILDID<TAB>RPM-NVRA or -<TAB>PATH-IN-RPM or -<TAB>PATH-IN-CORE, one line per match. */
+export function formatCoreLines(a: CoreAnswer): string[] {
+  const id = a.buildid ?? '-';
+  if (!a.matches.length) return [`${id}\t-\t-\t${a.module}`];
+  return a.matches.map((r) => `${id}\t${r.rpm}\t${r.elf}\t${a.module}`);
 }

@@ -100,7 +100,7 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
   };
 }
 
-function checkHeaderDigest(info: RpmInfo, headers: RpmHeaders): void {
+export function checkHeaderDigest(info: RpmInfo, headers: RpmHeaders): void {
   if (info.sha256 && info.sha256 !== headers.headerSha256) {
     throw new FormatError(`header does not match its SHA256 digest (${info.sha256}): the file is damaged`);
   }

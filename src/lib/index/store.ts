@@ -131,6 +131,10 @@ export class Store {
                        ON CONFLICT (name) DO UPDATE SET hub = excluded.hub, topurl = excluded.topurl, weburl = excluded.weburl,
                        mirrors = excluded.mirrors, retrace = excluded.retrace, updated_at = excluded.updated_at`),
       instances: s('SELECT * FROM instances'),
+      buildSiblings: s(`SELECT r.nvra, r.name, r.version, r.release, r.arch, r.url, r.instance, b.koji_build_id AS kojibuildid, b.distro
+                        FROM rpms r JOIN builds b ON b.id = r.build_id
+                        WHERE r.build_id IN (SELECT r2.build_id FROM files f JOIN rpms r2 ON r2.id = f.rpm_id WHERE f.buildid = ?)
+                        ORDER BY r.instance = 'local' DESC, r.nvra`),
     };
   }
 
@@ -173,6 +177,11 @@ export class Store {
   /** RPMs by N-V-R.A or by package name (darkserver's /package/ route). */
   rpmsNamed(q: string): RpmSummary[] {
     return this.stmts.rpmsNamed.all({ q }) as RpmSummary[];
+  }
+
+  /** Every RPM of every build that has a file with this build-id (for its -debugsource RPM). */
+  buildSiblings(hex: string): RpmSummary[] {
+    return this.stmts.buildSiblings.all(Buffer.from(hex, 'hex')) as RpmSummary[];
   }
 
   saveInstance(i: InstanceRecord): void {

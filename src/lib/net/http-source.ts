@@ -5,7 +5,7 @@
 // last byte received.
 import { Readable } from 'node:stream';
 import { Dispatcher, request } from 'undici';
-import { FormatError } from '../errors.js';
+import { DownloadError, FormatError } from '../errors.js';
 import { ByteSource } from '../rpm/source.js';
 import { failureReason, HttpStatusError, RetryOptions, withRetries } from './retry.js';
 
@@ -15,14 +15,6 @@ export interface HttpSourceOptions extends RetryOptions {
   /** Size of the first range request (default 4 KiB: the lead, the signature header and the start of the main header). */
   probeBytes?: number;
   userAgent?: string;
-}
-
-/** A download that did not succeed; the message names the URL. */
-export class DownloadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DownloadError';
-  }
 }
 
 interface Response {

@@ -18,6 +18,8 @@ export interface RpmFile {
   flags: number;
   inode: number;
   device: number;
+  /** Hex digest of the file's content (algorithm: RpmInfo.fileDigestAlgo); "" for non-regular files. */
+  digest: string;
   /** libmagic description from FILECLASS/CLASSDICT; undefined when the header has none. */
   fileClass?: string;
 }
@@ -52,6 +54,8 @@ export interface RpmInfo {
   hasFileClasses: boolean;
   /** True when files are stored in rpm's stripped large-file cpio form. */
   largeFiles: boolean;
+  /** PGP hash algorithm of the file digests: 1 MD5 (the default), 8 SHA256, ... */
+  fileDigestAlgo: number;
 }
 
 export const isRegular = (mode: number): boolean => (mode & S_IFMT) === S_IFREG;
@@ -84,6 +88,7 @@ export function describeRpm(h: RpmHeaders): RpmInfo {
     provides: names.map((n, i) => ({ name: n, version: versions[i] ?? '' })),
     hasFileClasses: hdr.has(Tag.FILECLASS) && hdr.has(Tag.CLASSDICT),
     largeFiles: hdr.has(Tag.LONGFILESIZES),
+    fileDigestAlgo: hdr.number(Tag.FILEDIGESTALGO) ?? 1,
   };
 }
 
@@ -105,6 +110,7 @@ function fileList(hdr: Header): RpmFile[] {
   const flags = hdr.numbers(Tag.FILEFLAGS) ?? [];
   const inodes = hdr.numbers(Tag.FILEINODES) ?? [];
   const devices = hdr.numbers(Tag.FILEDEVICES) ?? [];
+  const digests = hdr.strings(Tag.FILEDIGESTS) ?? [];
   const classIdx = hdr.numbers(Tag.FILECLASS);
   const dict = hdr.strings(Tag.CLASSDICT);
   // Parallel arrays must agree, or every index below would be a guess.
@@ -113,7 +119,7 @@ function fileList(hdr: Header): RpmFile[] {
   };
   check(dirindexes, 'DIRINDEXES'); check(sizes, 'file sizes'); check(modes, 'FILEMODES');
   check(links, 'FILELINKTOS'); check(flags, 'FILEFLAGS'); check(inodes, 'FILEINODES');
-  check(devices, 'FILEDEVICES'); check(classIdx, 'FILECLASS');
+  check(devices, 'FILEDEVICES'); check(classIdx, 'FILECLASS'); check(digests, 'FILEDIGESTS');
   if (dirindexes.length !== count) throw new FormatError(`main header lists ${count} files but no DIRINDEXES`);
 
   const out: RpmFile[] = new Array(count);
@@ -130,6 +136,7 @@ function fileList(hdr: Header): RpmFile[] {
       flags: flags[i] ?? 0,
       inode: inodes[i] ?? 0,
       device: devices[i] ?? 0,
+      digest: digests[i] ?? '',
       fileClass: dict && ci !== undefined ? dict[ci] : undefined,
     };
   }

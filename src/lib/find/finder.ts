@@ -1,0 +1,100 @@
+// `darkserver find`: from a build-id to the file itself, as debuginfod-find does, but from the
+// local index. The RPM holding the file is read from disk or from its download candidates in
+// order (mirror, Koji, retrace), falling back to the next on any error.
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../errors.js';
+import { describeFailure } from '../index/indexer.js';
+import { queryBuildIds, withCandidates } from '../index/query.js';
+import { Store } from '../index/store.js';
+import { HttpSource } from '../net/http-source.js';
+import { RetryOptions } from '../net/retry.js';
+import { ByteSource, FileSource } from '../rpm/source.js';
+import { cachePath, FindKind } from './cache.js';
+import { extractFromRpm } from './extract.js';
+
+export interface FindRequest {
+  kind: FindKind;
+  buildId: string;
+  /** For kind "source": the path under /usr/src/debug. */
+  sourcePath?: string;
+}
+
+export interface FindResult {
+  path: string;
+  buildId: string;
+  kind: FindKind;
+  cached: boolean;
+  rpm?: string;
+  url?: string;
+}
+
+export interface FindOptions {
+  cacheDir: string;
+  retry?: RetryOptions;
+  /** Told about each source that failed before one delivered. */
+  onFallback?: (url: string, message: string) => void;
+}
+
+interface Candidate {
+  rpm: string;
+  member: string;
+  urls: string[];
+}
+
+export async function findFile(store: Store, req: FindRequest, opts: FindOptions): Promise<FindResult> {
+  const dest = cachePath(opts.cacheDir, req.buildId, req.kind, req.sourcePath);
+  if (await isFile(dest)) return { path: dest, buildId: req.buildId, kind: req.kind, cached: true };
+
+  const candidates = selectCandidates(store, req);
+  const failures: string[] = [];
+  await mkdir(dirname(dest), { recursive: true });
+  for (const c of candidates) {
+    for (const url of c.urls) {
+      let src: ByteSource | undefined;
+      try {
+        src = url.startsWith('file:') ? await FileSource.open(fileURLToPath(url)) : new HttpSource(url, opts.retry);
+        await extractFromRpm(src, c.member, dest);
+        return { path: dest, buildId: req.buildId, kind: req.kind, cached: false, rpm: c.rpm, url };
+      } catch (e) {
+        const msg = describeFailure(e);
+        failures.push(`${url}: ${msg}`);
+        opts.onFallback?.(url, msg);
+      } finally {
+        await src?.close();
+      }
+    }
+  }
+  throw new UserError(`${req.buildId}: no download source delivered the ${req.kind} file (${failures.join('; ')})`, 1);
+}
+
+function selectCandidates(store: Store, req: FindRequest): Candidate[] {
+  if (req.kind === 'source') {
+    const path = req.sourcePath!;
+    const siblings = store.buildSiblings(req.buildId);
+    if (!siblings.length) throw new UserError(`${req.buildId}: build-id not found in the index`, 1);
+    // Sources live in the -debugsource RPM (rpm >= 4.14), before that in -debuginfo.
+    const holders = [...siblings.filter((r) => r.name.endsWith('-debugsource')), ...siblings.filter((r) => r.name.endsWith('-debuginfo'))];
+    if (!holders.length) throw new UserError(`${req.buildId}: the index knows no -debugsource or -debuginfo RPM of this build`, 1);
+    return withCandidates(store, holders).map((r) => ({ rpm: r.rpm, member: path, urls: r.urls }));
+  }
+  const { results } = queryBuildIds(store, [req.buildId]);
+  if (!results.length) throw new UserError(`${req.buildId}: build-id not found in the index`, 1);
+  const wantDebug = req.kind === 'debuginfo';
+  const rows = results.filter((r) => r.elf.startsWith('/usr/lib/debug/') === wantDebug);
+  if (!rows.length) {
+    throw new UserError(`${req.buildId}: the index has no ${req.kind} file with this build-id (it has: ${results.map((r) => `${r.rpm}:${r.elf}`).join(', ')})`, 1);
+  }
+  // Files already on this machine first.
+  rows.sort((a, b) => Number(b.instance === 'local') - Number(a.instance === 'local'));
+  return rows.map((r) => ({ rpm: r.rpm, member: r.elf, urls: r.urls }));
+}
+
+async function isFile(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
