@@ -13,7 +13,7 @@ import { findFile } from '../src/lib/find/finder.ts';
 import { Store } from '../src/lib/index/store.ts';
 import { newc } from './helpers/cpio.ts';
 import { buildsFromRpmDir, startFakeKoji } from './helpers/fake-koji.ts';
-import { FIXTURES, readTruth } from './helpers/paths.ts';
+import { CORPUS, FIXTURES, HAVE_CORPUS, readTruth } from './helpers/paths.ts';
 import { run, tempDir } from './helpers/cli.ts';
 
 const truth = readTruth(FIXTURES).filter((t) => t.buildId && !t.rpm.startsWith('large'));
@@ -182,4 +182,27 @@ test('a copy whose digest does not match is not left in the cache', async () => 
   const archive = new CpioArchive(new ChunkReader(Readable.from([newc([{ name: './a', data: Buffer.from('abc') }])])[Symbol.asyncIterator]()));
   await assert.rejects(extractFromArchive(archive, () => true, join(dir, 'x'), { algo: 'sha256', digest: '00'.repeat(32), what: 'a' }), /does not match/);
   assert.deepEqual(readdirSync(dir), []);
+});
+
+test('every build-id of the real corpus: its executable or debuginfo file, byte-exact in size', { skip: !HAVE_CORPUS && 'no corpus beside the checkout' }, async () => {
+  const db = join(tempDir(), 'c.sqlite');
+  assert.equal(run('darkserver', ['index', '--db', db, CORPUS]).code, 0);
+  const rows = readTruth(CORPUS).filter((t) => t.buildId);
+  const sizes = new Map(readFileSync(join(CORPUS, 'GROUND_TRUTH.tsv'), 'utf8').split('\n').slice(1).map((l) => l.split('\t'))
+    .map((f) => [`${f[0]}\t${f[1]}`, Number(f[6])]));
+  const store = new Store(db);
+  const root = join(tempDir(), 'darkforge');
+  try {
+    for (const t of rows) {
+      const kind = t.path.startsWith('/usr/lib/debug/') ? 'debuginfo' : 'executable';
+      const r = await findFile(store, { kind, buildId: t.buildId! }, { cacheDir: root });
+      const bytes = readFileSync(r.path);
+      assert.equal(scanElfBuffer(bytes).buildId, t.buildId, `${t.rpm} ${t.path}`);
+      // Several RPMs may hold the id (same binary in main and copies): the size must be one of theirs.
+      const candidates = rows.filter((x) => x.buildId === t.buildId && x.path.startsWith('/usr/lib/debug/') === (kind === 'debuginfo'));
+      assert.ok(candidates.some((x) => sizes.get(`${x.rpm}\t${x.path}`) === bytes.length), `${t.path}: ${bytes.length} bytes`);
+    }
+  } finally {
+    store.close();
+  }
 });
