@@ -143,11 +143,14 @@ describe('faults', () => {
       assert.equal(o.rpms.done, 1);
       assert.equal(o.failedRpms[0].nvra, bad);
       assert.equal(run('darkserver', ['query', '--db', db, '--rpm', bad]).code, 1, 'nothing indexed from the failed RPM');
+      const other = importCmd(k, db, [String(byNvr('df-cross-1.0-1').id)]);
+      assert.equal(other.code, 0, `an old failure does not fail another build's import: ${other.stderr}`);
+      assert.match(other.stdout, /imported 1 of 1 requested builds/);
       await k.control({ faults: { fail_forever: [] } });
       const again = importCmd(k, db, ['--retry-failed']);
       assert.equal(again.code, 0, again.stderr);
       assert.equal(run('darkserver', ['query', '--db', db, '--rpm', bad]).code, 0);
-      assert.equal(JSON.parse(run('darkserver', ['jobs', '--json', '--db', db]).stdout).builds.done, 2);
+      assert.equal(JSON.parse(run('darkserver', ['jobs', '--json', '--db', db]).stdout).builds.done, 3);
     } finally {
       await k.stop();
     }

@@ -78,7 +78,12 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
     const job = queue.addBuild(id);
     if (job.state === 'skipped' || job.state === 'building') queue.setBuild(job.id, 'queued');
   }
-  if (opts.from !== undefined) await walk(client, queue, opts.from, opts.to);
+  // The builds this run answers for: those asked for, those walked, or (neither) the pending queue.
+  const touched = new Set<number>(requested);
+  if (opts.from !== undefined) for (const id of await walk(client, queue, opts.from, opts.to)) touched.add(id);
+  if (!opts.builds?.length && opts.from === undefined) {
+    for (const state of ['queued', 'building', 'fetching'] as const) for (const b of queue.buildsIn(state)) touched.add(b.koji_build_id);
+  }
   sum.builds.requested = requested.size;
 
   await resolveQueued(client, queue, inst, errors);
@@ -94,7 +99,7 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
   }
 
   for (const state of ['done', 'failed', 'skipped', 'building'] as const) {
-    for (const b of queue.buildsIn(state)) {
+    for (const b of queue.buildsIn(state).filter((x) => touched.has(x.koji_build_id))) {
       const asked = requested.has(b.koji_build_id);
       if (state === 'done') { if (asked) sum.builds.imported++; continue; }
       if (state === 'skipped') {
@@ -123,12 +128,16 @@ async function resolveBuildId(client: KojiClient, arg: string): Promise<number |
   return b ? b.id : undefined;
 }
 
-/** darkproducer's walk over build ids: every id gets a queue row, whatever its state. */
-async function walk(client: KojiClient, queue: ImportQueue, from: number, to: number | undefined): Promise<void> {
+/** darkproducer's walk over build ids: every id gets a queue row, whatever its state. Returns the ids walked. */
+async function walk(client: KojiClient, queue: ImportQueue, from: number, to: number | undefined): Promise<number[]> {
+  const walked: number[] = [];
   let misses = 0;
   for (let start = from; to === undefined || start <= to; start += BATCH) {
     const ids: number[] = [];
-    for (let id = start; id < start + BATCH && (to === undefined || id <= to); id++) if (queue.build(id)?.state !== 'done') ids.push(id);
+    for (let id = start; id < start + BATCH && (to === undefined || id <= to); id++) {
+      walked.push(id);
+      if (queue.build(id)?.state !== 'done') ids.push(id);
+    }
     const found = ids.length ? await client.getBuilds(ids, BATCH) : new Map<number, KojiBuild | null>();
     for (const id of ids) {
       const b = found.get(id) ?? null;
@@ -138,6 +147,7 @@ async function walk(client: KojiClient, queue: ImportQueue, from: number, to: nu
     }
     if (to === undefined && misses >= END_OF_HISTORY) break;
   }
+  return walked;
 }
 
 /** Look queued builds up in Koji and turn COMPLETE ones into RPM jobs. */
