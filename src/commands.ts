@@ -6,6 +6,15 @@ import DarkserverIndex from './commands/darkserver/index.js';
 import DarkserverJobs from './commands/darkserver/jobs.js';
 import DarkserverQuery from './commands/darkserver/query.js';
 import DarkserverStats from './commands/darkserver/stats.js';
+import ImagebuildBoot from './commands/imagebuild/boot.js';
+import ImagebuildCancel from './commands/imagebuild/cancel.js';
+import ImagebuildDvd from './commands/imagebuild/dvd.js';
+import ImagebuildList from './commands/imagebuild/list.js';
+import ImagebuildLive from './commands/imagebuild/live.js';
+import ImagebuildLogs from './commands/imagebuild/logs.js';
+import ImagebuildRetry from './commands/imagebuild/retry.js';
+import ImagebuildRunJob from './commands/imagebuild/run-job.js';
+import ImagebuildStatus from './commands/imagebuild/status.js';
 
 export const COMMANDS = {
   'darkserver:find': DarkserverFind,
@@ -14,4 +23,13 @@ export const COMMANDS = {
   'darkserver:jobs': DarkserverJobs,
   'darkserver:query': DarkserverQuery,
   'darkserver:stats': DarkserverStats,
+  'imagebuild:boot': ImagebuildBoot,
+  'imagebuild:cancel': ImagebuildCancel,
+  'imagebuild:dvd': ImagebuildDvd,
+  'imagebuild:list': ImagebuildList,
+  'imagebuild:live': ImagebuildLive,
+  'imagebuild:logs': ImagebuildLogs,
+  'imagebuild:retry': ImagebuildRetry,
+  'imagebuild:run-job': ImagebuildRunJob,
+  'imagebuild:status': ImagebuildStatus,
 };

@@ -51,7 +51,7 @@ test('a database from a newer darkforge is refused with a clear message', () => 
   raw.close();
   const r = run('darkserver', ['stats', '--db', file]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /schema version 99 is newer than this darkforge understands \(2\)/);
+  assert.match(r.stderr, /schema version 99 is newer than this darkforge understands \(3\)/);
 });
 
 test('a file that is not SQLite is refused with a clear message', () => {
@@ -66,11 +66,11 @@ test('a version-1 index is migrated in place and keeps its rows', () => {
   s.addRpm(record());
   s.close();
   const raw = new BetterSqlite3(file);
-  raw.exec('DROP TABLE import_rpms; DROP TABLE import_builds; DROP TABLE instances;');
+  raw.exec('DROP TABLE image_jobs; DROP TABLE import_rpms; DROP TABLE import_builds; DROP TABLE instances;');
   raw.pragma('user_version = 1');
   raw.close();
   const again = new Store(file);
-  assert.equal(again.stats().schemaVersion, 2);
+  assert.equal(again.stats().schemaVersion, 3);
   assert.equal(again.byBuildId(ID).length, 2);
   assert.equal(again.instances().size, 0);
   again.close();

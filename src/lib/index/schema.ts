@@ -101,6 +101,29 @@ const MIGRATIONS: string[] = [
   CREATE INDEX import_rpms_state ON import_rpms (state);
   CREATE INDEX import_rpms_job ON import_rpms (job_id);
   `,
+  // 3: image build jobs: records that survive restarts (state, process group, log, artifacts).
+  `
+  CREATE TABLE image_jobs (
+    id          INTEGER PRIMARY KEY,
+    type        TEXT NOT NULL,
+    arch        TEXT NOT NULL,
+    backend     TEXT NOT NULL,
+    config      TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    pid         INTEGER,
+    pgid        INTEGER,
+    created_at  INTEGER NOT NULL,
+    started_at  INTEGER,
+    finished_at INTEGER,
+    job_dir     TEXT NOT NULL,
+    log_path    TEXT NOT NULL,
+    artifacts   TEXT NOT NULL DEFAULT '[]',
+    error       TEXT,
+    timeout_s   INTEGER,
+    retry_of    INTEGER REFERENCES image_jobs(id)
+  );
+  CREATE INDEX image_jobs_state ON image_jobs (state);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

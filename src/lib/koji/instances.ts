@@ -25,9 +25,10 @@ export const DEFAULT_INSTANCE = 'koji';
 const PACKAGE_CONFIG = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'config');
 
 export function configFiles(env: NodeJS.ProcessEnv = process.env): string[] {
+  // imagebuild.conf shares the folder but is not a Koji profile file.
   const inDir = (d: string): string[] => {
     try {
-      return readdirSync(d).filter((f) => f.endsWith('.conf')).sort().map((f) => join(d, f));
+      return readdirSync(d).filter((f) => f.endsWith('.conf') && f !== 'imagebuild.conf').sort().map((f) => join(d, f));
     } catch {
       return [];
     }
@@ -98,7 +99,7 @@ export function resolveInstance(o: { instance?: string; config?: string; hub?: s
   const known = new Set<string>();
   for (const f of configFiles(env)) {
     const s = readSections(f);
-    Object.keys(s).forEach((k) => known.add(k));
+    Object.entries(s).forEach(([k, v]) => { if (v.server) known.add(k); });
     if (s[name]) { Object.assign(merged, s[name]); sources.push(f); }
   }
   if (!sources.length) {

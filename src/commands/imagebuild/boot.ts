@@ -1,0 +1,13 @@
+import { buildFlags, ImageBuildCommand } from '../../lib/cli/image-command.js';
+import { ImageType } from '../../lib/image/types.js';
+
+export default class ImagebuildBoot extends ImageBuildCommand {
+  static override summary = 'A boot.iso with lorax.';
+  static override description = 'Reads the .conf files (single imagebuild.conf or the split layout), validates every value first, adds packages from Koji (--nvr, --bid) through a side repository, runs the tool, stages the images with a CHECKSUM and records the job.';
+  static override examples = [
+    '<%= config.bin %> imagebuild boot --config config/imagebuild.conf --arch x86_64 --dry-run',
+    "<%= config.bin %> imagebuild boot --nvr 'kernel-6.8.5-301.fc40' --staging file:///srv/images --detach",
+  ];
+  static override flags = buildFlags;
+  protected readonly imageType: ImageType = 'boot';
+}

@@ -1,0 +1,38 @@
+import { Args, Flags } from '@oclif/core';
+import { join } from 'node:path';
+import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
+import { UserError } from '../../lib/errors.js';
+import { JobStore } from '../../lib/image/jobs.js';
+import { jobsRoot } from '../../lib/image/location.js';
+import { lookupJob } from '../../lib/image/lookup.js';
+import { runJob } from '../../lib/image/runner.js';
+import { detach } from '../../lib/image/submit.js';
+import { resolveDbPath } from '../../lib/index/location.js';
+
+export default class ImagebuildRetry extends BaseCommand {
+  static override summary = 'Run a finished job again, with the configuration it was started with, as a new job.';
+  static override examples = ['<%= config.bin %> imagebuild retry 7 --detach'];
+  static override args = { job: Args.string({ description: 'job id', required: true }) };
+  static override flags = { db: dbFlag, detach: Flags.boolean({ description: 'Run in the background and print the new id.' }) };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(ImagebuildRetry);
+    const store = openStore(flags.db);
+    try {
+      const jobs = new JobStore(store.db);
+      const old = lookupJob(jobs, args.job);
+      if (old.state === 'queued' || old.state === 'running') throw new UserError(`job ${old.id} is still ${old.state}`, 1);
+      const job = jobs.create({ config: old.config, backend: old.backend, jobsDir: (id) => join(jobsRoot(), String(id)), timeoutS: old.timeout_s ?? undefined, retryOf: old.id });
+      if (flags.detach) {
+        await detach(job, resolveDbPath(flags.db));
+        if (flags.json) this.printJson({ id: job.id }); else process.stdout.write(`${job.id}\n`);
+        return;
+      }
+      const done = await runJob(job, { jobs, attached: true });
+      if (flags.json) this.printJson(done); else process.stdout.write(`job ${done.id} ${done.state}\n`);
+      if (done.state !== 'succeeded') throw new UserError(`job ${done.id} ${done.state}: ${done.error ?? 'see imagebuild logs'}`, 1);
+    } finally {
+      store.close();
+    }
+  }
+}

@@ -1,0 +1,26 @@
+import { Args } from '@oclif/core';
+import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
+import { JobStore } from '../../lib/image/jobs.js';
+import { lookupJob } from '../../lib/image/lookup.js';
+import { runJob } from '../../lib/image/runner.js';
+
+/** The background half of --detach; not meant to be typed by people. */
+export default class ImagebuildRunJob extends BaseCommand {
+  static override hidden = true;
+  static override summary = 'Run a queued job (used by --detach).';
+  static override args = { job: Args.string({ required: true }) };
+  static override flags = { db: dbFlag };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(ImagebuildRunJob);
+    const store = openStore(flags.db);
+    try {
+      const jobs = new JobStore(store.db);
+      const job = lookupJob(jobs, args.job);
+      if (job.state !== 'queued') return;
+      await runJob(job, { jobs, attached: false, retry: process.env.DARKFORGE_BACKOFF_MS ? { backoffMs: Number(process.env.DARKFORGE_BACKOFF_MS) } : undefined });
+    } finally {
+      store.close();
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// Shared flags and run() of `imagebuild boot|dvd|live`.
+import { Flags } from '@oclif/core';
+import { UserError } from '../errors.js';
+import { submitBuild } from '../image/submit.js';
+import { ImageType } from '../image/types.js';
+import { resolveDbPath } from '../index/location.js';
+import { BaseCommand, dbFlag, openStore } from './base.js';
+
+export const buildFlags = {
+  db: dbFlag,
+  config: Flags.string({ char: 'c', description: 'The imagebuild.conf (single file, or the split layout\'s imagebuild.conf beside boot/pungi/live/repoinfo.conf).', default: './config/imagebuild.conf', helpValue: 'FILE' }),
+  arch: Flags.string({ description: 'Image architecture (overrides arch =).', helpValue: 'ARCH' }),
+  release: Flags.string({ description: 'Release (overrides release =).', helpValue: 'RELEASE' }),
+  nvr: Flags.string({ description: 'Extra Koji builds by N-V-R, separated by ";".', helpValue: "'N-V-R;…'" }),
+  bid: Flags.string({ description: 'Extra Koji builds by build id, separated by ";".', helpValue: "'ID;…'" }),
+  staging: Flags.string({ description: 'Where images go: file:///dir, scp://[user@]host/path, host:/path, ftp://[user[:pass]@]host/path.', helpValue: 'URL' }),
+  email: Flags.string({ description: 'Mail the requester when the job starts and ends (needs an [smtp] section).', helpValue: 'ADDR' }),
+  instance: Flags.string({ description: 'Koji profile for --nvr/--bid packages (as darkserver import).', helpValue: 'NAME' }),
+  backend: Flags.string({ description: 'Image tool.', options: ['auto', 'lorax', 'pungi', 'livecd-creator', 'livemedia-creator', 'builtin'] }),
+  'dry-run': Flags.boolean({ description: 'Print the validated config, side repository, kickstart diff and exact command; run nothing.' }),
+  detach: Flags.boolean({ description: 'Run the job in the background and print its id.' }),
+  timeout: Flags.integer({ description: 'Stop the image tool after this many seconds.', min: 1, helpValue: 'SECONDS' }),
+};
+
+export abstract class ImageBuildCommand extends BaseCommand {
+  protected abstract readonly imageType: ImageType;
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(this.constructor as typeof ImageBuildCommand & { flags: typeof buildFlags });
+    const dbFile = resolveDbPath(flags.db);
+    const store = openStore(flags.db);
+    try {
+      const r = await submitBuild(store, this.imageType, { ...flags, dryRun: flags['dry-run'] }, {
+        dbFile,
+        retry: process.env.DARKFORGE_BACKOFF_MS ? { backoffMs: Number(process.env.DARKFORGE_BACKOFF_MS) } : undefined,
+      });
+      if (r.report !== undefined) {
+        if (flags.json) this.printJson(r.plan);
+        else process.stdout.write(`${r.report}\n`);
+        return;
+      }
+      const job = r.job!;
+      if (flags.json) this.printJson(flags.detach ? { id: job.id } : job);
+      else if (flags.detach) process.stdout.write(`${job.id}\n`);
+      else process.stdout.write(`job ${job.id} ${job.state}${job.artifacts.length ? `: ${job.artifacts.join(' ')}` : ''}\n`);
+      if (!flags.detach && job.state !== 'succeeded') throw new UserError(`job ${job.id} ${job.state}: ${job.error ?? 'see imagebuild logs'}`, 1);
+    } finally {
+      store.close();
+    }
+  }
+}

@@ -1,0 +1,180 @@
+// One image build, start to end: plan (backend, side repository, kickstart, exact command),
+// run the tool in its own process group with its output in the job log, collect and stage the
+// images with a CHECKSUM, mail the requester. Every step is written to the job's log.
+import { createWriteStream, WriteStream } from 'node:fs';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { machine } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { execa } from 'execa';
+import { UserError } from '../errors.js';
+import { KojiClient } from '../koji/client.js';
+import { resolveInstance } from '../koji/instances.js';
+import { RetryOptions } from '../net/retry.js';
+import { livecdPlan, livemediaPlan, loraxPlan, pungiPlan, withSetarch } from './backends.js';
+import { ImageJob, JobStore } from './jobs.js';
+import { addRepo, loadKickstart, readKickstartSource, unifiedDiff } from './kickstart.js';
+import { jobFinishedMail, jobStartedMail, sendJobMail } from './mail.js';
+import { buildSideRepo, planSideRepo, SideRpm } from './siderepo.js';
+import { parseStaging, stageArtifacts } from './staging.js';
+import { chooseBackend, requireTool } from './tools.js';
+import { BackendName, ImageBuildConfig } from './types.js';
+
+export interface CommandPlan {
+  argv: string[];
+  cwd: string;
+  outputs: string[];
+  /** Logs the tool writes itself: staged beside the images. */
+  logs: string[];
+  cleanDirs: string[];
+  makeDirs: string[];
+}
+
+export interface JobPlan {
+  backend: BackendName;
+  sideRepo: SideRpm[];
+  kickstart?: { source: string; flattened: string; diff: string };
+  command: CommandPlan;
+}
+
+export interface PlanOptions {
+  workDir: string;
+  env?: NodeJS.ProcessEnv;
+  retry?: RetryOptions;
+}
+
+const SIDE_REPO = 'koji-side';
+
+/** Everything a job would do, without doing it (also what --dry-run prints). */
+export async function planJob(cfg: ImageBuildConfig, o: PlanOptions): Promise<JobPlan> {
+  const backend = chooseBackend(cfg.type, cfg.backend, o.env);
+  if (backend === 'builtin') throw new UserError('the builtin backend is not available yet; install lorax, pungi or livecd-tools, or pick --backend', 2);
+  let sideRepo: SideRpm[] = [];
+  if (cfg.nvr.length || cfg.bid.length) {
+    const inst = resolveInstance({ instance: cfg.koji });
+    sideRepo = await planSideRepo(new KojiClient({ hub: inst.hub, ...o.retry }), inst, cfg.arch, cfg.nvr, cfg.bid);
+  }
+  const sideUrl = `file://${join(o.workDir, SIDE_REPO)}`;
+  const ksPath = join(o.workDir, 'kickstart.ks');
+  let kickstart: JobPlan['kickstart'];
+  const source = cfg.type === 'dvd' ? cfg.dvd?.kickstart : cfg.type === 'live' ? cfg.live?.kickstart : undefined;
+  if (source) {
+    const original = await readKickstartSource(source, {});
+    let flat = (await loadKickstart(source)).text;
+    if (sideRepo.length) flat = addRepo(flat, { name: SIDE_REPO, baseurl: sideUrl });
+    kickstart = { source, flattened: flat, diff: unifiedDiff(original, flat, source, ksPath) };
+  }
+  const job = { workDir: o.workDir, kickstartPath: ksPath, sideRepo: sideRepo.length ? sideUrl : undefined };
+  const plan = cfg.type === 'boot' ? loraxPlan(cfg, job)
+    : cfg.type === 'dvd' ? pungiPlan(cfg, job)
+      : backend === 'livemedia-creator' ? livemediaPlan(cfg, job) : livecdPlan(cfg, job);
+  const wrapped = withSetarch(plan, cfg.arch, machine());
+  return {
+    backend, sideRepo, kickstart,
+    command: { argv: [wrapped.command, ...wrapped.args], cwd: wrapped.cwd, outputs: wrapped.outputs, logs: wrapped.logs, cleanDirs: wrapped.cleanDirs, makeDirs: wrapped.makeDirs },
+  };
+}
+
+export interface RunOptions {
+  jobs: JobStore;
+  /** Also show the tool's output on this terminal. */
+  attached: boolean;
+  env?: NodeJS.ProcessEnv;
+  retry?: RetryOptions;
+}
+
+/** Run a queued job to its end; returns its final record. Never throws for a build failure. */
+export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
+  const cfg = job.config;
+  const work = join(job.job_dir, 'work');
+  await mkdir(work, { recursive: true });
+  const logFile = createWriteStream(job.log_path, { flags: 'a' });
+  const log = (line: string): void => {
+    const text = `${new Date().toISOString()} ${line}\n`;
+    logFile.write(text);
+    if (o.attached) process.stderr.write(text);
+  };
+  o.jobs.started(job.id, process.pid);
+  const mailTo = cfg.email && cfg.smtp ? { to: cfg.email, smtp: cfg.smtp } : undefined;
+  if (mailTo) await sendJobMail(mailTo.smtp, mailTo.to, jobStartedMail({ id: String(job.id), type: cfg.type, arch: cfg.arch }), log);
+  let state: 'succeeded' | 'failed' = 'failed';
+  let artifacts: string[] = [];
+  let error: string | undefined;
+  try {
+    log(`image build ${job.id}: ${cfg.type} for ${cfg.arch}, release ${cfg.release}, config ${cfg.files.join(', ')}`);
+    const plan = await planJob(cfg, { workDir: work, env: o.env, retry: o.retry });
+    if (plan.sideRepo.length) {
+      log(`creating the side repository with ${plan.sideRepo.length} RPMs from Koji`);
+      await buildSideRepo(join(work, SIDE_REPO), plan.sideRepo, { createrepo: requireTool('createrepo_c'), retry: o.retry, log });
+    }
+    if (plan.kickstart) await writeFile(join(work, 'kickstart.ks'), plan.kickstart.flattened);
+    for (const tool of plan.command.argv[0] === 'setarch' ? ['setarch', plan.command.argv[2]] : [plan.command.argv[0]]) requireTool(tool, o.env);
+    for (const d of plan.command.cleanDirs) await rm(d, { recursive: true, force: true });
+    for (const d of [...plan.command.makeDirs, plan.command.cwd]) await mkdir(d, { recursive: true });
+    log(`running: ${plan.command.argv.map(quote).join(' ')} (in ${plan.command.cwd})`);
+    await runTool(job, plan.command, o, logFile);
+    const missing: string[] = [];
+    for (const out of plan.command.outputs) if (!(await isFile(out))) missing.push(out);
+    if (missing.length) throw new UserError(`${plan.command.argv[0]} finished but did not write ${missing.join(', ')}`, 1);
+    const target = parseStaging(cfg.staging ?? pathToFileURL(join(job.job_dir, 'artifacts')).href);
+    log(`staging ${plan.command.outputs.length} image(s) to ${cfg.staging ?? join(job.job_dir, 'artifacts')}`);
+    await new Promise<void>((r) => logFile.write('', () => r()));
+    const staged = await stageArtifacts(target, [
+      // pungi's own CHECKSUM names the unstaged files: it travels as a log; ours covers the images.
+      ...plan.command.outputs.map((p) => ({ path: p, kind: p.endsWith('CHECKSUM') ? 'log' as const : 'image' as const })),
+      ...(await existing(plan.command.logs)).map((p) => ({ path: p, kind: 'log' as const })),
+      { path: job.log_path, kind: 'log' as const },
+    ], { arch: cfg.arch, log });
+    artifacts = staged.staged;
+    state = 'succeeded';
+    log(`image(s) and logs available at: ${artifacts.join(' ')}`);
+  } catch (e) {
+    error = (e as Error).message;
+    log(`failed: ${error}`);
+  }
+  o.jobs.finished(job.id, state, { artifacts, error });
+  const final = o.jobs.get(job.id)!;
+  if (mailTo) {
+    const tail = (await readFile(job.log_path, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-30);
+    await sendJobMail(mailTo.smtp, mailTo.to, jobFinishedMail({
+      id: String(job.id), type: cfg.type, arch: cfg.arch, state: final.state as 'succeeded' | 'failed' | 'canceled', artifacts, error: final.error ?? undefined, logTail: tail,
+    }), log);
+  }
+  await new Promise<void>((r) => logFile.end(() => r()));
+  return final;
+}
+
+/** The tool runs in a process group of its own, so cancel and timeout can end all of it. */
+async function runTool(job: ImageJob, cmd: CommandPlan, o: RunOptions, logFile: WriteStream): Promise<void> {
+  const child = execa(cmd.argv[0], cmd.argv.slice(1), { cwd: cmd.cwd, detached: true, all: true, reject: false, stdin: 'ignore', env: o.env });
+  if (child.pid) o.jobs.setProcessGroup(job.id, child.pid);
+  child.all?.on('data', (d: Buffer) => {
+    logFile.write(d);
+    if (o.attached) process.stderr.write(d);
+  });
+  let timedOut = false;
+  const timer = job.timeout_s ? setTimeout(() => { timedOut = true; killGroup(child.pid); }, job.timeout_s * 1000) : undefined;
+  const res = await child;
+  if (timer) clearTimeout(timer);
+  o.jobs.setProcessGroup(job.id, null);
+  if (timedOut) throw new UserError(`${cmd.argv[0]} timed out after ${job.timeout_s} s`, 1);
+  if (res.exitCode !== 0) throw new UserError(`${cmd.argv[0]} failed with exit code ${res.exitCode ?? res.signal}`, 1);
+}
+
+export function killGroup(pgid: number | null | undefined, signal: NodeJS.Signals = 'SIGTERM'): void {
+  if (!pgid) return;
+  try { process.kill(-pgid, signal); } catch { /* already gone */ }
+  setTimeout(() => { try { process.kill(-pgid, 'SIGKILL'); } catch { /* gone */ } }, 5000).unref();
+}
+
+const quote = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+async function existing(paths: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) if (await isFile(p)) out.push(p);
+  return out;
+}
+
+async function isFile(p: string): Promise<boolean> {
+  try { return (await stat(p)).isFile(); } catch { return false; }
+}

@@ -1,0 +1,92 @@
+// What `imagebuild boot|dvd|live` does: load and validate the configuration (every problem at
+// once), then print the plan (--dry-run), start the job in the background (--detach), or run
+// it attached to this terminal.
+import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../errors.js';
+import { Store } from '../index/store.js';
+import { RetryOptions } from '../net/retry.js';
+import { formatProblem, loadImageConfig } from './config.js';
+import { ImageJob, JobStore } from './jobs.js';
+import { jobsRoot } from './location.js';
+import { JobPlan, planJob, runJob } from './runner.js';
+import { chooseBackend } from './tools.js';
+import { ImageBuildConfig, ImageType } from './types.js';
+
+export interface BuildFlags {
+  config?: string;
+  arch?: string;
+  release?: string;
+  nvr?: string;
+  bid?: string;
+  staging?: string;
+  email?: string;
+  instance?: string;
+  backend?: string;
+  dryRun?: boolean;
+  detach?: boolean;
+  timeout?: number;
+}
+
+export function loadValidConfig(type: ImageType, f: BuildFlags): ImageBuildConfig {
+  const { config, problems } = loadImageConfig({
+    type, configFile: f.config,
+    overrides: { arch: f.arch, release: f.release, nvr: f.nvr, bid: f.bid, staging: f.staging, email: f.email, instance: f.instance, backend: f.backend },
+  });
+  if (problems.length || !config) {
+    throw new UserError(`${problems.length} problem${problems.length === 1 ? '' : 's'} in the configuration, nothing was run:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`, 2);
+  }
+  return config;
+}
+
+/** The --dry-run report: validated config, side repository, kickstart diff, exact command. */
+export function describePlan(cfg: ImageBuildConfig, plan: JobPlan): string {
+  const lines = [
+    `type ${cfg.type}, arch ${cfg.arch}, release ${cfg.release}, backend ${plan.backend}`,
+    `config: ${cfg.files.join(', ')}`,
+    `staging: ${cfg.staging ?? '(the job folder)'}${cfg.email ? `, mail to ${cfg.email}` : ''}`,
+  ];
+  if (plan.sideRepo.length) {
+    lines.push(`side repository (${plan.sideRepo.length} RPMs from Koji):`);
+    for (const r of plan.sideRepo) lines.push(`  ${r.nvra}  ${r.url}`);
+  }
+  if (plan.kickstart) lines.push(`kickstart ${plan.kickstart.source}, flattened:`, plan.kickstart.diff.trimEnd() || '  (unchanged)');
+  lines.push(`command (in ${plan.command.cwd}):`, `  ${plan.command.argv.join(' ')}`, 'outputs:', ...plan.command.outputs.map((p) => `  ${p}`));
+  return lines.join('\n');
+}
+
+export interface SubmitResult {
+  job?: ImageJob;
+  plan?: JobPlan;
+  report?: string;
+}
+
+export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, o: { dbFile: string; retry?: RetryOptions }): Promise<SubmitResult> {
+  const cfg = loadValidConfig(type, f);
+  if (f.dryRun) {
+    const plan = await planJob(cfg, { workDir: join(jobsRoot(), '<job>', 'work'), retry: o.retry });
+    return { plan, report: describePlan(cfg, plan) };
+  }
+  const backend = chooseBackend(cfg.type, cfg.backend);
+  const jobs = new JobStore(store.db);
+  const job = jobs.create({ config: cfg, backend, jobsDir: (id) => join(jobsRoot(), String(id)), timeoutS: f.timeout });
+  if (f.detach) {
+    await detach(job, o.dbFile);
+    return { job: jobs.get(job.id) };
+  }
+  return { job: await runJob(job, { jobs, attached: true, retry: o.retry }) };
+}
+
+/** Start `darkforge imagebuild run-job ID` as a session leader of its own, output to the job log. */
+export async function detach(job: ImageJob, dbFile: string): Promise<void> {
+  await mkdir(job.job_dir, { recursive: true });
+  const out = openSync(job.log_path, 'a');
+  const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'imagebuild', 'run-job', String(job.id), '--db', dbFile], {
+    detached: true, stdio: ['ignore', out, out], env: process.env,
+  });
+  child.unref();
+}
