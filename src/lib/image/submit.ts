@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { machine } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
@@ -13,7 +14,7 @@ import { formatProblem, loadImageConfig } from './config.js';
 import { ImageJob, JobStore } from './jobs.js';
 import { jobsRoot } from './location.js';
 import { JobPlan, planJob, runJob } from './runner.js';
-import { chooseBackend } from './tools.js';
+import { chooseBackend, requireTool } from './tools.js';
 import { ImageBuildConfig, ImageType } from './types.js';
 
 export interface BuildFlags {
@@ -71,6 +72,7 @@ export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, 
     return { plan, report: describePlan(cfg, plan) };
   }
   const backend = chooseBackend(cfg.type, cfg.backend);
+  checkTools(cfg, backend);
   const jobs = new JobStore(store.db);
   const job = jobs.create({ config: cfg, backend, jobsDir: (id) => join(jobsRoot(), String(id)), timeoutS: f.timeout });
   if (f.detach) {
@@ -78,6 +80,14 @@ export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, 
     return { job: jobs.get(job.id) };
   }
   return { job: await runJob(job, { jobs, attached: true, retry: o.retry }) };
+}
+
+/** Every program the job will need, before a job exists: a missing one is one clear error. */
+function checkTools(cfg: ImageBuildConfig, backend: string): void {
+  if (backend === 'builtin') return;
+  requireTool(backend);
+  if (cfg.nvr.length || cfg.bid.length) requireTool('createrepo_c');
+  if (machine() === 'x86_64' && /^i[3-6]86$/.test(cfg.arch)) requireTool('setarch');
 }
 
 /** Start `darkforge imagebuild run-job ID` as a session leader of its own, output to the job log. */

@@ -4,6 +4,7 @@
 // A row is claimed with the worker's pid and a heartbeat; a claim whose process is gone is
 // returned to the queue on the next run.
 import type { Database, Statement } from 'better-sqlite3';
+import { readFileSync } from 'node:fs';
 
 export type BuildState = 'queued' | 'building' | 'fetching' | 'done' | 'failed' | 'skipped';
 export type RpmState = 'queued' | 'running' | 'done' | 'failed';
@@ -49,9 +50,15 @@ const STALE_SECONDS = 600;
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed process nobody has reaped yet (a zombie, e.g. under an init that does not reap) is dead.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 
