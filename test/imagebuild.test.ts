@@ -248,3 +248,70 @@ test('--timeout ends the tool and fails the job; a killed runner shows as interr
   // The orphaned tool is still sleeping in its own group; end it.
   for (const x of standinRuns(e)) { try { process.kill(-(x as unknown as { pid: number }).pid, 'SIGKILL'); } catch { /* gone */ } }
 });
+
+test('retry runs a finished job again as a new job with the same configuration', () => {
+  const e = setup({ DF_STANDIN_FAIL: '1' });
+  const first = ib(e, ['live', '--config', CONF, '--backend', 'livecd-creator', '--staging', `file://${e.staging}`, '--json']);
+  assert.equal(first.code, 1);
+  assert.match(first.stderr, /livecd-creator failed with exit code 1/);
+  const r = run('imagebuild', ['retry', '1', '--json', '--db', e.db], { ...e.env, DF_STANDIN_FAIL: '' });
+  assert.equal(r.code, 0, r.stderr);
+  const job = JSON.parse(r.stdout);
+  assert.equal(job.id, 2);
+  assert.equal(job.retry_of, 1);
+  assert.equal(job.state, 'succeeded');
+  assert.deepEqual(standinRuns(e).map((x) => x.argv.slice(0, 2)), [['-c', standinRuns(e)[0].argv[1]], ['-c', standinRuns(e)[1].argv[1]]]);
+  assert.equal(ib(e, ['retry', '9']).code, 1);
+  assert.equal(ib(e, ['status', 'abc']).code, 2);
+});
+
+test('the requester gets a mail when the job starts and when it ends, with the log tail on failure', async () => {
+  const { SMTPServer } = await import('smtp-server');
+  const mails: string[] = [];
+  const server = new SMTPServer({
+    authOptional: true, disabledCommands: ['STARTTLS'],
+    onData(stream, _session, cb) { let t = ''; stream.on('data', (c) => { t += c; }); stream.on('end', () => { mails.push(t); cb(); }); },
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
+  const port = (server.server.address() as { port: number }).port;
+  try {
+    const dir = tempDir();
+    const conf = join(dir, 'imagebuild.conf');
+    writeFileSync(conf, `${readFileSync(CONF, 'utf8').replace(/^config\s*=\s*kickstarts\/(\S+)$/gm, (_m, f) => `config = ${join(ROOT, 'config', 'kickstarts', f)}`)}\n[smtp]\nhost = 127.0.0.1\nport = ${port}\nstarttls = no\nfrom = imagebuild@example.org\n`);
+    const e = setup({ DF_STANDIN_FAIL: '1' });
+    // Not spawnSync: the SMTP server lives in this process and must keep answering.
+    const r = await runAsync(['dvd', '--config', conf, '--email', 'qa@example.org', '--staging', `file://${e.staging}`, '--db', e.db], e.env);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(mails.length, 2, r.stderr);
+    assert.match(mails[0], /^To: qa@example\.org/m);
+    assert.match(mails[1], /failed/);
+    assert.match(mails[1], /pungi failed with exit code 1/);
+  } finally {
+    server.close();
+  }
+});
+
+test('--hub and --topurl name the Koji of the side repository without a profile', async () => {
+  const builds = buildsFromRpmDir([join(FIXTURES, 'df-noarch-1.0-1.noarch.rpm')]);
+  const k = await startFakeKoji({ builds });
+  try {
+    const e = setup();
+    const r = ib(e, ['boot', '--config', CONF, '--hub', k.hub, '--topurl', k.topurl, '--bid', String(builds[0].id), '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /df-noarch-1\.0-1\.noarch {2}http:\/\/127\.0\.0\.1:\d+\/kojifiles\/packages\/df-noarch\//);
+    assert.equal(ib(e, ['boot', '--config', CONF, '--topurl', k.topurl, '--dry-run']).code, 2);
+  } finally {
+    await k.stop();
+  }
+});
+
+function runAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [join(ROOT, 'bin', 'imagebuild.js'), ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}

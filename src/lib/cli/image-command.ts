@@ -16,6 +16,8 @@ export const buildFlags = {
   staging: Flags.string({ description: 'Where images go: file:///dir, scp://[user@]host/path, host:/path, ftp://[user[:pass]@]host/path.', helpValue: 'URL' }),
   email: Flags.string({ description: 'Mail the requester when the job starts and ends (needs an [smtp] section).', helpValue: 'ADDR' }),
   instance: Flags.string({ description: 'Koji profile for --nvr/--bid packages (as darkserver import).', helpValue: 'NAME' }),
+  hub: Flags.string({ description: 'Koji hub XML-RPC URL, instead of a profile.', helpValue: 'URL' }),
+  topurl: Flags.string({ description: 'Koji package store URL (with --hub).', helpValue: 'URL' }),
   backend: Flags.string({ description: 'Image tool.', options: ['auto', 'lorax', 'pungi', 'livecd-creator', 'livemedia-creator', 'builtin'] }),
   'dry-run': Flags.boolean({ description: 'Print the validated config, side repository, kickstart diff and exact command; run nothing.' }),
   detach: Flags.boolean({ description: 'Run the job in the background and print its id.' }),

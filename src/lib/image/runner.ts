@@ -51,7 +51,7 @@ export async function planJob(cfg: ImageBuildConfig, o: PlanOptions): Promise<Jo
   if (backend === 'builtin') throw new UserError('the builtin backend is not available yet; install lorax, pungi or livecd-tools, or pick --backend', 2);
   let sideRepo: SideRpm[] = [];
   if (cfg.nvr.length || cfg.bid.length) {
-    const inst = resolveInstance({ instance: cfg.koji });
+    const inst = resolveInstance({ instance: cfg.kojiHub ? undefined : cfg.koji, hub: cfg.kojiHub, topurl: cfg.kojiTopurl });
     sideRepo = await planSideRepo(new KojiClient({ hub: inst.hub, ...o.retry }), inst, cfg.arch, cfg.nvr, cfg.bid);
   }
   const sideUrl = `file://${join(o.workDir, SIDE_REPO)}`;

@@ -10,23 +10,17 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
 import { Store } from '../index/store.js';
 import { RetryOptions } from '../net/retry.js';
-import { formatProblem, loadImageConfig } from './config.js';
+import { ConfigOverrides, formatProblem, loadImageConfig } from './config.js';
 import { ImageJob, JobStore } from './jobs.js';
 import { jobsRoot } from './location.js';
 import { JobPlan, planJob, runJob } from './runner.js';
 import { chooseBackend, requireTool } from './tools.js';
 import { ImageBuildConfig, ImageType } from './types.js';
 
-export interface BuildFlags {
+export interface BuildFlags extends ConfigOverrides {
   config?: string;
-  arch?: string;
-  release?: string;
-  nvr?: string;
-  bid?: string;
-  staging?: string;
-  email?: string;
-  instance?: string;
-  backend?: string;
+  hub?: string;
+  topurl?: string;
   dryRun?: boolean;
   detach?: boolean;
   timeout?: number;
@@ -37,10 +31,11 @@ export function loadValidConfig(type: ImageType, f: BuildFlags): ImageBuildConfi
     type, configFile: f.config,
     overrides: { arch: f.arch, release: f.release, nvr: f.nvr, bid: f.bid, staging: f.staging, email: f.email, instance: f.instance, backend: f.backend },
   });
+  if (f.topurl && !f.hub) problems.push({ message: '--topurl needs --hub as well' });
   if (problems.length || !config) {
     throw new UserError(`${problems.length} problem${problems.length === 1 ? '' : 's'} in the configuration, nothing was run:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`, 2);
   }
-  return config;
+  return f.hub ? { ...config, kojiHub: f.hub, kojiTopurl: f.topurl } : config;
 }
 
 /** The --dry-run report: validated config, side repository, kickstart diff, exact command. */

@@ -89,6 +89,9 @@ export interface ImageBuildConfig {
   email?: string;
   /** Koji instance profile name for --nvr/--bid packages (default "koji"). */
   koji?: string;
+  /** A hub and package store given on the command line instead of a profile. */
+  kojiHub?: string;
+  kojiTopurl?: string;
   nvr: string[];
   bid: number[];
   backend: BackendChoice;
