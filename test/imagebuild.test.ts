@@ -315,3 +315,18 @@ function runAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: numbe
     p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
+
+test('Ctrl-C on an attached build ends the tool too and records the job as canceled', async () => {
+  const e = setup({ DF_STANDIN_SLEEP: '60' });
+  const p = spawn(process.execPath, [join(ROOT, 'bin', 'imagebuild.js'), 'dvd', '--config', CONF, '--staging', `file://${e.staging}`, '--db', e.db],
+    { env: { ...process.env, ...e.env }, stdio: 'ignore' });
+  for (let i = 0; i < 100 && !standinRuns(e).length; i++) await new Promise((res) => setTimeout(res, 200));
+  const toolPid = (standinRuns(e)[0] as unknown as { pid: number }).pid;
+  p.kill('SIGINT');
+  const code = await new Promise((res) => p.on('exit', res));
+  assert.equal(code, 1);
+  await new Promise((res) => setTimeout(res, 500));
+  assert.equal(processAlive(toolPid), false, 'the tool was stopped');
+  const job = JSON.parse(ib(e, ['status', '1', '--json']).stdout);
+  assert.equal(job.state, 'canceled');
+});

@@ -154,10 +154,20 @@ async function runTool(job: ImageJob, cmd: CommandPlan, o: RunOptions, logFile: 
   });
   let timedOut = false;
   const timer = job.timeout_s ? setTimeout(() => { timedOut = true; killGroup(child.pid); }, job.timeout_s * 1000) : undefined;
+  // The tool is in its own group, so Ctrl-C or a kill of this runner would not reach it: pass it on.
+  const stop = (signal: NodeJS.Signals): void => {
+    o.jobs.markCanceled(job.id);
+    killGroup(child.pid, signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM');
+    logFile.write(`${new Date().toISOString()} canceled by ${signal}\n`);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.once(s, stop);
   const res = await child;
+  for (const s of signals) process.removeListener(s, stop);
   if (timer) clearTimeout(timer);
   o.jobs.setProcessGroup(job.id, null);
   if (timedOut) throw new UserError(`${cmd.argv[0]} timed out after ${job.timeout_s} s`, 1);
+  if (o.jobs.get(job.id)?.state === 'canceled') throw new UserError(`${cmd.argv[0]} stopped: the job was canceled`, 1);
   if (res.exitCode !== 0) throw new UserError(`${cmd.argv[0]} failed with exit code ${res.exitCode ?? res.signal}`, 1);
 }
 
