@@ -3,7 +3,6 @@ import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { buildIdOfFile } from '../../lib/elf/file.js';
 import { UserError } from '../../lib/errors.js';
 import { cacheRoot, FindKind } from '../../lib/find/cache.js';
-import { findFile } from '../../lib/find/finder.js';
 import { parseBuildId } from '../../lib/index/query.js';
 
 export default class DarkserverFind extends BaseCommand {
@@ -31,6 +30,7 @@ when the build-id is unknown or no source delivers the file.`;
     if (kind === 'source' && !args.path) throw new UserError('find source needs the source file path too', 2);
     if (kind !== 'source' && args.path) throw new UserError(`find ${kind} takes one build-id or ELF file, not a path as well`, 2);
     const buildId = /^[0-9a-fA-F]{8,64}$/.test(args.buildid) ? parseBuildId(args.buildid) : await buildIdOfFile(args.buildid);
+    const { findFile } = await import('../../lib/find/finder.js');
     const store = openStore(flags.db, { mustExist: true });
     try {
       const r = await findFile(store, { kind, buildId, sourcePath: args.path }, {

@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { formatBytes } from '../../lib/cli/format.js';
 import { UserError } from '../../lib/errors.js';
-import { importBuilds, ImportSummary } from '../../lib/import/importer.js';
+import type { ImportSummary } from '../../lib/import/importer.js';
 import { resolveInstance } from '../../lib/koji/instances.js';
 
 export default class DarkserverImport extends BaseCommand {
@@ -42,6 +42,7 @@ build was imported.`;
       throw new UserError(`--to ${flags.to} is below --from ${flags.from}`, 2);
     }
     const instance = resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
+    const { importBuilds } = await import('../../lib/import/importer.js');
     const store = openStore(flags.db);
     const bar = !flags.json && process.stderr.isTTY ? new cliProgress.SingleBar({
       stream: process.stderr, hideCursor: true, clearOnComplete: true,

@@ -5,8 +5,6 @@ import { UserError } from '../../lib/errors.js';
 import { JobStore } from '../../lib/image/jobs.js';
 import { jobsRoot } from '../../lib/image/location.js';
 import { lookupJob } from '../../lib/image/lookup.js';
-import { runJob } from '../../lib/image/runner.js';
-import { detach } from '../../lib/image/submit.js';
 import { resolveDbPath } from '../../lib/index/location.js';
 
 export default class ImagebuildRetry extends BaseCommand {
@@ -17,6 +15,8 @@ export default class ImagebuildRetry extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ImagebuildRetry);
+    const { runJob } = await import('../../lib/image/runner.js');
+    const { detach } = await import('../../lib/image/submit.js');
     const store = openStore(flags.db);
     try {
       const jobs = new JobStore(store.db);

@@ -2,7 +2,6 @@ import { Args } from '@oclif/core';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { JobStore } from '../../lib/image/jobs.js';
 import { lookupJob } from '../../lib/image/lookup.js';
-import { runJob } from '../../lib/image/runner.js';
 
 /** The background half of --detach; not meant to be typed by people. */
 export default class ImagebuildRunJob extends BaseCommand {
@@ -13,6 +12,7 @@ export default class ImagebuildRunJob extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ImagebuildRunJob);
+    const { runJob } = await import('../../lib/image/runner.js');
     const store = openStore(flags.db);
     try {
       const jobs = new JobStore(store.db);

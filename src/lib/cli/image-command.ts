@@ -1,7 +1,6 @@
 // Shared flags and run() of `imagebuild boot|dvd|live`.
 import { Flags } from '@oclif/core';
 import { UserError } from '../errors.js';
-import { submitBuild } from '../image/submit.js';
 import { ImageType } from '../image/types.js';
 import { resolveDbPath } from '../index/location.js';
 import { BaseCommand, dbFlag, openStore } from './base.js';
@@ -29,6 +28,7 @@ export abstract class ImageBuildCommand extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(this.constructor as typeof ImageBuildCommand & { flags: typeof buildFlags });
+    const { submitBuild } = await import('../image/submit.js');
     const dbFile = resolveDbPath(flags.db);
     const store = openStore(flags.db);
     try {

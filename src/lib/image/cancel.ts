@@ -1,7 +1,7 @@
 // Cancel: end the tool's process group and the runner, and record the job as canceled.
 import { UserError } from '../errors.js';
 import { ImageJob, JobStore } from './jobs.js';
-import { killGroup } from './runner.js';
+import { killGroup } from './process-group.js';
 
 export function cancelJob(jobs: JobStore, job: ImageJob): ImageJob {
   if (job.state !== 'queued' && job.state !== 'running') {

@@ -13,6 +13,7 @@ import { resolveInstance } from '../koji/instances.js';
 import { RetryOptions } from '../net/retry.js';
 import { livecdPlan, livemediaPlan, loraxPlan, pungiPlan, withSetarch } from './backends.js';
 import { ImageJob, JobStore } from './jobs.js';
+import { killGroup } from './process-group.js';
 import { addRepo, loadKickstart, readKickstartSource, unifiedDiff } from './kickstart.js';
 import { jobFinishedMail, jobStartedMail, sendJobMail } from './mail.js';
 import { buildSideRepo, planSideRepo, SideRpm } from './siderepo.js';
@@ -169,12 +170,6 @@ async function runTool(job: ImageJob, cmd: CommandPlan, o: RunOptions, logFile: 
   if (timedOut) throw new UserError(`${cmd.argv[0]} timed out after ${job.timeout_s} s`, 1);
   if (o.jobs.get(job.id)?.state === 'canceled') throw new UserError(`${cmd.argv[0]} stopped: the job was canceled`, 1);
   if (res.exitCode !== 0) throw new UserError(`${cmd.argv[0]} failed with exit code ${res.exitCode ?? res.signal}`, 1);
-}
-
-export function killGroup(pgid: number | null | undefined, signal: NodeJS.Signals = 'SIGTERM'): void {
-  if (!pgid) return;
-  try { process.kill(-pgid, signal); } catch { /* already gone */ }
-  setTimeout(() => { try { process.kill(-pgid, 'SIGKILL'); } catch { /* gone */ } }, 5000).unref();
 }
 
 const quote = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
