@@ -192,7 +192,7 @@ test('ftp staging to a local FTP server (pyftpdlib)', async () => {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const server = spawn(py!, ['-m', 'pyftpdlib', '-i', '127.0.0.1', '-p', String(port), '-w', '-d', root], { stdio: 'ignore' });
   try {
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitForPort(port);
     const e = setup();
     const r = ib(e, ['dvd', '--config', CONF, '--staging', `ftp://127.0.0.1:${port}/pub/images`]);
     assert.equal(r.code, 0, r.stderr);
@@ -329,4 +329,57 @@ test('Ctrl-C on an attached build ends the tool too and records the job as cance
   assert.equal(processAlive(toolPid), false, 'the tool was stopped');
   const job = JSON.parse(ib(e, ['status', '1', '--json']).stdout);
   assert.equal(job.state, 'canceled');
+});
+
+/** Until something accepts connections on 127.0.0.1:port (a server started by a test). */
+async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const { connect } = await import('node:net');
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((res) => {
+      const sock = connect(port, '127.0.0.1', () => { sock.destroy(); res(true); });
+      sock.on('error', () => res(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('passwords stay out of job records, logs and --dry-run, yet the job and its retry can use them', async () => {
+  const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import pyftpdlib']).status === 0);
+  assert.ok(py, 'python3-pyftpdlib is needed (apt-get install python3-pyftpdlib)');
+  const root = tempDir();
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const auth = `from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+a = DummyAuthorizer(); a.add_user('qa', 's3cr3t-pw', ${JSON.stringify(root)}, perm='elradfmw')
+h = FTPHandler; h.authorizer = a
+FTPServer(('127.0.0.1', ${port}), h).serve_forever()`;
+  const server = spawn(py!, ['-c', auth], { stdio: 'ignore' });
+  try {
+    await waitForPort(port);
+    const dir = tempDir();
+    const conf = join(dir, 'imagebuild.conf');
+    writeFileSync(conf, readFileSync(CONF, 'utf8')
+      .replace(/^config\s*=\s*kickstarts\/(\S+)$/gm, (_m, f) => `config = ${join(ROOT, 'config', 'kickstarts', f)}`)
+      .replace(/^staging =.*$/m, `staging = ftp://qa:s3cr3t-pw@127.0.0.1:${port}/images`));
+    const e = setup();
+    const dry = ib(e, ['dvd', '--config', conf, '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.doesNotMatch(dry.stdout, /s3cr3t-pw/);
+    assert.match(dry.stdout, /ftp:\/\/qa:\*\*\*@127\.0\.0\.1/);
+    const r = ib(e, ['dvd', '--config', conf, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(readdirSync(join(root, 'images')).some((f) => f.endsWith('.iso')));
+    const again = run('imagebuild', ['retry', '1', '--db', e.db], e.env);
+    assert.equal(again.code, 0, again.stderr);
+    for (const out of [r.stdout, r.stderr, again.stderr, ib(e, ['status', '1', '--json']).stdout, ib(e, ['list', '--json']).stdout, ib(e, ['logs', '1']).stdout]) {
+      assert.doesNotMatch(out, /s3cr3t-pw/);
+    }
+    for (const f of [e.db, `${e.db}-wal`].filter((x) => existsSync(x))) assert.doesNotMatch(readFileSync(f).toString('latin1'), /s3cr3t-pw/);
+  } finally {
+    server.kill();
+  }
 });

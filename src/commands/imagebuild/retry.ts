@@ -5,6 +5,7 @@ import { UserError } from '../../lib/errors.js';
 import { JobStore } from '../../lib/image/jobs.js';
 import { jobsRoot } from '../../lib/image/location.js';
 import { lookupJob } from '../../lib/image/lookup.js';
+import { recoverSecrets } from '../../lib/image/secrets.js';
 import { resolveDbPath } from '../../lib/index/location.js';
 
 export default class ImagebuildRetry extends BaseCommand {
@@ -23,12 +24,13 @@ export default class ImagebuildRetry extends BaseCommand {
       const old = lookupJob(jobs, args.job);
       if (old.state === 'queued' || old.state === 'running') throw new UserError(`job ${old.id} is still ${old.state}`, 1);
       const job = jobs.create({ config: old.config, backend: old.backend, jobsDir: (id) => join(jobsRoot(), String(id)), timeoutS: old.timeout_s ?? undefined, retryOf: old.id });
+      const secrets = await recoverSecrets(old.config);
       if (flags.detach) {
-        await detach(job, resolveDbPath(flags.db));
+        await detach(job, resolveDbPath(flags.db), secrets);
         if (flags.json) this.printJson({ id: job.id }); else process.stdout.write(`${job.id}\n`);
         return;
       }
-      const done = await runJob(job, { jobs, attached: true });
+      const done = await runJob(job, { jobs, attached: true, secrets });
       if (flags.json) this.printJson(done); else process.stdout.write(`job ${done.id} ${done.state}\n`);
       if (done.state !== 'succeeded') throw new UserError(`job ${done.id} ${done.state}: ${done.error ?? 'see imagebuild logs'}`, 1);
     } finally {

@@ -2,6 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { JobStore } from '../../lib/image/jobs.js';
 import { lookupJob } from '../../lib/image/lookup.js';
+import { takeSecretsFromEnv } from '../../lib/image/secrets.js';
 
 /** The background half of --detach; not meant to be typed by people. */
 export default class ImagebuildRunJob extends BaseCommand {
@@ -18,7 +19,7 @@ export default class ImagebuildRunJob extends BaseCommand {
       const jobs = new JobStore(store.db);
       const job = lookupJob(jobs, args.job);
       if (job.state !== 'queued') return;
-      await runJob(job, { jobs, attached: false, retry: process.env.DARKFORGE_BACKOFF_MS ? { backoffMs: Number(process.env.DARKFORGE_BACKOFF_MS) } : undefined });
+      await runJob(job, { jobs, attached: false, secrets: takeSecretsFromEnv(), retry: process.env.DARKFORGE_BACKOFF_MS ? { backoffMs: Number(process.env.DARKFORGE_BACKOFF_MS) } : undefined });
     } finally {
       store.close();
     }

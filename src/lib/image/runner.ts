@@ -16,6 +16,7 @@ import { ImageJob, JobStore } from './jobs.js';
 import { killGroup } from './process-group.js';
 import { addRepo, loadKickstart, readKickstartSource, unifiedDiff } from './kickstart.js';
 import { jobFinishedMail, jobStartedMail, sendJobMail } from './mail.js';
+import { JobSecrets, withSecrets } from './secrets.js';
 import { buildSideRepo, planSideRepo, SideRpm } from './siderepo.js';
 import { parseStaging, stageArtifacts } from './staging.js';
 import { chooseBackend, requireTool } from './tools.js';
@@ -80,13 +81,15 @@ export interface RunOptions {
   jobs: JobStore;
   /** Also show the tool's output on this terminal. */
   attached: boolean;
+  /** Passwords kept out of the job record. */
+  secrets?: JobSecrets;
   env?: NodeJS.ProcessEnv;
   retry?: RetryOptions;
 }
 
 /** Run a queued job to its end; returns its final record. Never throws for a build failure. */
 export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
-  const cfg = job.config;
+  const cfg = withSecrets(job.config, o.secrets);
   const work = join(job.job_dir, 'work');
   await mkdir(work, { recursive: true });
   const logFile = createWriteStream(job.log_path, { flags: 'a' });
@@ -118,7 +121,7 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
     for (const out of plan.command.outputs) if (!(await isFile(out))) missing.push(out);
     if (missing.length) throw new UserError(`${plan.command.argv[0]} finished but did not write ${missing.join(', ')}`, 1);
     const target = parseStaging(cfg.staging ?? pathToFileURL(join(job.job_dir, 'artifacts')).href);
-    log(`staging ${plan.command.outputs.length} image(s) to ${cfg.staging ?? join(job.job_dir, 'artifacts')}`);
+    log(`staging ${plan.command.outputs.length} image(s) to ${job.config.staging ?? join(job.job_dir, 'artifacts')}`);
     await new Promise<void>((r) => logFile.write('', () => r()));
     const staged = await stageArtifacts(target, [
       // pungi's own CHECKSUM names the unstaged files: it travels as a log; ours covers the images.

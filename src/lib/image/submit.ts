@@ -14,6 +14,7 @@ import { ConfigOverrides, formatProblem, loadImageConfig } from './config.js';
 import { ImageJob, JobStore } from './jobs.js';
 import { jobsRoot } from './location.js';
 import { JobPlan, planJob, runJob } from './runner.js';
+import { JobSecrets, SECRETS_ENV, splitSecrets } from './secrets.js';
 import { chooseBackend, requireTool } from './tools.js';
 import { ImageBuildConfig, ImageType } from './types.js';
 
@@ -62,19 +63,20 @@ export interface SubmitResult {
 
 export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, o: { dbFile: string; retry?: RetryOptions }): Promise<SubmitResult> {
   const cfg = loadValidConfig(type, f);
+  const { redacted, secrets } = splitSecrets(cfg);
   if (f.dryRun) {
     const plan = await planJob(cfg, { workDir: join(jobsRoot(), '<job>', 'work'), retry: o.retry });
-    return { plan, report: describePlan(cfg, plan) };
+    return { plan, report: describePlan(redacted, plan) };
   }
   const backend = chooseBackend(cfg.type, cfg.backend);
   checkTools(cfg, backend);
   const jobs = new JobStore(store.db);
-  const job = jobs.create({ config: cfg, backend, jobsDir: (id) => join(jobsRoot(), String(id)), timeoutS: f.timeout });
+  const job = jobs.create({ config: redacted, backend, jobsDir: (id) => join(jobsRoot(), String(id)), timeoutS: f.timeout });
   if (f.detach) {
-    await detach(job, o.dbFile);
+    await detach(job, o.dbFile, secrets);
     return { job: jobs.get(job.id) };
   }
-  return { job: await runJob(job, { jobs, attached: true, retry: o.retry }) };
+  return { job: await runJob(job, { jobs, attached: true, retry: o.retry, secrets }) };
 }
 
 /** Every program the job will need, before a job exists: a missing one is one clear error. */
@@ -86,12 +88,12 @@ function checkTools(cfg: ImageBuildConfig, backend: string): void {
 }
 
 /** Start `darkforge imagebuild run-job ID` as a session leader of its own, output to the job log. */
-export async function detach(job: ImageJob, dbFile: string): Promise<void> {
+export async function detach(job: ImageJob, dbFile: string, secrets: JobSecrets = {}): Promise<void> {
   await mkdir(job.job_dir, { recursive: true });
   const out = openSync(job.log_path, 'a');
   const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url));
   const child = spawn(process.execPath, [bin, 'imagebuild', 'run-job', String(job.id), '--db', dbFile], {
-    detached: true, stdio: ['ignore', out, out], env: process.env,
+    detached: true, stdio: ['ignore', out, out], env: { ...process.env, [SECRETS_ENV]: JSON.stringify(secrets) },
   });
   child.unref();
 }
