@@ -107,6 +107,10 @@ describe('find from a local index', () => {
     assert.equal(find('executable', new URL(import.meta.url).pathname).code, 2, 'not ELF');
     assert.equal(find('symbols', 'deadbeefdeadbeef').code, 2);
     assert.equal(find('source', 'deadbeefdeadbeef').code, 2, 'source needs a path');
+    const t = truth.find((x) => x.rpm === 'df-cross-1.0-1.i686.rpm')!;
+    const blocked = run('darkserver', ['find', 'executable', t.buildId!, '--db', db], { XDG_CACHE_HOME: join(rpms, 'df-debug-1.0-1.x86_64.rpm') });
+    assert.equal(blocked.code, 1, 'a cache folder that cannot be made is a plain error');
+    assert.match(blocked.stderr, /^darkserver find: \S+: a component of the path is not a directory\n$/);
   });
 });
 

@@ -23,3 +23,27 @@ export class DownloadError extends Error {
     this.name = 'DownloadError';
   }
 }
+
+/** One short phrase for a filesystem error, instead of Node's "ENOENT: ..., stat 'x'". */
+export function ioMessage(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  switch (code) {
+    case 'ENOENT': return 'no such file or directory';
+    case 'EACCES': case 'EPERM': return 'permission denied';
+    case 'EISDIR': return 'is a directory';
+    case 'ENOTDIR': return 'a component of the path is not a directory';
+    case 'EMFILE': case 'ENFILE': return 'too many open files';
+    case 'EIO': return 'input/output error';
+    case 'ENOSPC': return 'no space left on device';
+    case 'EROFS': return 'read-only file system';
+    default: return (e as Error)?.message ?? String(e);
+  }
+}
+
+/** One sentence for a failed input: the error's own words, or an I/O phrase; bugs say so. */
+export function describeFailure(e: unknown): string {
+  if (e instanceof FormatError || e instanceof DownloadError || e instanceof UserError) return e.message;
+  if ((e as NodeJS.ErrnoException)?.code) return ioMessage(e);
+  if (process.env.DARKFORGE_DEBUG) return (e as Error)?.stack ?? String(e);
+  return `internal error: ${(e as Error)?.message ?? String(e)} (set DARKFORGE_DEBUG=1 for details)`;
+}

@@ -35,7 +35,6 @@ when the build-id is unknown or no source delivers the file.`;
     try {
       const r = await findFile(store, { kind, buildId, sourcePath: args.path }, {
         cacheDir: cacheRoot(),
-        retry: process.env.DARKFORGE_BACKOFF_MS ? { backoffMs: Number(process.env.DARKFORGE_BACKOFF_MS) } : undefined,
         onFallback: (url, message) => this.note(`${url}: ${message}; trying the next source`),
       });
       if (flags.json) this.printJson(r);

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
-import cliProgress from 'cli-progress';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { formatBytes } from '../../lib/cli/format.js';
+import { progressBar } from '../../lib/cli/progress.js';
 import { UserError } from '../../lib/errors.js';
 import type { ImportSummary } from '../../lib/import/importer.js';
 import { resolveInstance } from '../../lib/koji/instances.js';
@@ -44,33 +44,23 @@ build was imported.`;
     const instance = resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
     const { importBuilds } = await import('../../lib/import/importer.js');
     const store = openStore(flags.db);
-    const bar = !flags.json && process.stderr.isTTY ? new cliProgress.SingleBar({
-      stream: process.stderr, hideCursor: true, clearOnComplete: true,
-      format: '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s',
-    }, cliProgress.Presets.shades_classic) : undefined;
+    const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
     const started = Date.now();
-    let barStarted = false;
     try {
       const sum = await importBuilds(store, {
         instance, builds: argv as string[], from: flags.from, to: flags.to, jobs: flags.jobs, full: flags.full,
         retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000,
-        // DARKFORGE_BACKOFF_MS shortens the pause between retries (tests, impatient mirrors).
-        retry: process.env.DARKFORGE_BACKOFF_MS ? { backoffMs: Number(process.env.DARKFORGE_BACKOFF_MS) } : undefined,
-        onProgress: (p) => {
-          if (!bar) return;
-          const payload = { builds: p.builds, fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))) };
-          if (!barStarted) { bar.start(p.rpmsTotal, p.rpmsDone, payload); barStarted = true; }
-          bar.setTotal(p.rpmsTotal);
-          bar.update(p.rpmsDone, payload);
-        },
+        onProgress: (p) => bar.update(p.rpmsDone, p.rpmsTotal, {
+          builds: p.builds, fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))),
+        }),
         onError: (subject, message) => this.fail(`${subject}: ${message}`, 1),
       });
-      bar?.stop();
+      bar.stop();
       if (flags.json) this.printJson(sum);
       else process.stdout.write(`${summaryLine(sum)}\n`);
       if (!sum.complete) this.fail('not every requested build was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
     } finally {
-      bar?.stop();
+      bar.stop();
       store.close();
     }
   }

@@ -25,12 +25,12 @@ A damaged file is reported on stderr and indexes nothing; the others are still i
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(DarkserverIndex);
     const store = openStore(flags.db);
-    const bar = progressBar(!flags.json, 'RPMs');
+    const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {percentage}% | ETA {eta_formatted}');
     try {
       const sum = await indexPaths(store, argv as string[], {
         jobs: flags.jobs ?? availableParallelism(),
         full: flags.full,
-        onStart: (n) => bar.start(n),
+        onStart: (n) => bar.update(0, n),
         onFile: () => bar.tick(),
         onError: (path, message) => this.fail(`${path}: ${message}`, 1),
       });

@@ -19,7 +19,7 @@ export default class ImagebuildRunJob extends BaseCommand {
       const jobs = new JobStore(store.db);
       const job = lookupJob(jobs, args.job);
       if (job.state !== 'queued') return;
-      await runJob(job, { jobs, attached: false, secrets: takeSecretsFromEnv(), retry: process.env.DARKFORGE_BACKOFF_MS ? { backoffMs: Number(process.env.DARKFORGE_BACKOFF_MS) } : undefined });
+      await runJob(job, { jobs, attached: false, secrets: takeSecretsFromEnv() });
     } finally {
       store.close();
     }

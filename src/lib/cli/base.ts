@@ -2,7 +2,7 @@
 // exit codes (1 not found / some inputs failed, 2 usage or input error), never a stack trace
 // for a user error.
 import { Command, Errors, Flags } from '@oclif/core';
-import { UserError } from '../errors.js';
+import { ioMessage, UserError } from '../errors.js';
 import { Store } from '../index/store.js';
 import { resolveDbPath } from '../index/location.js';
 
@@ -39,6 +39,12 @@ export abstract class BaseCommand extends Command {
       // Flag and argument parsing errors from oclif: keep its text, drop the decoration.
       const text = err.message.replace(/\n\s*See more help with --help\s*$/i, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
       this.fail(`${text} (see --help)`, 2);
+      return;
+    }
+    const io = err as NodeJS.ErrnoException;
+    if (io.syscall && io.code) {
+      // Filesystem trouble the user can fix (full disk, permissions, read-only): say where and what.
+      this.fail(`${io.path ?? io.syscall}: ${ioMessage(io)}`, 1);
       return;
     }
     if (process.env.DARKFORGE_DEBUG) throw err;

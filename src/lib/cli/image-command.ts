@@ -32,10 +32,7 @@ export abstract class ImageBuildCommand extends BaseCommand {
     const dbFile = resolveDbPath(flags.db);
     const store = openStore(flags.db);
     try {
-      const r = await submitBuild(store, this.imageType, { ...flags, dryRun: flags['dry-run'] }, {
-        dbFile,
-        retry: process.env.DARKFORGE_BACKOFF_MS ? { backoffMs: Number(process.env.DARKFORGE_BACKOFF_MS) } : undefined,
-      });
+      const r = await submitBuild(store, this.imageType, { ...flags, dryRun: flags['dry-run'] }, { dbFile });
       if (r.report !== undefined) {
         if (flags.json) this.printJson(r.plan);
         else process.stdout.write(`${r.report}\n`);

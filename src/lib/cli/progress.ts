@@ -1,23 +1,32 @@
 // A progress bar on stderr when it is a terminal; silent otherwise (scripts get the summary line).
-import cliProgress from 'cli-progress';
+// cli-progress is loaded only when a bar is drawn, so no other command pays for it at start-up.
+import { createRequire } from 'node:module';
+import type { SingleBar } from 'cli-progress';
 
 export interface Progress {
-  start(total: number): void;
+  update(value: number, total: number, payload?: Record<string, string | number>): void;
   tick(): void;
   stop(): void;
 }
 
-export function progressBar(enabled: boolean, unit: string): Progress {
-  if (!enabled || !process.stderr.isTTY) return { start() {}, tick() {}, stop() {} };
-  const bar = new cliProgress.SingleBar({
-    stream: process.stderr,
-    format: `{bar} {value}/{total} ${unit} | {percentage}% | ETA {eta_formatted}`,
-    hideCursor: true,
-    clearOnComplete: true,
-  }, cliProgress.Presets.shades_classic);
+const SILENT: Progress = { update() {}, tick() {}, stop() {} };
+
+/** `format` is cli-progress's: {bar} {value} {total} {percentage} {eta_formatted} and payload keys. */
+export function progressBar(enabled: boolean, format: string): Progress {
+  if (!enabled || !process.stderr.isTTY) return SILENT;
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
+  const bar: SingleBar = new cliProgress.SingleBar(
+    { stream: process.stderr, format, hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
   return {
-    start: (total) => bar.start(total, 0),
-    tick: () => bar.increment(),
-    stop: () => bar.stop(),
+    update(value, total, payload) {
+      if (!started) { bar.start(total, value, payload); started = true; return; }
+      bar.setTotal(total);
+      bar.update(value, payload);
+    },
+    tick() { if (started) bar.increment(); },
+    stop() { if (started) bar.stop(); started = false; },
   };
 }

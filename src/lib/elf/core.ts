@@ -2,8 +2,7 @@
 // like `eu-unstrip -n --core FILE`. Core files can be gigabytes: everything is read with
 // positional reads of the few byte ranges needed (headers, the note segment, one page per module).
 import { open, type FileHandle } from 'node:fs/promises';
-import { UserError } from '../errors.js';
-import { ioMessage } from '../index/discover.js';
+import { UserError, ioMessage } from '../errors.js';
 import { ElfHeader, ET_CORE, ET_DYN, ET_EXEC, ET_REL, isElf, noteSegments, parseElfHeader } from './header.js';
 import { findBuildId, parseNotes } from './notes.js';
 

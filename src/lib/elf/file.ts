@@ -1,8 +1,7 @@
 // The build-id of an ELF file on disk (`query --elf`, `find` given a path), read in chunks.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { UserError } from '../errors.js';
-import { ioMessage } from '../index/discover.js';
+import { UserError, ioMessage } from '../errors.js';
 import { ElfBuildIdScanner } from './scanner.js';
 
 export async function buildIdOfFile(path: string): Promise<string> {

@@ -1,12 +1,12 @@
 // The download cache, laid out as debuginfod's client does it:
 // $XDG_CACHE_HOME/darkforge/BUILDID/{executable,debuginfo,source-##usr##src##debug##...}.
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { darkforgeDir } from '../xdg.js';
 
 export type FindKind = 'executable' | 'debuginfo' | 'source';
 
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'darkforge');
+  return darkforgeDir('cache', env);
 }
 
 /** Where a found file lives. Only the build-id (validated hex) and fixed names form the path. */

@@ -4,12 +4,10 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../errors.js';
-import { describeFailure } from '../index/indexer.js';
+import { UserError, describeFailure } from '../errors.js';
 import { queryBuildIds, withCandidates } from '../index/query.js';
 import { Store } from '../index/store.js';
 import { HttpSource } from '../net/http-source.js';
-import { RetryOptions } from '../net/retry.js';
 import { ByteSource, FileSource } from '../rpm/source.js';
 import { cachePath, FindKind } from './cache.js';
 import { extractFromRpm } from './extract.js';
@@ -32,7 +30,6 @@ export interface FindResult {
 
 export interface FindOptions {
   cacheDir: string;
-  retry?: RetryOptions;
   /** Told about each source that failed before one delivered. */
   onFallback?: (url: string, message: string) => void;
 }
@@ -54,7 +51,7 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
     for (const url of c.urls) {
       let src: ByteSource | undefined;
       try {
-        src = url.startsWith('file:') ? await FileSource.open(fileURLToPath(url)) : new HttpSource(url, opts.retry);
+        src = url.startsWith('file:') ? await FileSource.open(fileURLToPath(url)) : new HttpSource(url);
         await extractFromRpm(src, c.member, dest);
         return { path: dest, buildId: req.buildId, kind: req.kind, cached: false, rpm: c.rpm, url };
       } catch (e) {

@@ -8,6 +8,7 @@
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { BootSettings, DvdSettings, ImageBuildConfig, LiveSettings } from './types.js';
+import { basearch, setarchFor } from './validate.js';
 
 export interface ToolPlan {
   command: string;
@@ -42,10 +43,6 @@ function section<T>(value: T | undefined, name: string): T {
 }
 
 /** yum's basearch (rpmUtils.arch.getBaseArch): the name used in Fedora tree and ISO paths. */
-export function baseArch(arch: string): string {
-  return /^(i[3-6]86|athlon|geode)$/.test(arch) ? 'i386' : arch;
-}
-
 /**
  * lorax (weldr/lorax src/pylorax/cmdline.py lorax_parser; F17-era src/sbin/lorax): -p/-v/-r are
  * required, -s and -m may repeat, OUTPUTDIR is the one positional and "should not exist"
@@ -102,7 +99,7 @@ export function pungiPlan(cfg: ImageBuildConfig, job: KickstartJob): ToolPlan & 
   if (dvd.force) args.push('--force');
   args.push(dvd.stage === 'all' ? '--all-stages' : dvd.stage, '-c', resolve(job.kickstartPath));
 
-  const arch = dvd.sourceisos ? 'source' : baseArch(cfg.arch);
+  const arch = dvd.sourceisos ? 'source' : basearch(cfg.arch);
   const isodir = join(destdir, dvd.version, dvd.flavor, arch, 'iso');
   const stem = `${dvd.name}-${dvd.version}-${arch}`;
   const dvdIso = join(isodir, `${stem}-DVD.iso`);
@@ -187,6 +184,6 @@ export function livemediaPlan(cfg: ImageBuildConfig, job: KickstartJob): ToolPla
  * `machine` is the host's uname -m (os.machine()).
  */
 export function withSetarch(plan: ToolPlan, arch: string, machine: string): ToolPlan {
-  if (machine !== 'x86_64' || !/^i[3-6]86$/.test(arch)) return plan;
-  return { ...plan, command: 'setarch', args: ['i686', plan.command, ...plan.args] };
+  const persona = setarchFor(arch, machine);
+  return persona ? { ...plan, command: 'setarch', args: [persona, plan.command, ...plan.args] } : plan;
 }

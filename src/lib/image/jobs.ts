@@ -2,7 +2,7 @@
 // survives restarts). A job whose process has died is marked failed ("interrupted") the next
 // time anyone looks.
 import type { Database } from 'better-sqlite3';
-import { processAlive } from '../import/queue.js';
+import { processAlive } from '../proc/alive.js';
 import { ImageBuildConfig } from './types.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';

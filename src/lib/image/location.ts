@@ -1,7 +1,7 @@
 // Where image jobs keep their work folders and logs: $XDG_DATA_HOME/darkforge/jobs/ID.
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { darkforgeDir } from '../xdg.js';
 
 export function jobsRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share'), 'darkforge', 'jobs');
+  return join(darkforgeDir('data', env), 'jobs');
 }

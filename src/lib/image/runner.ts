@@ -10,7 +10,6 @@ import { execa } from 'execa';
 import { UserError } from '../errors.js';
 import { KojiClient } from '../koji/client.js';
 import { resolveInstance } from '../koji/instances.js';
-import { RetryOptions } from '../net/retry.js';
 import { livecdPlan, livemediaPlan, loraxPlan, pungiPlan, withSetarch } from './backends.js';
 import { ImageJob, JobStore } from './jobs.js';
 import { killGroup } from './process-group.js';
@@ -42,7 +41,6 @@ export interface JobPlan {
 export interface PlanOptions {
   workDir: string;
   env?: NodeJS.ProcessEnv;
-  retry?: RetryOptions;
 }
 
 const SIDE_REPO = 'koji-side';
@@ -54,9 +52,9 @@ export async function planJob(cfg: ImageBuildConfig, o: PlanOptions): Promise<Jo
   let sideRepo: SideRpm[] = [];
   if (cfg.nvr.length || cfg.bid.length) {
     const inst = resolveInstance({ instance: cfg.kojiHub ? undefined : cfg.koji, hub: cfg.kojiHub, topurl: cfg.kojiTopurl });
-    sideRepo = await planSideRepo(new KojiClient({ hub: inst.hub, ...o.retry }), inst, cfg.arch, cfg.nvr, cfg.bid);
+    sideRepo = await planSideRepo(new KojiClient({ hub: inst.hub }), inst, cfg.arch, cfg.nvr, cfg.bid);
   }
-  const sideUrl = `file://${join(o.workDir, SIDE_REPO)}`;
+  const sideUrl = pathToFileURL(join(o.workDir, SIDE_REPO)).href;
   const ksPath = join(o.workDir, 'kickstart.ks');
   let kickstart: JobPlan['kickstart'];
   const source = cfg.type === 'dvd' ? cfg.dvd?.kickstart : cfg.type === 'live' ? cfg.live?.kickstart : undefined;
@@ -84,7 +82,6 @@ export interface RunOptions {
   /** Passwords kept out of the job record. */
   secrets?: JobSecrets;
   env?: NodeJS.ProcessEnv;
-  retry?: RetryOptions;
 }
 
 /** Run a queued job to its end; returns its final record. Never throws for a build failure. */
@@ -106,10 +103,10 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
   let error: string | undefined;
   try {
     log(`image build ${job.id}: ${cfg.type} for ${cfg.arch}, release ${cfg.release}, config ${cfg.files.join(', ')}`);
-    const plan = await planJob(cfg, { workDir: work, env: o.env, retry: o.retry });
+    const plan = await planJob(cfg, { workDir: work, env: o.env });
     if (plan.sideRepo.length) {
       log(`creating the side repository with ${plan.sideRepo.length} RPMs from Koji`);
-      await buildSideRepo(join(work, SIDE_REPO), plan.sideRepo, { createrepo: requireTool('createrepo_c'), retry: o.retry, log });
+      await buildSideRepo(join(work, SIDE_REPO), plan.sideRepo, { createrepo: requireTool('createrepo_c'), log });
     }
     if (plan.kickstart) await writeFile(join(work, 'kickstart.ks'), plan.kickstart.flattened);
     for (const tool of plan.command.argv[0] === 'setarch' ? ['setarch', plan.command.argv[2]] : [plan.command.argv[0]]) requireTool(tool, o.env);

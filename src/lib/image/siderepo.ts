@@ -13,7 +13,6 @@ import { KojiInstance } from '../koji/instances.js';
 import { BUILD_STATES, buildStateName, KojiBuild, KojiRpm } from '../koji/types.js';
 import { kojiRpmUrl } from '../koji/urls.js';
 import { HttpSource } from '../net/http-source.js';
-import { RetryOptions } from '../net/retry.js';
 import { readRpmHeaders } from '../rpm/reader.js';
 import { describeRpm } from '../rpm/package.js';
 import { FileSource } from '../rpm/source.js';
@@ -54,21 +53,20 @@ export async function planSideRepo(client: KojiClient, inst: KojiInstance, arch:
 }
 
 /** Download every planned RPM into `dir` (verified) and run createrepo_c there. */
-export async function buildSideRepo(dir: string, rpms: SideRpm[], o: { createrepo: string; retry?: RetryOptions; log: (line: string) => void }): Promise<string> {
+export async function buildSideRepo(dir: string, rpms: SideRpm[], o: { createrepo: string; log: (line: string) => void }): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const r of rpms) {
     o.log(`downloading ${r.url}`);
-    await downloadVerified(r, join(dir, `${r.nvra}.rpm`), o.retry);
+    await downloadVerified(r, join(dir, `${r.nvra}.rpm`));
   }
   o.log(`running ${o.createrepo} ${dir}`);
   const res = await execa(o.createrepo, ['--quiet', '--no-database', dir], { reject: false, all: true });
   if (res.exitCode !== 0) throw new UserError(`createrepo_c failed on ${dir}: ${String(res.all ?? '').trim().split('\n').pop()}`, 1);
-  return `file://${dir}`;
 }
 
-async function downloadVerified(r: SideRpm, dest: string, retry?: RetryOptions): Promise<void> {
+async function downloadVerified(r: SideRpm, dest: string): Promise<void> {
   const part = `${dest}.part`;
-  const src = new HttpSource(r.url, retry);
+  const src = new HttpSource(r.url);
   try {
     await pipeline(src.rest(), createWriteStream(part));
   } finally {

@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
 import { Store } from '../index/store.js';
-import { RetryOptions } from '../net/retry.js';
 import { ConfigOverrides, formatProblem, loadImageConfig } from './config.js';
 import { ImageJob, JobStore } from './jobs.js';
 import { jobsRoot } from './location.js';
 import { JobPlan, planJob, runJob } from './runner.js';
 import { JobSecrets, SECRETS_ENV, splitSecrets } from './secrets.js';
 import { chooseBackend, requireTool } from './tools.js';
+import { setarchFor } from './validate.js';
 import { ImageBuildConfig, ImageType } from './types.js';
 
 export interface BuildFlags extends ConfigOverrides {
@@ -61,11 +61,11 @@ export interface SubmitResult {
   report?: string;
 }
 
-export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, o: { dbFile: string; retry?: RetryOptions }): Promise<SubmitResult> {
+export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, o: { dbFile: string }): Promise<SubmitResult> {
   const cfg = loadValidConfig(type, f);
   const { redacted, secrets } = splitSecrets(cfg);
   if (f.dryRun) {
-    const plan = await planJob(cfg, { workDir: join(jobsRoot(), '<job>', 'work'), retry: o.retry });
+    const plan = await planJob(cfg, { workDir: join(jobsRoot(), '<job>', 'work') });
     return { plan, report: describePlan(redacted, plan) };
   }
   const backend = chooseBackend(cfg.type, cfg.backend);
@@ -76,7 +76,7 @@ export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, 
     await detach(job, o.dbFile, secrets);
     return { job: jobs.get(job.id) };
   }
-  return { job: await runJob(job, { jobs, attached: true, retry: o.retry, secrets }) };
+  return { job: await runJob(job, { jobs, attached: true, secrets }) };
 }
 
 /** Every program the job will need, before a job exists: a missing one is one clear error. */
@@ -84,7 +84,7 @@ function checkTools(cfg: ImageBuildConfig, backend: string): void {
   if (backend === 'builtin') return;
   requireTool(backend);
   if (cfg.nvr.length || cfg.bid.length) requireTool('createrepo_c');
-  if (machine() === 'x86_64' && /^i[3-6]86$/.test(cfg.arch)) requireTool('setarch');
+  if (setarchFor(cfg.arch, machine())) requireTool('setarch');
 }
 
 /** Start `darkforge imagebuild run-job ID` as a session leader of its own, output to the job log. */

@@ -46,10 +46,9 @@ export function hostArches(machine: string): string[] {
 /** The `setarch` personality a build of `arch` needs on this host, if it is not the host's own. */
 export function setarchFor(arch: string, machine: string): string | undefined {
   const own = hostArches(machine)[0];
-  if (arch === own) return undefined;
-  if (X86_32.includes(arch)) return 'i686';
-  if (arch === 'armhfp' || arch === 'armv7hl' || arch === 'ppc' || arch === 's390') return 'linux32';
-  return undefined;
+  if (X86_32.includes(arch)) return own === 'x86_64' ? 'i686' : undefined;
+  const narrow: Record<string, string> = { armhfp: 'aarch64', armv7hl: 'aarch64', ppc: 'ppc64', s390: 's390x' };
+  return narrow[arch] === own ? 'linux32' : undefined;
 }
 
 /** Fedora's directory name for an arch: i386 for every 32-bit x86 (repoinfo.conf, pungi output). */

@@ -1,8 +1,7 @@
 // `darkserver import`: Koji builds -> index rows. Builds and RPMs go through the persistent
 // queue; each RPM is read header-first over HTTP and written, with its queue row, in one
 // transaction, so a run killed at any moment resumes without indexing anything twice.
-import { UserError } from '../errors.js';
-import { describeFailure } from '../index/indexer.js';
+import { UserError, describeFailure } from '../errors.js';
 import { scanRpm } from '../index/scan.js';
 import { RpmRecord, Store } from '../index/store.js';
 import { KojiClient } from '../koji/client.js';
@@ -10,7 +9,6 @@ import { KojiInstance } from '../koji/instances.js';
 import { BUILD_STATES, buildStateName, KojiBuild, KojiRpm } from '../koji/types.js';
 import { kojiRpmUrl } from '../koji/urls.js';
 import { HttpSource } from '../net/http-source.js';
-import { RetryOptions } from '../net/retry.js';
 import { distTag, splitNvr } from '../rpm/disttag.js';
 import { BuildJob, ImportQueue, NewRpmJob, RpmJob } from './queue.js';
 
@@ -26,8 +24,6 @@ export interface ImportOptions {
   /** Keep re-checking BUILDING builds for this long before leaving them queued. */
   waitBuildingMs?: number;
   client?: KojiClient;
-  /** Retry pacing for the hub and the downloads. */
-  retry?: RetryOptions;
   onProgress?: (p: ImportProgress) => void;
   onError?: (subject: string, message: string) => void;
 }
@@ -55,7 +51,7 @@ const BATCH = 50;
 
 export async function importBuilds(store: Store, opts: ImportOptions): Promise<ImportSummary> {
   const inst = opts.instance;
-  const client = opts.client ?? new KojiClient({ hub: inst.hub, ...opts.retry });
+  const client = opts.client ?? new KojiClient({ hub: inst.hub });
   const queue = new ImportQueue(store.db, inst.name);
   const errors = opts.onError ?? (() => undefined);
   const sum: ImportSummary = {
@@ -70,8 +66,10 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
 
   // What this run is asked for: explicit builds, a producer walk, or (neither) the queue as it is.
   const requested = new Set<number>();
+  // Builds already fetched from Koji in this run, so resolving them does not ask again.
+  const known = new Map<number, KojiBuild | null>();
   for (const b of opts.builds ?? []) {
-    const id = await resolveBuildId(client, b);
+    const id = await resolveBuildId(client, b, known);
     if (id === undefined) { sum.complete = false; errors(b, `no such build in Koji (${inst.hub})`); continue; }
     requested.add(id);
     // Asked for again: look it up afresh (a missing build may exist now, a BUILDING one be done).
@@ -80,13 +78,13 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
   }
   // The builds this run answers for: those asked for, those walked, or (neither) the pending queue.
   const touched = new Set<number>(requested);
-  if (opts.from !== undefined) for (const id of await walk(client, queue, opts.from, opts.to)) touched.add(id);
+  if (opts.from !== undefined) for (const id of await walk(client, queue, opts.from, opts.to, known)) touched.add(id);
   if (!opts.builds?.length && opts.from === undefined) {
     for (const state of ['queued', 'building', 'fetching'] as const) for (const b of queue.buildsIn(state)) touched.add(b.koji_build_id);
   }
   sum.builds.requested = requested.size;
 
-  await resolveQueued(client, queue, inst, errors);
+  await resolveQueued(client, queue, inst, errors, known);
   const progress: ImportProgress = { rpmsDone: 0, rpmsTotal: 0, bytes: 0, builds: 0 };
   await fetchAll(store, queue, inst, opts, sum, progress, errors);
 
@@ -94,7 +92,7 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
   for (let first = true; queue.buildsIn('building').length > 0 && (first || Date.now() < deadline); first = false) {
     if (!first) await new Promise((r) => setTimeout(r, Math.min(30_000, Math.max(0, deadline - Date.now()))));
     for (const b of queue.buildsIn('building')) queue.setBuild(b.id, 'queued');
-    await resolveQueued(client, queue, inst, errors);
+    await resolveQueued(client, queue, inst, errors, new Map()); // states change: ask Koji again
     await fetchAll(store, queue, inst, opts, sum, progress, errors);
   }
 
@@ -121,15 +119,16 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
 
 const label = (b: BuildJob): string => (b.nvr ? `build ${b.koji_build_id} (${b.nvr})` : `build ${b.koji_build_id}`);
 
-async function resolveBuildId(client: KojiClient, arg: string): Promise<number | undefined> {
+async function resolveBuildId(client: KojiClient, arg: string, known: Map<number, KojiBuild | null>): Promise<number | undefined> {
   if (/^\d+$/.test(arg)) return Number(arg);
   if (!splitNvr(arg)) throw new UserError(`${arg}: not a Koji build id or N-V-R`);
   const b = await client.getBuild(arg);
+  if (b) known.set(b.id, b);
   return b ? b.id : undefined;
 }
 
 /** darkproducer's walk over build ids: every id gets a queue row, whatever its state. Returns the ids walked. */
-async function walk(client: KojiClient, queue: ImportQueue, from: number, to: number | undefined): Promise<number[]> {
+async function walk(client: KojiClient, queue: ImportQueue, from: number, to: number | undefined, known: Map<number, KojiBuild | null>): Promise<number[]> {
   const walked: number[] = [];
   let misses = 0;
   for (let start = from; to === undefined || start <= to; start += BATCH) {
@@ -141,6 +140,7 @@ async function walk(client: KojiClient, queue: ImportQueue, from: number, to: nu
     const found = ids.length ? await client.getBuilds(ids, BATCH) : new Map<number, KojiBuild | null>();
     for (const id of ids) {
       const b = found.get(id) ?? null;
+      known.set(id, b);
       const job = queue.addBuild(id, b?.nvr);
       classify(queue, job, b);
       misses = b ? 0 : misses + 1;
@@ -151,10 +151,12 @@ async function walk(client: KojiClient, queue: ImportQueue, from: number, to: nu
 }
 
 /** Look queued builds up in Koji and turn COMPLETE ones into RPM jobs. */
-async function resolveQueued(client: KojiClient, queue: ImportQueue, inst: KojiInstance, errors: (s: string, m: string) => void): Promise<void> {
+async function resolveQueued(client: KojiClient, queue: ImportQueue, inst: KojiInstance, errors: (s: string, m: string) => void,
+  known: Map<number, KojiBuild | null>): Promise<void> {
   const queued = queue.buildsIn('queued');
   if (!queued.length) return;
-  const found = await client.getBuilds(queued.map((b) => b.koji_build_id), BATCH);
+  const unknown = queued.map((b) => b.koji_build_id).filter((id) => !known.has(id));
+  const found = new Map([...known, ...(unknown.length ? await client.getBuilds(unknown, BATCH) : [])]);
   for (const job of queued) classify(queue, job, found.get(job.koji_build_id) ?? null);
   for (const job of queue.buildsIn('queued')) {
     const b = found.get(job.koji_build_id);
@@ -226,8 +228,8 @@ async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, j
     sum.rpms.already++;
     return;
   }
-  const build = store.db.prepare('SELECT * FROM import_builds WHERE id = ?').get(job.job_id) as BuildJob;
-  const src = new HttpSource(job.url, opts.retry);
+  const build = queue.buildOf(job);
+  const src = new HttpSource(job.url);
   try {
     const r = await scanRpm(src, { full: opts.full, expect: { sigmd5: job.payloadhash, size: job.size } });
     sum.bytesFetched += src.fetched;

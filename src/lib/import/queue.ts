@@ -4,7 +4,7 @@
 // A row is claimed with the worker's pid and a heartbeat; a claim whose process is gone is
 // returned to the queue on the next run.
 import type { Database, Statement } from 'better-sqlite3';
-import { readFileSync } from 'node:fs';
+import { processAlive } from '../proc/alive.js';
 
 export type BuildState = 'queued' | 'building' | 'fetching' | 'done' | 'failed' | 'skipped';
 export type RpmState = 'queued' | 'running' | 'done' | 'failed';
@@ -47,21 +47,6 @@ const now = (): number => Math.floor(Date.now() / 1000);
 /** A claim older than this without a heartbeat is abandoned even if its pid is alive (pid reuse). */
 const STALE_SECONDS = 600;
 
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A killed process nobody has reaped yet (a zombie, e.g. under an init that does not reap) is dead.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}
-
 export class ImportQueue {
   private readonly s: Record<string, Statement>;
 
@@ -69,6 +54,7 @@ export class ImportQueue {
     const p = (sql: string): Statement => db.prepare(sql);
     this.s = {
       buildByKojiId: p('SELECT * FROM import_builds WHERE instance = ? AND koji_build_id = ?'),
+      buildById: p('SELECT * FROM import_builds WHERE id = ?'),
       addBuild: p(`INSERT INTO import_builds (instance, koji_build_id, nvr, state, created_at, updated_at)
                    VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (instance, koji_build_id) DO NOTHING`),
       setBuild: p(`UPDATE import_builds SET state = @state, koji_state = coalesce(@koji_state, koji_state),
@@ -100,6 +86,11 @@ export class ImportQueue {
 
   build(kojiBuildId: number): BuildJob | undefined {
     return this.s.buildByKojiId.get(this.instance, kojiBuildId) as BuildJob | undefined;
+  }
+
+  /** The build an RPM job belongs to. */
+  buildOf(job: RpmJob): BuildJob {
+    return this.s.buildById.get(job.job_id) as BuildJob;
   }
 
   buildsIn(state: BuildState): BuildJob[] {

@@ -2,6 +2,7 @@
 // for *.rpm (symlinked folders are not followed, so a loop cannot hang the walk).
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ioMessage } from '../errors.js';
 
 export interface Discovered {
   files: string[];
@@ -42,19 +43,5 @@ async function walk(dir: string, add: (p: string) => void): Promise<void> {
     const p = join(dir, e.name);
     if (e.isDirectory()) await walk(p, add);
     else if (e.name.endsWith('.rpm') && (e.isFile() || (e.isSymbolicLink() && (await stat(p).catch(() => undefined))?.isFile()))) add(p);
-  }
-}
-
-/** One short phrase for a filesystem error, instead of Node's "ENOENT: ..., stat 'x'". */
-export function ioMessage(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  switch (code) {
-    case 'ENOENT': return 'no such file or directory';
-    case 'EACCES': case 'EPERM': return 'permission denied';
-    case 'EISDIR': return 'is a directory';
-    case 'ENOTDIR': return 'a component of the path is not a directory';
-    case 'EMFILE': case 'ENFILE': return 'too many open files';
-    case 'EIO': return 'input/output error';
-    default: return (e as Error)?.message ?? String(e);
   }
 }

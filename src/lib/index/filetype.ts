@@ -4,8 +4,6 @@ import { ElfKind } from '../elf/header.js';
 
 export type FileType = 'executable' | 'shared-library' | 'kernel-module' | 'debuginfo' | 'relocatable' | 'other';
 
-export const FILE_TYPES: FileType[] = ['executable', 'shared-library', 'kernel-module', 'debuginfo', 'relocatable', 'other'];
-
 export function classifyFile(kind: ElfKind, path: string): FileType {
   if (path.startsWith('/usr/lib/debug/')) return 'debuginfo';
   const base = path.slice(path.lastIndexOf('/') + 1);

@@ -1,10 +1,10 @@
 // `darkserver index`: scan RPM files with N in flight, write each to the store as it finishes.
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
-import { DownloadError, FormatError, UserError } from '../errors.js';
+import { describeFailure } from '../errors.js';
 import { distTag, splitNvr } from '../rpm/disttag.js';
 import { RpmInfo } from '../rpm/package.js';
-import { discoverRpms, ioMessage } from './discover.js';
+import { discoverRpms } from './discover.js';
 import { RpmScan, scanRpmFile } from './scan.js';
 import { RpmRecord, Store } from './store.js';
 
@@ -83,14 +83,6 @@ export async function indexPaths(store: Store, paths: string[], opts: IndexOptio
   const jobs = Math.max(1, Math.min(opts.jobs ?? 1, found.files.length || 1));
   await Promise.all(Array.from({ length: jobs }, worker));
   return sum;
-}
-
-/** One sentence for a failed input: the error's own words, or an I/O phrase; bugs say so. */
-export function describeFailure(e: unknown): string {
-  if (e instanceof FormatError || e instanceof DownloadError || e instanceof UserError) return e.message;
-  if ((e as NodeJS.ErrnoException)?.code) return ioMessage(e);
-  if (process.env.DARKFORGE_DEBUG) return (e as Error)?.stack ?? String(e);
-  return `internal error: ${(e as Error)?.message ?? String(e)} (set DARKFORGE_DEBUG=1 for details)`;
 }
 
 /** The build a local RPM belongs to: its source RPM's N-V-R (main and -debuginfo share it). */

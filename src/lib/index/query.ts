@@ -47,8 +47,7 @@ export function queryBuildIds(store: Store, inputs: string[]): QueryAnswer {
   const ids = splitIds(inputs).map(parseBuildId);
   const answer: QueryAnswer = { results: [], missing: [] };
   for (const id of [...new Set(ids)]) {
-    // Build-ids are whole bytes: an odd number of digits can match nothing.
-    const rows = id.length % 2 === 0 ? store.byBuildId(id) : [];
+    const rows = store.byBuildId(id);
     if (rows.length === 0) answer.missing.push({ input: id, message: `${id}: build-id not found in the index` });
     answer.results.push(...present(store, rows));
   }
@@ -107,7 +106,7 @@ export interface CoreAnswer {
 export async function queryCore(store: Store, file: string): Promise<{ modules: CoreAnswer[]; missing: QueryAnswer['missing'] }> {
   const modules = await readCoreModules(file);
   const out: CoreAnswer[] = modules.map((m) => {
-    const matches = m.buildId && m.buildId.length % 2 === 0 ? present(store, store.byBuildId(m.buildId)) : [];
+    const matches = m.buildId ? present(store, store.byBuildId(m.buildId)) : [];
     return { module: m.path, start: m.start, end: m.end, buildid: m.buildId ?? null, found: matches.length > 0, matches };
   });
   // The output already marks each unknown module with "-": one summary sentence is enough.

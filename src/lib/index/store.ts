@@ -84,6 +84,11 @@ export interface RpmSummary {
 }
 const MATCH_ORDER = 'ORDER BY r.nvra, f.path';
 
+/** Build-ids are whole bytes: Buffer.from would drop an odd last digit and match another id. */
+function idBytes(hex: string): Buffer | undefined {
+  return hex.length % 2 === 0 ? Buffer.from(hex, 'hex') : undefined;
+}
+
 export class Store {
   readonly db: Database;
   private readonly stmts: Record<string, Statement>;
@@ -167,7 +172,8 @@ export class Store {
   }
 
   byBuildId(hex: string): (MatchRow & MatchCoordinates)[] {
-    return this.stmts.byBuildId.all(Buffer.from(hex, 'hex')) as (MatchRow & MatchCoordinates)[];
+    const id = idBytes(hex);
+    return id ? this.stmts.byBuildId.all(id) as (MatchRow & MatchCoordinates)[] : [];
   }
 
   byNvra(nvra: string): (MatchRow & MatchCoordinates)[] {
@@ -181,7 +187,8 @@ export class Store {
 
   /** Every RPM of every build that has a file with this build-id (for its -debugsource RPM). */
   buildSiblings(hex: string): RpmSummary[] {
-    return this.stmts.buildSiblings.all(Buffer.from(hex, 'hex')) as RpmSummary[];
+    const id = idBytes(hex);
+    return id ? this.stmts.buildSiblings.all(id) as RpmSummary[] : [];
   }
 
   saveInstance(i: InstanceRecord): void {

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import { request, type Dispatcher } from 'undici';
 import { FormatError, UserError } from '../errors.js';
-import { CONNECT_CODES, errorCode, isRetryable } from '../net/retry.js';
+import { CONNECT_CODES, defaultBackoffMs, errorCode, isRetryable } from '../net/retry.js';
 import type { KojiBuild, KojiRpm } from './types.js';
 import { asFault, decodeResponse, encodeCall, Kwargs, type XmlRpcFault, type XmlRpcValue } from './xmlrpc.js';
 
@@ -100,7 +100,7 @@ export class KojiClient {
     this.hub = opts.hub;
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.retries = Math.max(0, Math.floor(opts.retries ?? 4));
-    this.backoffMs = opts.backoffMs ?? 500;
+    this.backoffMs = opts.backoffMs ?? defaultBackoffMs();
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     this.dispatcher = opts.dispatcher;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'ini';
 import { UserError } from '../errors.js';
+import { darkforgeDir } from '../xdg.js';
 
 export interface KojiInstance {
   name: string;
@@ -39,7 +40,7 @@ export function configFiles(env: NodeJS.ProcessEnv = process.env): string[] {
     '/etc/koji.conf',
     ...inDir('/etc/koji.conf.d'),
     join(home, '.koji', 'config'),
-    ...inDir(join(env.XDG_CONFIG_HOME || join(home, '.config'), 'darkforge')),
+    ...inDir(darkforgeDir('config', env)),
   ].filter((f) => existsSync(f));
 }
 

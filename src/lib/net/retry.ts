@@ -58,10 +58,17 @@ export function failureReason(e: unknown): string {
 
 export const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Base pause before the first retry; DARKFORGE_BACKOFF_MS shortens it (tests, impatient mirrors). */
+export function defaultBackoffMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.DARKFORGE_BACKOFF_MS;
+  const v = Number(raw);
+  return raw && Number.isFinite(v) && v >= 0 ? v : 500;
+}
+
 export async function withRetries<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions = {},
   retryable: (e: unknown) => boolean = isTransient): Promise<{ value: T; attempts: number }> {
   const retries = opts.retries ?? 4;
-  const base = opts.backoffMs ?? 500;
+  const base = opts.backoffMs ?? defaultBackoffMs();
   const cap = opts.maxBackoffMs ?? 30_000;
   const sleep = opts.sleep ?? defaultSleep;
   for (let attempt = 1; ; attempt++) {

@@ -7,7 +7,6 @@ import { FileFlag, SigTag, Tag } from './tags.js';
 export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
-export const S_IFDIR = 0o040000;
 
 export interface RpmFile {
   index: number;
