@@ -2,7 +2,7 @@ import { buildFlags, ImageBuildCommand } from '../../lib/cli/image-command.js';
 import { ImageType } from '../../lib/image/types.js';
 
 export default class ImagebuildLive extends ImageBuildCommand {
-  static override summary = 'A live image with livemedia-creator or livecd-creator.';
+  static override summary = 'A live image with livemedia-creator or livecd-creator, or with dnf, mksquashfs and xorriso (--backend builtin, as root).';
   static override description = 'Reads the .conf files (single imagebuild.conf or the split layout), validates every value first, adds packages from Koji (--nvr, --bid) through a side repository, runs the tool, stages the images with a CHECKSUM and records the job.';
   static override examples = [
     '<%= config.bin %> imagebuild live --config config/imagebuild.conf --arch x86_64 --dry-run',

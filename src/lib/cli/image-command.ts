@@ -23,6 +23,13 @@ export const buildFlags = {
   timeout: Flags.integer({ description: 'Stop the image tool after this many seconds.', min: 1, helpValue: 'SECONDS' }),
 };
 
+/** `imagebuild dvd` only: what the builtin backend makes of the tree. */
+export const dvdFlags = {
+  ...buildFlags,
+  format: Flags.string({ description: 'builtin backend: an ISO, or the same packages and repodata as an archive (overrides format =).', options: ['iso', 'tar.gz', 'tar.zst'] }),
+  'boot-iso': Flags.string({ description: 'builtin backend: a lorax boot.iso whose boot loader and images/ make the DVD bootable (overrides bootiso =).', helpValue: 'FILE' }),
+};
+
 export abstract class ImageBuildCommand extends BaseCommand {
   protected abstract readonly imageType: ImageType;
 
@@ -32,7 +39,8 @@ export abstract class ImageBuildCommand extends BaseCommand {
     const dbFile = resolveDbPath(flags.db);
     const store = openStore(flags.db);
     try {
-      const r = await submitBuild(store, this.imageType, { ...flags, dryRun: flags['dry-run'] }, { dbFile });
+      const f = flags as typeof flags & { format?: string; 'boot-iso'?: string };
+      const r = await submitBuild(store, this.imageType, { ...flags, dryRun: flags['dry-run'], format: f.format, bootIso: f['boot-iso'] }, { dbFile });
       if (r.report !== undefined) {
         if (flags.json) this.printJson(r.plan);
         else process.stdout.write(`${r.report}\n`);

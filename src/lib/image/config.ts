@@ -10,7 +10,7 @@ import { machine } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { ConfigEntry, ConfigFile, DEFAULT_SECTION, InterpolationError, readConfigFile } from './configparser.js';
-import type { BackendChoice, BootSettings, ConfigProblem, DvdSettings, ImageBuildConfig, ImageType, LiveSettings, RepoSpec, SmtpSettings, ValueOrigin } from './types.js';
+import type { BackendChoice, BootSettings, DvdFormat, ConfigProblem, DvdSettings, ImageBuildConfig, ImageType, LiveSettings, RepoSpec, SmtpSettings, ValueOrigin } from './types.js';
 import { IMAGE_TYPES } from './types.js';
 import { basearch, BOOLEAN_WORDS, COMMAND_LINE, hostArches, parseBoolean, validate } from './validate.js';
 
@@ -32,6 +32,10 @@ export interface ConfigOverrides {
   /** Koji instance profile */
   instance?: string;
   backend?: string;
+  /** dvd: iso, tar.gz or tar.zst (builtin backend) */
+  format?: string;
+  /** dvd: a lorax boot.iso to make the DVD bootable (builtin backend) */
+  bootIso?: string;
 }
 
 export interface LoadOptions {
@@ -126,7 +130,7 @@ export function loadImageConfig(opts: LoadOptions): { config?: ImageBuildConfig;
     return undefined;
   };
   const get = (key: string, origin = key): string | undefined => getIn(look, key, origin);
-  const pick = (name: keyof ConfigOverrides, key: string, flagName = name): string | undefined => {
+  const pick = (name: keyof ConfigOverrides, key: string, flagName: string = name): string | undefined => {
     const v = ov[name];
     if (v !== undefined) {
       origins[key] = flag(flagName);
@@ -206,7 +210,12 @@ export function loadImageConfig(opts: LoadOptions): { config?: ImageBuildConfig;
         force: bool('force', 'dvd.force', true),
         stage: text('stage', 'all') as DvdSettings['stage'],
         kickstart: kickstart(),
+        format: (pick('format', 'format') ?? 'iso') as DvdFormat,
       };
+      const volid = get('volid', 'dvd.volid');
+      if (volid) dvd.volid = volid;
+      const bootIso = pick('bootIso', 'bootiso', 'boot-iso');
+      if (bootIso) dvd.bootIso = /^file:\/\//.test(bootIso) ? bootIso.slice(7) : resolve(origins.bootiso?.file === COMMAND_LINE ? '.' : dirname(origins.bootiso?.file ?? file), bootIso);
       config.dvd = dvd;
     } else {
       const live: LiveSettings = {

@@ -13,12 +13,14 @@ import { resolveInstance } from '../koji/instances.js';
 import { livecdPlan, livemediaPlan, loraxPlan, pungiPlan, withSetarch } from './backends.js';
 import { ImageJob, JobStore } from './jobs.js';
 import { killGroup } from './process-group.js';
-import { addRepo, loadKickstart, readKickstartSource, unifiedDiff } from './kickstart.js';
+import { addRepo, loadKickstart, parseKickstartSummary, readKickstartSource, unifiedDiff } from './kickstart.js';
 import { jobFinishedMail, jobStartedMail, sendJobMail } from './mail.js';
 import { JobSecrets, withSecrets } from './secrets.js';
 import { buildSideRepo, planSideRepo, SideRpm } from './siderepo.js';
 import { parseStaging, stageArtifacts } from './staging.js';
-import { chooseBackend, requireTool } from './tools.js';
+import { backendFor, requireTool } from './tools.js';
+import { BuiltinPlan, planBuiltin } from './builtin/plan.js';
+import { runBuiltin } from './builtin/run.js';
 import { BackendName, ImageBuildConfig } from './types.js';
 
 export interface CommandPlan {
@@ -35,7 +37,15 @@ export interface JobPlan {
   backend: BackendName;
   sideRepo: SideRpm[];
   kickstart?: { source: string; flattened: string; diff: string };
-  command: CommandPlan;
+  /** A Fedora tool: one command. */
+  command?: CommandPlan;
+  /** The builtin backend: several steps. */
+  builtin?: BuiltinPlan;
+}
+
+/** What a plan leaves behind: images, and the tool's own logs. */
+export function planOutputs(plan: JobPlan): { outputs: string[]; logs: string[] } {
+  return plan.command ?? plan.builtin!;
 }
 
 export interface PlanOptions {
@@ -47,8 +57,7 @@ const SIDE_REPO = 'koji-side';
 
 /** Everything a job would do, without doing it (also what --dry-run prints). */
 export async function planJob(cfg: ImageBuildConfig, o: PlanOptions): Promise<JobPlan> {
-  const backend = chooseBackend(cfg.type, cfg.backend, o.env);
-  if (backend === 'builtin') throw new UserError('the builtin backend is not available yet; install lorax, pungi or livecd-tools, or pick --backend', 2);
+  const backend = backendFor(cfg, o.env);
   let sideRepo: SideRpm[] = [];
   if (cfg.nvr.length || cfg.bid.length) {
     const inst = resolveInstance({ instance: cfg.kojiHub ? undefined : cfg.koji, hub: cfg.kojiHub, topurl: cfg.kojiTopurl });
@@ -64,6 +73,7 @@ export async function planJob(cfg: ImageBuildConfig, o: PlanOptions): Promise<Jo
     if (sideRepo.length) flat = addRepo(flat, { name: SIDE_REPO, baseurl: sideUrl });
     kickstart = { source, flattened: flat, diff: unifiedDiff(original, flat, source, ksPath) };
   }
+  if (backend === 'builtin') return { backend, sideRepo, kickstart, builtin: planBuiltin(cfg, parseKickstartSummary(kickstart?.flattened ?? ''), o.workDir) };
   const job = { workDir: o.workDir, kickstartPath: ksPath, sideRepo: sideRepo.length ? sideUrl : undefined };
   const plan = cfg.type === 'boot' ? loraxPlan(cfg, job)
     : cfg.type === 'dvd' ? pungiPlan(cfg, job)
@@ -109,21 +119,35 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
       await buildSideRepo(join(work, SIDE_REPO), plan.sideRepo, { createrepo: requireTool('createrepo_c'), log });
     }
     if (plan.kickstart) await writeFile(join(work, 'kickstart.ks'), plan.kickstart.flattened);
-    for (const tool of plan.command.argv[0] === 'setarch' ? ['setarch', plan.command.argv[2]] : [plan.command.argv[0]]) requireTool(tool, o.env);
-    for (const d of plan.command.cleanDirs) await rm(d, { recursive: true, force: true });
-    for (const d of [...plan.command.makeDirs, plan.command.cwd]) await mkdir(d, { recursive: true });
-    log(`running: ${plan.command.argv.map(quote).join(' ')} (in ${plan.command.cwd})`);
-    await runTool(job, plan.command, o, logFile);
+    const deadline = job.timeout_s ? Date.now() + job.timeout_s * 1000 : undefined;
+    const exec = (cmd: ToolCommand): Promise<void> => runTool(job, cmd, { ...o, deadline }, logFile, log);
+    if (plan.builtin) {
+      await runBuiltin(plan.builtin, parseKickstartSummary(plan.kickstart?.flattened ?? ''), {
+        exec: (argv, x) => {
+          if (!argv[0].includes('/')) requireTool(argv[0], o.env);
+          return exec({ argv, cwd: x?.cwd ?? work, env: x?.env });
+        },
+        log,
+        checkCanceled: () => { if (o.jobs.get(job.id)?.state === 'canceled') throw new UserError('the job was canceled', 1); },
+      });
+    } else {
+      const cmd = plan.command!;
+      for (const tool of cmd.argv[0] === 'setarch' ? ['setarch', cmd.argv[2]] : [cmd.argv[0]]) requireTool(tool, o.env);
+      for (const d of cmd.cleanDirs) await rm(d, { recursive: true, force: true });
+      for (const d of [...cmd.makeDirs, cmd.cwd]) await mkdir(d, { recursive: true });
+      await exec(cmd);
+    }
+    const { outputs, logs } = planOutputs(plan);
     const missing: string[] = [];
-    for (const out of plan.command.outputs) if (!(await isFile(out))) missing.push(out);
-    if (missing.length) throw new UserError(`${plan.command.argv[0]} finished but did not write ${missing.join(', ')}`, 1);
+    for (const out of outputs) if (!(await isFile(out))) missing.push(out);
+    if (missing.length) throw new UserError(`${plan.command?.argv[0] ?? 'the builtin backend'} finished but did not write ${missing.join(', ')}`, 1);
     const target = parseStaging(cfg.staging ?? pathToFileURL(join(job.job_dir, 'artifacts')).href);
-    log(`staging ${plan.command.outputs.length} image(s) to ${job.config.staging ?? join(job.job_dir, 'artifacts')}`);
+    log(`staging ${outputs.length} image(s) to ${job.config.staging ?? join(job.job_dir, 'artifacts')}`);
     await new Promise<void>((r) => logFile.write('', () => r()));
     const staged = await stageArtifacts(target, [
       // pungi's own CHECKSUM names the unstaged files: it travels as a log; ours covers the images.
-      ...plan.command.outputs.map((p) => ({ path: p, kind: p.endsWith('CHECKSUM') ? 'log' as const : 'image' as const })),
-      ...(await existing(plan.command.logs)).map((p) => ({ path: p, kind: 'log' as const })),
+      ...outputs.map((p) => ({ path: p, kind: p.endsWith('CHECKSUM') ? 'log' as const : 'image' as const })),
+      ...(await existing(logs)).map((p) => ({ path: p, kind: 'log' as const })),
       { path: job.log_path, kind: 'log' as const },
     ], { arch: cfg.arch, log });
     artifacts = staged.staged;
@@ -145,16 +169,26 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
   return final;
 }
 
+export interface ToolCommand {
+  argv: string[];
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
+}
+
 /** The tool runs in a process group of its own, so cancel and timeout can end all of it. */
-async function runTool(job: ImageJob, cmd: CommandPlan, o: RunOptions, logFile: WriteStream): Promise<void> {
-  const child = execa(cmd.argv[0], cmd.argv.slice(1), { cwd: cmd.cwd, detached: true, all: true, reject: false, stdin: 'ignore', env: o.env });
+async function runTool(job: ImageJob, cmd: ToolCommand, o: RunOptions & { deadline?: number }, logFile: WriteStream, log: (line: string) => void): Promise<void> {
+  log(`running: ${cmd.argv.map(quote).join(' ')} (in ${cmd.cwd})`);
+  const left = o.deadline === undefined ? undefined : o.deadline - Date.now();
+  if (left !== undefined && left <= 0) throw new UserError(`the job timed out after ${job.timeout_s} s (--timeout) before ${cmd.argv[0]} could start`, 1);
+  const env = o.env || cmd.env ? { ...(o.env ?? process.env), ...cmd.env } : undefined;
+  const child = execa(cmd.argv[0], cmd.argv.slice(1), { cwd: cmd.cwd, detached: true, all: true, reject: false, stdin: 'ignore', env });
   if (child.pid) o.jobs.setProcessGroup(job.id, child.pid);
   child.all?.on('data', (d: Buffer) => {
     logFile.write(d);
     if (o.attached) process.stderr.write(d);
   });
   let timedOut = false;
-  const timer = job.timeout_s ? setTimeout(() => { timedOut = true; killGroup(child.pid); }, job.timeout_s * 1000) : undefined;
+  const timer = left !== undefined ? setTimeout(() => { timedOut = true; killGroup(child.pid); }, left) : undefined;
   // The tool is in its own group, so Ctrl-C or a kill of this runner would not reach it: pass it on.
   const stop = (signal: NodeJS.Signals): void => {
     o.jobs.markCanceled(job.id);
@@ -167,8 +201,9 @@ async function runTool(job: ImageJob, cmd: CommandPlan, o: RunOptions, logFile: 
   for (const s of signals) process.removeListener(s, stop);
   if (timer) clearTimeout(timer);
   o.jobs.setProcessGroup(job.id, null);
-  if (timedOut) throw new UserError(`${cmd.argv[0]} timed out after ${job.timeout_s} s`, 1);
+  if (timedOut) throw new UserError(`${cmd.argv[0]} timed out after ${job.timeout_s} s (the job's --timeout)`, 1);
   if (o.jobs.get(job.id)?.state === 'canceled') throw new UserError(`${cmd.argv[0]} stopped: the job was canceled`, 1);
+  if (res.failed && res.exitCode === undefined && !res.signal) throw new UserError(`${cmd.argv[0]} could not be started: ${res.code ?? res.shortMessage}`, 1);
   if (res.exitCode !== 0) throw new UserError(`${cmd.argv[0]} failed with exit code ${res.exitCode ?? res.signal}`, 1);
 }
 

@@ -12,9 +12,10 @@ import { Store } from '../index/store.js';
 import { ConfigOverrides, formatProblem, loadImageConfig } from './config.js';
 import { ImageJob, JobStore } from './jobs.js';
 import { jobsRoot } from './location.js';
-import { JobPlan, planJob, runJob } from './runner.js';
+import { JobPlan, planJob, planOutputs, runJob } from './runner.js';
+import { checkPrivileges } from './builtin/plan.js';
 import { JobSecrets, SECRETS_ENV, splitSecrets } from './secrets.js';
-import { chooseBackend, requireTool } from './tools.js';
+import { backendFor, requireTool } from './tools.js';
 import { setarchFor } from './validate.js';
 import { ImageBuildConfig, ImageType } from './types.js';
 
@@ -30,7 +31,7 @@ export interface BuildFlags extends ConfigOverrides {
 export function loadValidConfig(type: ImageType, f: BuildFlags): ImageBuildConfig {
   const { config, problems } = loadImageConfig({
     type, configFile: f.config,
-    overrides: { arch: f.arch, release: f.release, nvr: f.nvr, bid: f.bid, staging: f.staging, email: f.email, instance: f.instance, backend: f.backend },
+    overrides: { arch: f.arch, release: f.release, nvr: f.nvr, bid: f.bid, staging: f.staging, email: f.email, instance: f.instance, backend: f.backend, format: f.format, bootIso: f.bootIso },
   });
   if (f.topurl && !f.hub) problems.push({ message: '--topurl needs --hub as well' });
   if (problems.length || !config) {
@@ -51,7 +52,9 @@ export function describePlan(cfg: ImageBuildConfig, plan: JobPlan): string {
     for (const r of plan.sideRepo) lines.push(`  ${r.nvra}  ${r.url}`);
   }
   if (plan.kickstart) lines.push(`kickstart ${plan.kickstart.source}, flattened:`, plan.kickstart.diff.trimEnd() || '  (unchanged)');
-  lines.push(`command (in ${plan.command.cwd}):`, `  ${plan.command.argv.join(' ')}`, 'outputs:', ...plan.command.outputs.map((p) => `  ${p}`));
+  if (plan.command) lines.push(`command (in ${plan.command.cwd}):`, `  ${plan.command.argv.join(' ')}`);
+  else lines.push('steps:', ...plan.builtin!.steps.map((s, i) => `  ${i + 1}. ${s}`));
+  lines.push('outputs:', ...planOutputs(plan).outputs.map((p) => `  ${p}`));
   return lines.join('\n');
 }
 
@@ -68,7 +71,7 @@ export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, 
     const plan = await planJob(cfg, { workDir: join(jobsRoot(), '<job>', 'work') });
     return { plan, report: describePlan(redacted, plan) };
   }
-  const backend = chooseBackend(cfg.type, cfg.backend);
+  const backend = backendFor(cfg);
   checkTools(cfg, backend);
   const jobs = new JobStore(store.db);
   const job = jobs.create({ config: redacted, backend, jobsDir: (id) => join(jobsRoot(), String(id)), timeoutS: f.timeout });
@@ -81,10 +84,15 @@ export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, 
 
 /** Every program the job will need, before a job exists: a missing one is one clear error. */
 function checkTools(cfg: ImageBuildConfig, backend: string): void {
-  if (backend === 'builtin') return;
-  requireTool(backend);
   if (cfg.nvr.length || cfg.bid.length) requireTool('createrepo_c');
-  if (setarchFor(cfg.arch, machine())) requireTool('setarch');
+  if (backend !== 'builtin') {
+    requireTool(backend);
+    if (setarchFor(cfg.arch, machine())) requireTool('setarch');
+    return;
+  }
+  checkPrivileges(cfg.type);
+  const iso = cfg.type === 'live' || cfg.dvd?.format === 'iso';
+  for (const t of ['dnf', ...(cfg.type === 'dvd' ? ['createrepo_c'] : ['mksquashfs', 'chroot']), ...(iso ? ['xorriso', 'implantisomd5'] : [])] as const) requireTool(t);
 }
 
 /** Start `darkforge imagebuild run-job ID` as a session leader of its own, output to the job log. */

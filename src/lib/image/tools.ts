@@ -4,9 +4,10 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { UserError } from '../errors.js';
-import type { BackendChoice, BackendName, ImageType } from './types.js';
+import type { BackendChoice, BackendName, ImageBuildConfig, ImageType } from './types.js';
 
-export type ToolName = 'lorax' | 'pungi' | 'livecd-creator' | 'livemedia-creator' | 'setarch' | 'createrepo_c';
+export type ToolName = 'lorax' | 'pungi' | 'livecd-creator' | 'livemedia-creator' | 'setarch' | 'createrepo_c'
+  | 'dnf' | 'xorriso' | 'implantisomd5' | 'mksquashfs' | 'systemctl' | 'openssl' | 'chroot';
 
 export interface ToolInfo {
   command: string;
@@ -30,6 +31,14 @@ export const TOOLS: Record<ToolName, ToolInfo> = {
   // util-linux ships setarch on Fedora and on Debian alike.
   setarch: { command: 'setarch', package: 'util-linux' },
   createrepo_c: { command: 'createrepo_c', package: 'createrepo_c', note: '"createrepo-c" on Debian' },
+  // The builtin backend's tools: Fedora and Debian name their packages alike.
+  dnf: { command: 'dnf', package: 'dnf' },
+  xorriso: { command: 'xorriso', package: 'xorriso' },
+  implantisomd5: { command: 'implantisomd5', package: 'isomd5sum' },
+  mksquashfs: { command: 'mksquashfs', package: 'squashfs-tools' },
+  systemctl: { command: 'systemctl', package: 'systemd' },
+  openssl: { command: 'openssl', package: 'openssl' },
+  chroot: { command: 'chroot', package: 'coreutils' },
 };
 
 function isExecutableFile(path: string): boolean {
@@ -106,4 +115,10 @@ export function chooseBackend(type: ImageType, choice: BackendChoice, env: NodeJ
       if (findTool('livemedia-creator', env)) return 'livemedia-creator';
       return findTool('livecd-creator', env) ? 'livecd-creator' : 'builtin';
   }
+}
+
+/** chooseBackend for a whole config: archives and a grafted boot.iso are builtin-only, so auto means builtin. */
+export function backendFor(cfg: ImageBuildConfig, env: NodeJS.ProcessEnv = process.env): BackendName {
+  const builtinOnly = cfg.dvd !== undefined && cfg.type === 'dvd' && (cfg.dvd.format !== 'iso' || cfg.dvd.bootIso !== undefined);
+  return chooseBackend(cfg.type, builtinOnly && cfg.backend === 'auto' ? 'builtin' : cfg.backend, env);
 }

@@ -65,7 +65,16 @@ export interface DvdSettings {
   stage: 'all' | '-G' | '-C' | '-B' | '-I';
   /** kickstart: a local path or an http(s)/ftp URL */
   kickstart: string;
+  /** builtin backend: an ISO, or the same tree as an archive */
+  format: DvdFormat;
+  /** builtin backend: ISO volume id (default NAME-VERSION-BASEARCH, at most 32 characters) */
+  volid?: string;
+  /** builtin backend: a lorax boot.iso whose boot loader and images/ make the DVD bootable */
+  bootIso?: string;
 }
+
+export type DvdFormat = 'iso' | 'tar.gz' | 'tar.zst';
+export const DVD_FORMATS: DvdFormat[] = ['iso', 'tar.gz', 'tar.zst'];
 
 export interface LiveSettings {
   label: string;

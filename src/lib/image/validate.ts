@@ -3,8 +3,8 @@
 // Parsing problems (syntax, interpolation, booleans, numbers) are found by config.ts; this
 // module checks meaning: names, arches, URLs, addresses, files.
 import { existsSync, statSync } from 'node:fs';
-import type { BackendName, ConfigProblem, ImageBuildConfig, ImageType, ValueOrigin } from './types.js';
-import { IMAGE_TYPES } from './types.js';
+import type { BackendName, ConfigProblem, DvdSettings, ImageBuildConfig, ImageType, ValueOrigin } from './types.js';
+import { DVD_FORMATS, IMAGE_TYPES } from './types.js';
 
 /** The origin given to values that came from command-line flags. */
 export const COMMAND_LINE = 'command line';
@@ -151,13 +151,34 @@ export function validate(config: ImageBuildConfig, host: { machine: string }): C
     if (!STAGES.includes(config.dvd.stage)) add('dvd.stage', config.dvd.stage, 'unknown pungi stage', STAGES.join(', '));
     const p = kickstartProblem(config.dvd.kickstart);
     if (p) add('dvd.kickstart', config.dvd.kickstart, p.message, p.allowed);
+    checkBuiltinDvd(config, config.dvd, add);
   }
   if (config.live) {
     const p = kickstartProblem(config.live.kickstart);
     if (p) add('live.kickstart', config.live.kickstart, p.message, p.allowed);
+    // The volume id is how the booted image finds itself (root=live:CDLABEL=…).
+    const [key, volid] = config.live.volid !== undefined ? ['live.volid', config.live.volid] : ['live.label', config.live.label];
+    if (!VOLID.test(volid)) add(key, volid, 'not usable as the live ISO volume id', '1-32 characters: letters, digits, - _ .');
   }
   return out;
 }
+
+/** The keys only the builtin backend reads: pungi makes ISOs only and takes no boot.iso. */
+function checkBuiltinDvd(config: ImageBuildConfig, dvd: DvdSettings, add: (key: string, value: string | undefined, message: string, allowed?: string) => void): void {
+  if (!DVD_FORMATS.includes(dvd.format)) add('format', dvd.format, 'unknown DVD format', DVD_FORMATS.join(', '));
+  const other = config.backend !== 'auto' && config.backend !== 'builtin' ? config.backend : undefined;
+  if (other && dvd.format !== 'iso') add('format', dvd.format, `${other} makes ISO images only; archives need the builtin backend`, 'iso, or backend builtin');
+  if (dvd.bootIso !== undefined) {
+    if (other) add('bootiso', dvd.bootIso, `${other} makes its own boot images; a boot.iso is grafted by the builtin backend only`, 'backend builtin or auto');
+    if (dvd.format !== 'iso') add('bootiso', dvd.bootIso, `a ${dvd.format} archive cannot boot`, 'format iso');
+    if (!existsSync(dvd.bootIso)) add('bootiso', dvd.bootIso, 'boot.iso not found', 'a lorax boot.iso file');
+    else if (!statSync(dvd.bootIso).isFile()) add('bootiso', dvd.bootIso, 'not a file', 'a lorax boot.iso file');
+  }
+  if (dvd.volid !== undefined && !VOLID.test(dvd.volid)) add('dvd.volid', dvd.volid, 'not an ISO volume id', '1-32 characters: letters, digits, - _ .');
+}
+
+/** What xorriso and Fedora's CDLABEL= boot argument accept without quoting. */
+export const VOLID = /^[A-Za-z0-9_.-]{1,32}$/;
 
 function checkBackend(config: ImageBuildConfig, add: (key: string, value: string, message: string, allowed?: string) => void): void {
   const b = config.backend;
