@@ -297,6 +297,20 @@ describe('builtin dvd', () => {
     }
   });
 
+  test('auto picks builtin when pungi is missing; --arch i686 is dnf --forcearch i686 and an i386 tree', () => {
+    const repo = testRepo();
+    const e = setup();
+    const conf = writeConf(e, DVD_KS(repo.url));
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace('backend = builtin', 'backend = auto'));
+    const r = ib(e, ['dvd', '--config', conf, '--arch', 'i686', '--format', 'tar.gz', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const job = JSON.parse(r.stdout);
+    assert.equal(job.backend, 'builtin');
+    assert.ok(job.artifacts.some((a: string) => /\/DF-40-i386-DVD-i686-\d{8}T\d{6}Z\.tar\.gz$/.test(a)), job.artifacts.join(' '));
+    const log = ib(e, ['logs', String(job.id)]).stdout;
+    assert.match(log, /running: dnf .*--forcearch i686 /);
+  });
+
   test('--dry-run prints every step and the dnf command line; nothing runs', () => {
     const e = setup();
     const conf = writeConf(e, DVD_KS('file:///nowhere'));
@@ -339,6 +353,9 @@ df-hello
 %post --nochroot
 echo "nochroot ran" > $INSTALL_ROOT/etc/df-nochroot
 %end
+%post --nochroot
+exit 3
+%end
 `);
     const r = ib(e, ['live', '--config', conf, '--staging', `file://${e.staging}`, '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -363,7 +380,19 @@ echo "nochroot ran" > $INSTALL_ROOT/etc/df-nochroot
     assert.doesNotMatch(cat('etc/shadow'), /hunter2/);
     const log = ib(e, ['logs', String(job.id)]).stdout;
     assert.match(log, /the image will not be bootable: the image has no kernel/);
+    assert.match(log, /%post 2 failed \(.*exit code 3\); going on, as anaconda does without --erroronfail/);
     assert.doesNotMatch(log, /hunter2/, 'the root password stays out of the log');
+  });
+
+  test('%post --erroronfail: a failing script fails the job, and nothing stays mounted', () => {
+    const repo = testRepo();
+    const e = setup();
+    const conf = writeConf(e, `repo --name=test --baseurl=${repo.url}\n%packages\ndf-hello\n%end\n%post --nochroot --erroronfail\nexit 4\n%end\n`);
+    const r = ib(e, ['live', '--config', conf, '--staging', `file://${e.staging}`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /the kickstart's %post 1 failed \(--erroronfail\): \/bin\/sh failed with exit code 4/);
+    assert.equal(existsSync(e.staging), false);
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(e.home));
   });
 
   test('with a kernel, dracut and syslinux in the root: initramfs with dmsquash-live, isolinux El Torito, CDLABEL boot entries', { skip: !testRepo().bootable && 'needs a static busybox and isolinux on the host (busybox-static, isolinux, syslinux-common)' }, () => {
@@ -378,6 +407,7 @@ df-syslinux
 %end
 %post
 read -r what < /usr/share/df-shell/README; echo "chroot sees $what" > /etc/df-chroot
+[ -c /dev/null ] && [ -r /proc/self/status ] && [ -d /sys/kernel ] && echo "with /dev, /proc and /sys" >> /etc/df-chroot
 %end
 `);
     const r = ib(e, ['live', '--config', conf, '--staging', `file://${e.staging}`]);
@@ -402,7 +432,9 @@ read -r what < /usr/share/df-shell/README; echo "chroot sees $what" > /etc/df-ch
     assert.ok(initrd.trim().endsWith(KERNEL_VERSION), initrd);
     const sq = join(e.home, 'squashfs.img');
     extract(iso, '/LiveOS/squashfs.img', sq);
-    assert.match(execFileSync('unsquashfs', ['-cat', sq, 'etc/df-chroot'], { encoding: 'utf8' }), /^chroot sees df-shell\n$/, '%post ran inside the root');
+    assert.match(execFileSync('unsquashfs', ['-cat', sq, 'etc/df-chroot'], { encoding: 'utf8' }), /^chroot sees df-shell\nwith \/dev, \/proc and \/sys\n$/, '%post ran inside the root, with the API filesystems');
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(e.home), 'nothing stays mounted');
+    assert.doesNotMatch(execFileSync('unsquashfs', ['-l', sq], { encoding: 'utf8' }), /squashfs-root\/(dev|proc|sys)\/./, 'empty mount points in the image');
     assert.doesNotMatch(execFileSync('unsquashfs', ['-l', sq], { encoding: 'utf8' }), /tmp\/ks-script|darkforge-initrd/, 'scratch files removed');
   });
 });

@@ -287,9 +287,9 @@ test('the summary of a Fedora-like kickstart', async () => {
   assert.deepEqual(sum.rootpw, { value: '$6$saltsalt$SomeHash.Value/xyz', iscrypted: true, lock: false });
   assert.deepEqual(sum.services, { enabled: ['NetworkManager', 'ModemManager', 'chronyd'], disabled: ['sshd'] });
   assert.deepEqual(sum.posts, [
-    { interpreter: '/usr/bin/python3', nochroot: false, body: 'print("hello from %post")\n' },
-    { interpreter: '/bin/bash', nochroot: true, body: 'cp /etc/resolv.conf $INSTALL_ROOT/etc/\n' },
-    { nochroot: false, body: 'systemctl enable sshd\n' },
+    { interpreter: '/usr/bin/python3', nochroot: false, erroronfail: false, body: 'print("hello from %post")\n' },
+    { interpreter: '/bin/bash', nochroot: true, erroronfail: false, body: 'cp /etc/resolv.conf $INSTALL_ROOT/etc/\n' },
+    { nochroot: false, erroronfail: true, body: 'systemctl enable sshd\n' },
   ]);
 });
 

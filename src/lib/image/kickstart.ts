@@ -45,7 +45,7 @@ export interface KickstartSummary {
   timezone?: string;
   rootpw?: { value?: string; iscrypted: boolean; lock: boolean };
   services?: { enabled: string[]; disabled: string[] };
-  posts: { interpreter?: string; nochroot: boolean; body: string }[];
+  posts: { interpreter?: string; nochroot: boolean; erroronfail: boolean; body: string }[];
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -445,7 +445,7 @@ export function parseKickstartSummary(text: string): KickstartSummary {
   const sum: KickstartSummary = {
     repos: [], packages: { include: [], exclude: [], groups: [], excludedGroups: [], options: [] }, posts: [],
   };
-  let post: { interpreter?: string; nochroot: boolean; body: string } | undefined;
+  let post: KickstartSummary['posts'][number] | undefined;
   classify(lines).forEach(({ role, section }, i) => {
     const line = lines[i];
     if (role === 'header') {
@@ -454,7 +454,7 @@ export function parseKickstartSummary(text: string): KickstartSummary {
       if (section === '%packages') sum.packages.options.push(...words);
       if (section === '%post') {
         const { opts } = parseArgs(words, ['interpreter', 'log']);
-        sum.posts.push(post = { nochroot: opts.has('nochroot'), body: '' });
+        sum.posts.push(post = { nochroot: opts.has('nochroot'), erroronfail: opts.has('erroronfail'), body: '' });
         if (str(opts.get('interpreter'))) post.interpreter = str(opts.get('interpreter'));
       }
     } else if (role === 'end') {

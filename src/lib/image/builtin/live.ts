@@ -5,7 +5,7 @@
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UserError } from '../../errors.js';
 import { requireTool } from '../tools.js';
 import type { KickstartSummary } from '../kickstart.js';
@@ -84,7 +84,8 @@ async function setRootPassword(pw: NonNullable<KickstartSummary['rootpw']>, c: R
 
 /**
  * Each %post in order, as anaconda runs them: in the root through chroot (the interpreter must
- * be in the image), or with --nochroot on the build host with $INSTALL_ROOT set.
+ * be in the image), or with --nochroot on the build host with $INSTALL_ROOT set. A failing
+ * script is logged and the build goes on, unless it says --erroronfail.
  */
 export async function runPosts(ks: KickstartSummary, c: RootContext & { workDir: string }): Promise<void> {
   let n = 0;
@@ -92,24 +93,21 @@ export async function runPosts(ks: KickstartSummary, c: RootContext & { workDir:
     n++;
     const interpreter = post.interpreter ?? '/bin/sh';
     const name = `ks-script-${n}`;
-    if (post.nochroot) {
-      const file = join(c.workDir, name);
-      await writeFile(file, post.body, { mode: 0o700 });
-      c.log(`%post ${n} (--nochroot) with ${interpreter}`);
-      await c.exec([interpreter, file], { env: { INSTALL_ROOT: c.root }, cwd: c.workDir });
-      continue;
-    }
-    if (!existsSync(join(c.root, interpreter))) {
+    const where = post.nochroot ? join(c.workDir, name) : join(c.root, 'tmp', name);
+    if (!post.nochroot && !existsSync(join(c.root, interpreter))) {
       throw new UserError(`the kickstart's %post ${n} needs ${interpreter} inside the image, and no package installed it`);
     }
-    const tmp = join(c.root, 'tmp');
-    await mkdir(tmp, { recursive: true, mode: 0o1777 });
-    await writeFile(join(tmp, name), post.body, { mode: 0o700 });
-    c.log(`%post ${n} in the image root with ${interpreter}`);
+    await mkdir(dirname(where), { recursive: true, mode: 0o1777 });
+    await writeFile(where, post.body, { mode: 0o700 });
+    c.log(`%post ${n}${post.nochroot ? ' (--nochroot) on this host' : ' in the image root'} with ${interpreter}`);
     try {
-      await c.exec(['chroot', c.root, interpreter, `/tmp/${name}`], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+      if (post.nochroot) await c.exec([interpreter, where], { env: { INSTALL_ROOT: c.root }, cwd: c.workDir });
+      else await c.exec(['chroot', c.root, interpreter, `/tmp/${name}`], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    } catch (e) {
+      if (post.erroronfail) throw new UserError(`the kickstart's %post ${n} failed (--erroronfail): ${(e as Error).message}`, 1);
+      c.log(`%post ${n} failed (${(e as Error).message}); going on, as anaconda does without --erroronfail`);
     } finally {
-      await rm(join(tmp, name), { force: true });
+      await rm(where, { force: true });
     }
   }
 }

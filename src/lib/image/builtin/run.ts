@@ -11,6 +11,7 @@ import { Comps, fetchComps, groupPackages } from './comps.js';
 import { dnfConfig, downloadArgs, installArgs, packageSet, PackageSet, substitute } from './dnf.js';
 import { extractArgs, graftArgs, mkisofsArgs } from './iso.js';
 import { applySettings, Exec, makeBootable, runPosts } from './live.js';
+import { unmountUnder, withApiFilesystems } from './mounts.js';
 import { BuiltinPlan, checkPrivileges } from './plan.js';
 import { discinfo, layoutPackages, mediaRepo, treeinfo, TreeInfo } from './tree.js';
 
@@ -24,6 +25,7 @@ export interface BuiltinContext {
 /** `kickstart`: the summary of the flattened kickstart the plan was made from. */
 export async function runBuiltin(plan: BuiltinPlan, kickstart: KickstartSummary, c: BuiltinContext): Promise<void> {
   checkPrivileges(plan.type);
+  await unmountUnder(plan.dir, c.log);
   await rm(plan.dir, { recursive: true, force: true });
   const reposdir = join(plan.dir, 'repos.d');
   await mkdir(reposdir, { recursive: true });
@@ -109,13 +111,15 @@ async function buildLive(plan: BuiltinPlan, kickstart: KickstartSummary, package
   // What dnf downloaded is not part of the image.
   await rm(join(l.root, 'var', 'cache', 'dnf'), { recursive: true, force: true });
 
-  step('applying the kickstart\'s settings and %post scripts');
   const ctx = { root: l.root, exec: c.exec, log: c.log, workDir: plan.dir };
-  await applySettings(kickstart, ctx);
-  await runPosts(kickstart, ctx);
-
-  step('making the image bootable');
-  const boot = await makeBootable(ctx, l.isoDir, l.label, l.title);
+  // %post and dracut get /proc, /sys and /dev; they are unmounted before the root is squashed.
+  const boot = await withApiFilesystems(l.root, c.log, async () => {
+    step('applying the kickstart\'s settings and %post scripts');
+    await applySettings(kickstart, ctx);
+    await runPosts(kickstart, ctx);
+    step('making the image bootable');
+    return makeBootable(ctx, l.isoDir, l.label, l.title);
+  });
   if (boot.notBootable) c.log(`the image will not be bootable: ${boot.notBootable}`);
 
   step('making LiveOS/squashfs.img with mksquashfs');
