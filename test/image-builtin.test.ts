@@ -17,6 +17,7 @@ import { discinfo, treeinfo } from '../src/lib/image/builtin/tree.ts';
 import { parseKickstartSummary } from '../src/lib/image/kickstart.ts';
 import { backendFor } from '../src/lib/image/tools.ts';
 import { loadImageConfig } from '../src/lib/image/config.ts';
+import { processAlive } from '../src/lib/proc/alive.ts';
 import { buildsFromRpmDir, startFakeKoji } from './helpers/fake-koji.ts';
 import { FIXTURES } from './helpers/paths.ts';
 import { run, tempDir } from './helpers/cli.ts';
@@ -322,6 +323,17 @@ describe('builtin dvd', () => {
     assert.equal(existsSync(join(e.env.XDG_DATA_HOME!, 'darkforge', 'jobs')), false);
   });
 
+  test('a kickstart the builtin backend cannot use is exit 2 before any job exists', () => {
+    const e = setup();
+    const conf = writeConf(e, '%packages\ndf-hello\n%end\n');
+    const r = ib(e, ['dvd', '--config', conf]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /kickstart .*test\.ks: the kickstart has no repo lines; the builtin backend installs only from the kickstart's repositories/);
+    writeFileSync(join(e.home, 'test.ks'), 'repo --name=r --baseurl=file:///x\n%packages\n-df-hello\n%end\n');
+    assert.match(ib(e, ['dvd', '--config', conf]).stderr, /%packages section lists no packages or groups/);
+    assert.deepEqual(JSON.parse(ib(e, ['list', '--json']).stdout), []);
+  });
+
   test('a package dnf cannot find fails the job with dnf\'s reason in the log; nothing is staged', () => {
     const repo = testRepo();
     const e = setup();
@@ -393,6 +405,31 @@ exit 3
     assert.match(r.stderr, /the kickstart's %post 1 failed \(--erroronfail\): \/bin\/sh failed with exit code 4/);
     assert.equal(existsSync(e.staging), false);
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(e.home));
+  });
+
+  test('cancel during a %post: the script\'s process group ends, the job is canceled, nothing stays mounted', async () => {
+    const repo = testRepo();
+    const e = setup();
+    const marker = join(e.home, 'post-started');
+    const conf = writeConf(e, `repo --name=test --baseurl=${repo.url}\n%packages\ndf-hello\n%end\n%post --nochroot\necho $$ > ${marker}\nsleep 60\n%end\n`);
+    const r = ib(e, ['live', '--config', conf, '--staging', `file://${e.staging}`, '--detach', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const { id } = JSON.parse(r.stdout);
+    for (let i = 0; i < 150 && !existsSync(marker); i++) await new Promise((res) => setTimeout(res, 200));
+    const pid = Number(readFileSync(marker, 'utf8'));
+    assert.ok(readFileSync('/proc/self/mountinfo', 'utf8').includes(e.home), '/proc, /sys and /dev are mounted while %post runs');
+    const c = ib(e, ['cancel', String(id)]);
+    assert.equal(c.code, 0, c.stderr);
+    let job = { state: '', finished_at: null as number | null };
+    for (let i = 0; i < 50 && !job.finished_at; i++) {
+      await new Promise((res) => setTimeout(res, 200));
+      job = JSON.parse(ib(e, ['status', String(id), '--json']).stdout);
+    }
+    assert.equal(job.state, 'canceled');
+    assert.equal(processAlive(pid), false, 'the %post shell was killed');
+    for (let i = 0; i < 25 && readFileSync('/proc/self/mountinfo', 'utf8').includes(e.home); i++) await new Promise((res) => setTimeout(res, 200));
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(e.home), 'unmounted after the cancel');
+    assert.equal(existsSync(e.staging), false);
   });
 
   test('with a kernel, dracut and syslinux in the root: initramfs with dmsquash-live, isolinux El Torito, CDLABEL boot entries', { skip: !testRepo().bootable && 'needs a static busybox and isolinux on the host (busybox-static, isolinux, syslinux-common)' }, () => {

@@ -13,7 +13,8 @@ import { ConfigOverrides, formatProblem, loadImageConfig } from './config.js';
 import { ImageJob, JobStore } from './jobs.js';
 import { jobsRoot } from './location.js';
 import { JobPlan, planJob, planOutputs, runJob } from './runner.js';
-import { checkPrivileges } from './builtin/plan.js';
+import { checkPrivileges, planBuiltin } from './builtin/plan.js';
+import { loadKickstart, parseKickstartSummary } from './kickstart.js';
 import { JobSecrets, SECRETS_ENV, splitSecrets } from './secrets.js';
 import { backendFor, requireTool } from './tools.js';
 import { setarchFor } from './validate.js';
@@ -73,6 +74,7 @@ export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, 
   }
   const backend = backendFor(cfg);
   checkTools(cfg, backend);
+  if (backend === 'builtin') await checkBuiltinKickstart(cfg);
   const jobs = new JobStore(store.db);
   const job = jobs.create({ config: redacted, backend, jobsDir: (id) => join(jobsRoot(), String(id)), timeoutS: f.timeout });
   if (f.detach) {
@@ -93,6 +95,19 @@ function checkTools(cfg: ImageBuildConfig, backend: string): void {
   checkPrivileges(cfg.type);
   const iso = cfg.type === 'live' || cfg.dvd?.format === 'iso';
   for (const t of ['dnf', ...(cfg.type === 'dvd' ? ['createrepo_c'] : ['mksquashfs', 'chroot']), ...(iso ? ['xorriso', 'implantisomd5'] : [])] as const) requireTool(t);
+}
+
+/** The builtin backend reads repos and %packages itself: a kickstart it cannot use is exit 2, before a job exists. */
+async function checkBuiltinKickstart(cfg: ImageBuildConfig): Promise<void> {
+  const source = cfg.type === 'dvd' ? cfg.dvd?.kickstart : cfg.live?.kickstart;
+  if (!source) return;
+  const ks = parseKickstartSummary((await loadKickstart(source)).text);
+  try {
+    planBuiltin(cfg, ks, jobsRoot());
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`kickstart ${source}: ${e.message}`, 2);
+    throw e;
+  }
 }
 
 /** Start `darkforge imagebuild run-job ID` as a session leader of its own, output to the job log. */
