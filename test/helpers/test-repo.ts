@@ -3,7 +3,7 @@
 // For live images it also packages the host's static busybox as /bin/sh (so %post can run in
 // a chroot), a dummy kernel, a dracut stand-in (Fedora's dracut cannot run here: it records its
 // argv and writes the initramfs file it was asked for) and the host's real isolinux files.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,7 +16,13 @@ export interface TestRepo {
   bootable: boolean;
 }
 
-const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find(existsSync);
+// Only a static busybox runs inside a root that has no libc.
+const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p) && isStatic(p));
+
+function isStatic(file: string): boolean {
+  const r = spawnSync('ldd', [file], { encoding: 'utf8' });
+  return /not a dynamic executable|statically linked/.test(`${r.stdout}${r.stderr}`);
+}
 const ISOLINUX = '/usr/lib/ISOLINUX/isolinux.bin';
 const LDLINUX = '/usr/lib/syslinux/modules/bios/ldlinux.c32';
 const MBR = '/usr/lib/ISOLINUX/isohdpfx.bin';

@@ -145,7 +145,8 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
     log(`staging ${outputs.length} image(s) to ${job.config.staging ?? join(job.job_dir, 'artifacts')}`);
     await new Promise<void>((r) => logFile.write('', () => r()));
     const staged = await stageArtifacts(target, [
-      // pungi's own CHECKSUM names the unstaged files: it travels as a log; ours covers the images.
+      // pungi's and the builtin backend's own CHECKSUM name the unstaged files: they travel as logs;
+      // the staging CHECKSUM covers the images under their staged names.
       ...outputs.map((p) => ({ path: p, kind: p.endsWith('CHECKSUM') ? 'log' as const : 'image' as const })),
       ...(await existing(logs)).map((p) => ({ path: p, kind: 'log' as const })),
       { path: job.log_path, kind: 'log' as const },
