@@ -429,6 +429,9 @@ exit 3
     assert.equal(processAlive(pid), false, 'the %post shell was killed');
     for (let i = 0; i < 25 && readFileSync('/proc/self/mountinfo', 'utf8').includes(e.home); i++) await new Promise((res) => setTimeout(res, 200));
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(e.home), 'unmounted after the cancel');
+    const log = ib(e, ['logs', String(id)]).stdout;
+    assert.match(log, /canceled by SIGTERM/);
+    assert.doesNotMatch(log, /going on|step 4\/7/, 'a canceled %post stops the build, it is not a failed script');
     assert.equal(existsSync(e.staging), false);
   });
 

@@ -8,6 +8,14 @@ export class UserError extends Error {
   }
 }
 
+/** A job stopped because it was canceled (imagebuild cancel, Ctrl-C): not a failure of its steps. */
+export class CanceledError extends UserError {
+  constructor(message: string) {
+    super(message, 1);
+    this.name = 'CanceledError';
+  }
+}
+
 /** The bytes of an input file are not what the format says (damaged, truncated, not an RPM). */
 export class FormatError extends Error {
   constructor(message: string) {

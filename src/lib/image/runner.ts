@@ -7,7 +7,7 @@ import { machine } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
-import { UserError } from '../errors.js';
+import { CanceledError, UserError } from '../errors.js';
 import { KojiClient } from '../koji/client.js';
 import { resolveInstance } from '../koji/instances.js';
 import { livecdPlan, livemediaPlan, loraxPlan, pungiPlan, withSetarch } from './backends.js';
@@ -106,6 +106,17 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
     if (o.attached) process.stderr.write(text);
   };
   o.jobs.started(job.id, process.pid);
+  // Ctrl-C, or the SIGTERM `imagebuild cancel` sends, must not kill this runner between two tools:
+  // the job records the cancel, the running tool's group ends, and the steps unwind (unmounting,
+  // removing scratch files) before the job is recorded as canceled.
+  const running: Running = {};
+  const stop = (signal: NodeJS.Signals): void => {
+    o.jobs.markCanceled(job.id);
+    killGroup(running.pgid, signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM');
+    logFile.write(`${new Date().toISOString()} canceled by ${signal}\n`);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, stop);
   const mailTo = cfg.email && cfg.smtp ? { to: cfg.email, smtp: cfg.smtp } : undefined;
   if (mailTo) await sendJobMail(mailTo.smtp, mailTo.to, jobStartedMail({ id: String(job.id), type: cfg.type, arch: cfg.arch }), log);
   let state: 'succeeded' | 'failed' = 'failed';
@@ -120,7 +131,7 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
     }
     if (plan.kickstart) await writeFile(join(work, 'kickstart.ks'), plan.kickstart.flattened);
     const deadline = job.timeout_s ? Date.now() + job.timeout_s * 1000 : undefined;
-    const exec = (cmd: ToolCommand): Promise<void> => runTool(job, cmd, { ...o, deadline }, logFile, log);
+    const exec = (cmd: ToolCommand): Promise<void> => runTool(job, cmd, { ...o, deadline, running }, logFile, log);
     if (plan.builtin) {
       await runBuiltin(plan.builtin, parseKickstartSummary(plan.kickstart?.flattened ?? ''), {
         exec: (argv, x) => {
@@ -128,7 +139,7 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
           return exec({ argv, cwd: x?.cwd ?? work, env: x?.env });
         },
         log,
-        checkCanceled: () => { if (o.jobs.get(job.id)?.state === 'canceled') throw new UserError('the job was canceled', 1); },
+        checkCanceled: () => { if (o.jobs.get(job.id)?.state === 'canceled') throw new CanceledError('the job was canceled'); },
       });
     } else {
       const cmd = plan.command!;
@@ -166,6 +177,7 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
       id: String(job.id), type: cfg.type, arch: cfg.arch, state: final.state as 'succeeded' | 'failed' | 'canceled', artifacts, error: final.error ?? undefined, logTail: tail,
     }), log);
   }
+  for (const s of signals) process.removeListener(s, stop);
   await new Promise<void>((r) => logFile.end(() => r()));
   return final;
 }
@@ -176,34 +188,34 @@ export interface ToolCommand {
   env?: NodeJS.ProcessEnv;
 }
 
+/** The process group of the tool running now, for the job's signal handler. */
+interface Running { pgid?: number }
+
 /** The tool runs in a process group of its own, so cancel and timeout can end all of it. */
-async function runTool(job: ImageJob, cmd: ToolCommand, o: RunOptions & { deadline?: number }, logFile: WriteStream, log: (line: string) => void): Promise<void> {
+async function runTool(job: ImageJob, cmd: ToolCommand, o: RunOptions & { deadline?: number; running: Running }, logFile: WriteStream, log: (line: string) => void): Promise<void> {
   log(`running: ${cmd.argv.map(quote).join(' ')} (in ${cmd.cwd})`);
   const left = o.deadline === undefined ? undefined : o.deadline - Date.now();
   if (left !== undefined && left <= 0) throw new UserError(`the job timed out after ${job.timeout_s} s (--timeout) before ${cmd.argv[0]} could start`, 1);
   const env = o.env || cmd.env ? { ...(o.env ?? process.env), ...cmd.env } : undefined;
   const child = execa(cmd.argv[0], cmd.argv.slice(1), { cwd: cmd.cwd, detached: true, all: true, reject: false, stdin: 'ignore', env });
-  if (child.pid) o.jobs.setProcessGroup(job.id, child.pid);
+  if (o.jobs.get(job.id)?.state === 'canceled') {
+    killGroup(child.pid);
+  } else if (child.pid) {
+    o.running.pgid = child.pid;
+    o.jobs.setProcessGroup(job.id, child.pid);
+  }
   child.all?.on('data', (d: Buffer) => {
     logFile.write(d);
     if (o.attached) process.stderr.write(d);
   });
   let timedOut = false;
   const timer = left !== undefined ? setTimeout(() => { timedOut = true; killGroup(child.pid); }, left) : undefined;
-  // The tool is in its own group, so Ctrl-C or a kill of this runner would not reach it: pass it on.
-  const stop = (signal: NodeJS.Signals): void => {
-    o.jobs.markCanceled(job.id);
-    killGroup(child.pid, signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM');
-    logFile.write(`${new Date().toISOString()} canceled by ${signal}\n`);
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const s of signals) process.once(s, stop);
   const res = await child;
-  for (const s of signals) process.removeListener(s, stop);
+  o.running.pgid = undefined;
   if (timer) clearTimeout(timer);
   o.jobs.setProcessGroup(job.id, null);
   if (timedOut) throw new UserError(`${cmd.argv[0]} timed out after ${job.timeout_s} s (the job's --timeout)`, 1);
-  if (o.jobs.get(job.id)?.state === 'canceled') throw new UserError(`${cmd.argv[0]} stopped: the job was canceled`, 1);
+  if (o.jobs.get(job.id)?.state === 'canceled') throw new CanceledError(`${cmd.argv[0]} stopped: the job was canceled`);
   if (res.failed && res.exitCode === undefined && !res.signal) throw new UserError(`${cmd.argv[0]} could not be started: ${res.code ?? res.shortMessage}`, 1);
   if (res.exitCode !== 0) throw new UserError(`${cmd.argv[0]} failed with exit code ${res.exitCode ?? res.signal}`, 1);
 }

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { UserError } from '../../errors.js';
+import { CanceledError, UserError } from '../../errors.js';
 import { requireTool } from '../tools.js';
 import type { KickstartSummary } from '../kickstart.js';
 
@@ -104,6 +104,7 @@ export async function runPosts(ks: KickstartSummary, c: RootContext & { workDir:
       if (post.nochroot) await c.exec([interpreter, where], { env: { INSTALL_ROOT: c.root }, cwd: c.workDir });
       else await c.exec(['chroot', c.root, interpreter, `/tmp/${name}`], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
     } catch (e) {
+      if (e instanceof CanceledError) throw e;
       if (post.erroronfail) throw new UserError(`the kickstart's %post ${n} failed (--erroronfail): ${(e as Error).message}`, 1);
       c.log(`%post ${n} failed (${(e as Error).message}); going on, as anaconda does without --erroronfail`);
     } finally {
