@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import BetterSqlite3 from 'better-sqlite3';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { migrate } from '../src/lib/index/schema.ts';
 import { Store, RpmRecord } from '../src/lib/index/store.ts';
 import { run, tempDir } from './helpers/cli.ts';
 
@@ -51,7 +52,7 @@ test('a database from a newer darkforge is refused with a clear message', () => 
   raw.close();
   const r = run('darkserver', ['stats', '--db', file]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /schema version 99 is newer than this darkforge understands \(3\)/);
+  assert.match(r.stderr, /schema version 99 is newer than this darkforge understands \(4\)/);
 });
 
 test('a file that is not SQLite is refused with a clear message', () => {
@@ -62,15 +63,15 @@ test('a file that is not SQLite is refused with a clear message', () => {
 
 test('a version-1 index is migrated in place and keeps its rows', () => {
   const file = join(tempDir(), 'old.sqlite');
-  const s = new Store(file);
-  s.addRpm(record());
-  s.close();
   const raw = new BetterSqlite3(file);
-  raw.exec('DROP TABLE image_jobs; DROP TABLE import_rpms; DROP TABLE import_builds; DROP TABLE instances;');
-  raw.pragma('user_version = 1');
+  migrate(raw, file, 1);
+  raw.exec(`INSERT INTO builds (id, instance, name, version, release, nvr, distro) VALUES (1, 'local', 'p', '1', '1.fc38', 'p-1-1.fc38', 'fc38');
+    INSERT INTO rpms (id, build_id, instance, pkgid, name, version, release, arch, nvra, url, method, elf_files, elf_without_buildid, indexed_at)
+      VALUES (1, 1, 'local', 'aa', 'p', '1', '1.fc38', 'x86_64', 'p-1-1.fc38.x86_64', 'file:///p.rpm', 'payload', 2, 0, 0);
+    INSERT INTO files (rpm_id, buildid, path, type) VALUES (1, x'${ID}', '/usr/bin/a', 'executable'), (1, x'${ID}', '/usr/bin/b', 'executable');`);
   raw.close();
   const again = new Store(file);
-  assert.equal(again.stats().schemaVersion, 3);
+  assert.equal(again.stats().schemaVersion, 4);
   assert.equal(again.byBuildId(ID).length, 2);
   assert.equal(again.instances().size, 0);
   again.close();

@@ -1,8 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
-import { UserError } from '../../lib/errors.js';
-import { buildIdOfFile } from '../../lib/elf/file.js';
-import { formatCoreLines, formatPlain, parseBuildId, queryCore, queryPackage, splitIds, queryBuildIds, queryFile, queryRpm, QueryAnswer } from '../../lib/index/query.js';
+import { BaseCommand, dbFlag } from '../../lib/cli/base.js';
+import { runQuery } from '../../lib/cli/darkserver-query.js';
 
 export default class DarkserverQuery extends BaseCommand {
   static override summary = 'Which RPM builds contain these build-ids (or this RPM, or this path).';
@@ -18,7 +16,9 @@ RPMs gives several lines. Exit 1 when any input has no answer, 2 for input that 
     '<%= config.bin %> darkserver query --core core.12345',
   ];
   static override strict = false;
-  static override args = { buildid: Args.string({ description: 'GNU build-id, 8-64 hex digits (several allowed)' }) };
+  // ignoreStdin: without it oclif reads a missing argument from a piped stdin (giving up after
+  // 10 ms), so `--rpm X` inside a `while read` loop ate the loop's input and failed with exit 2.
+  static override args = { buildid: Args.string({ description: 'GNU build-id, 8-64 hex digits (several allowed)', ignoreStdin: true }) };
   static override flags = {
     db: dbFlag,
     rpm: Flags.string({ description: 'All build-ids of one RPM, by N-V-R.A (a trailing .rpm is ignored).', helpValue: 'NVRA' }),
@@ -30,43 +30,6 @@ RPMs gives several lines. Exit 1 when any input has no answer, 2 for input that 
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(DarkserverQuery);
-    const ids = argv as string[];
-    const modes = [ids.length > 0, flags.rpm, flags.file, flags.package, flags.elf, flags.core].filter(Boolean).length;
-    if (modes !== 1) throw new UserError('give build-ids, or one of --rpm NVRA, --file PATH, --package NAME, --elf FILE, --core FILE', 2);
-    const idList = ids.length ? splitIds(ids).map(parseBuildId) : flags.elf ? [await buildIdOfFile(flags.elf)] : [];
-    const store = openStore(flags.db, { mustExist: true });
-    if (flags.core) {
-      let core: Awaited<ReturnType<typeof queryCore>>;
-      try {
-        core = await queryCore(store, flags.core);
-      } finally {
-        store.close();
-      }
-      if (flags.json) this.printJson(core.modules);
-      else for (const m of core.modules) for (const line of formatCoreLines(m)) process.stdout.write(`${line}\n`);
-      for (const m of core.missing) this.fail(m.message, 1);
-      return;
-    }
-    if (flags.package) {
-      let pkg: ReturnType<typeof queryPackage>;
-      try {
-        pkg = queryPackage(store, flags.package);
-      } finally {
-        store.close();
-      }
-      if (flags.json) this.printJson(pkg.results);
-      else for (const r of pkg.results) process.stdout.write(`${r.rpm}\t${r.urls.join(' ')}\n`);
-      for (const m of pkg.missing) this.fail(m.message, 1);
-      return;
-    }
-    let answer: QueryAnswer;
-    try {
-      answer = flags.rpm ? queryRpm(store, flags.rpm) : flags.file ? queryFile(store, flags.file) : queryBuildIds(store, idList);
-    } finally {
-      store.close();
-    }
-    if (flags.json) this.printJson(answer.results);
-    else for (const r of answer.results) process.stdout.write(`${formatPlain(r)}\n`);
-    for (const m of answer.missing) this.fail(m.message, 1);
+    await runQuery({ ids: argv as string[], ...flags }, this.label);
   }
 }

@@ -2,9 +2,10 @@
 // exit codes (1 not found / some inputs failed, 2 usage or input error), never a stack trace
 // for a user error.
 import { Command, Errors, Flags } from '@oclif/core';
-import { ioMessage, UserError } from '../errors.js';
-import { Store } from '../index/store.js';
-import { resolveDbPath } from '../index/location.js';
+import { UserError } from '../errors.js';
+import { fail, note, printJson, reportError } from './output.js';
+
+export { openStore } from './open-store.js';
 
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
@@ -17,38 +18,27 @@ export abstract class BaseCommand extends Command {
   }
 
   protected note(message: string): void {
-    process.stderr.write(`${this.label}: ${message}\n`);
+    note(this.label, message);
   }
 
   protected fail(message: string, code = 1): void {
-    this.note(message);
-    if (Number(process.exitCode ?? 0) < code) process.exitCode = code;
+    fail(this.label, message, code);
   }
 
   protected printJson(value: unknown): void {
-    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    printJson(value);
   }
 
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
     if (err instanceof Errors.ExitError) throw err;
-    if (err instanceof UserError) {
-      this.fail(err.message, err.exitCode);
-      return;
-    }
-    if (err.oclif?.exit !== undefined || err instanceof Errors.CLIError) {
+    if (!(err instanceof UserError) && (err.oclif?.exit !== undefined || err instanceof Errors.CLIError)) {
       // Flag and argument parsing errors from oclif: keep its text, drop the decoration.
       const text = err.message.replace(/\n\s*See more help with --help\s*$/i, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
       this.fail(`${text} (see --help)`, 2);
       return;
     }
-    const io = err as NodeJS.ErrnoException;
-    if (io.syscall && io.code) {
-      // Filesystem trouble the user can fix (full disk, permissions, read-only): say where and what.
-      this.fail(`${io.path ?? io.syscall}: ${ioMessage(io)}`, 1);
-      return;
-    }
-    if (process.env.DARKFORGE_DEBUG) throw err;
-    this.fail(`internal error: ${err.message} (set DARKFORGE_DEBUG=1 for details)`, 1);
+    // User errors, filesystem errors and bugs: shared with the `darkserver query` fast path.
+    if (!reportError(this.label, err)) throw err;
   }
 }
 
@@ -56,7 +46,3 @@ export const dbFlag = Flags.string({
   description: 'Index database file [default: $DARKFORGE_DB, else $XDG_DATA_HOME/darkforge/buildids.sqlite]',
   helpValue: 'FILE',
 });
-
-export function openStore(flag: string | undefined, opts: { mustExist?: boolean } = {}): Store {
-  return new Store(resolveDbPath(flag), opts);
-}

@@ -85,6 +85,15 @@ export class ChunkReader {
     for await (const _ of this.take(n, what)) { /* discard */ }
   }
 
+  /** Stop reading: the source is told (a decoder process, say, is ended). */
+  async close(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.buf = Buffer.alloc(0);
+    this.off = 0;
+    await this.it.return?.();
+  }
+
   /** Read to the end of the stream; returns how many bytes were left. */
   async drain(): Promise<number> {
     let n = this.buf.length - this.off;
@@ -121,35 +130,28 @@ export class CpioArchive {
     if (!magicBuf) throw new FormatError(`payload ends at archive byte ${at} without a cpio trailer`);
     const magic = magicBuf.toString('latin1');
     if (magic === '070701' || magic === '070702') {
-      const h = await r.readExact(NEWC_HEADER - 6, 'cpio header');
-      const field = (i: number): number => {
-        const s = h.toString('latin1', i * 8, i * 8 + 8);
-        if (!/^[0-9a-fA-F]{8}$/.test(s)) throw new FormatError(`cpio header at archive byte ${at} has a bad field "${s}"`);
-        return parseInt(s, 16);
-      };
-      const ino = field(0), mode = field(1), nlink = field(4), size = field(6);
-      const devMajor = field(7), devMinor = field(8), namesize = field(11);
-      if (namesize === 0 || namesize > MAX_NAME) throw new FormatError(`cpio header at archive byte ${at} claims a ${namesize}-byte name`);
-      const nameBuf = await r.readExact(namesize, 'cpio file name');
-      const name = nameBuf.toString('utf8', 0, nameBuf[namesize - 1] === 0 ? namesize - 1 : namesize);
+      const h = parseNewc(await r.readExact(NEWC_HEADER - 6, 'cpio header'), 0, at);
+      const nameBuf = await r.readExact(h.namesize, 'cpio file name');
+      const name = memberName(nameBuf, 0, h.namesize);
       await this.align();
       if (name === 'TRAILER!!!') return undefined;
-      this.pendingBody = size;
+      this.pendingBody = h.size;
       this.pendingWhat = `cpio member ${name}`;
-      return { path: normalizePath(name), mode, size, nlink, linkKey: `${devMajor}:${devMinor}:${ino}` };
+      return newcEntry(h, name);
     }
     if (magic === '07070X') {
-      const fxs = (await r.readExact(8, 'stripped cpio header')).toString('latin1');
-      if (!/^[0-9a-fA-F]{8}$/.test(fxs)) throw new FormatError(`stripped cpio header at archive byte ${at} has a bad file index "${fxs}"`);
-      const fx = parseInt(fxs, 16);
-      const info = this.opts.stripped?.(fx);
-      if (!info) throw new FormatError(`stripped cpio header at archive byte ${at} names file ${fx}, which the package header does not list`);
+      const e = strippedEntry(await r.readExact(8, 'stripped cpio header'), 0, at, this.opts);
       await this.align();
-      this.pendingBody = info.size;
-      this.pendingWhat = `cpio member ${info.path}`;
-      return { ...info, fileIndex: fx };
+      this.pendingBody = e.size;
+      this.pendingWhat = `cpio member ${e.path}`;
+      return e;
     }
     throw new FormatError(`bad cpio magic "${printable(magicBuf)}" at archive byte ${at}`);
+  }
+
+  /** Stop reading the archive (what is left is not decoded). */
+  close(): Promise<void> {
+    return this.r.close();
   }
 
   /** Body of the entry returned last; may be abandoned part way. */
@@ -171,6 +173,226 @@ export class CpioArchive {
   private async align(): Promise<void> {
     const pad = (4 - (this.r.position % 4)) % 4;
     if (pad) await this.r.readExact(pad, 'cpio padding');
+  }
+}
+
+interface NewcHeader {
+  ino: number;
+  mode: number;
+  nlink: number;
+  size: number;
+  devMajor: number;
+  devMinor: number;
+  namesize: number;
+}
+
+/** The 104 bytes after a newc magic, from b[o]; `at` (archive offset of the magic) is for messages. */
+function parseNewc(b: Buffer, o: number, at: number): NewcHeader {
+  const field = (i: number): number => {
+    const s = b.toString('latin1', o + i * 8, o + i * 8 + 8);
+    if (!/^[0-9a-fA-F]{8}$/.test(s)) throw new FormatError(`cpio header at archive byte ${at} has a bad field "${s}"`);
+    return parseInt(s, 16);
+  };
+  const h = {
+    ino: field(0), mode: field(1), nlink: field(4), size: field(6), devMajor: field(7), devMinor: field(8), namesize: field(11),
+  };
+  if (h.namesize === 0 || h.namesize > MAX_NAME) throw new FormatError(`cpio header at archive byte ${at} claims a ${h.namesize}-byte name`);
+  return h;
+}
+
+function memberName(b: Buffer, o: number, namesize: number): string {
+  return b.toString('utf8', o, o + (b[o + namesize - 1] === 0 ? namesize - 1 : namesize));
+}
+
+function newcEntry(h: NewcHeader, name: string): CpioEntry {
+  return { path: normalizePath(name), mode: h.mode, size: h.size, nlink: h.nlink, linkKey: `${h.devMajor}:${h.devMinor}:${h.ino}` };
+}
+
+/** The 8-hex file index after a 07070X magic, resolved through the package header. */
+function strippedEntry(b: Buffer, o: number, at: number, opts: CpioOptions): CpioEntry {
+  const fxs = b.toString('latin1', o, o + 8);
+  if (!/^[0-9a-fA-F]{8}$/.test(fxs)) throw new FormatError(`stripped cpio header at archive byte ${at} has a bad file index "${fxs}"`);
+  const fx = parseInt(fxs, 16);
+  const info = opts.stripped?.(fx);
+  if (!info) throw new FormatError(`stripped cpio header at archive byte ${at} names file ${fx}, which the package header does not list`);
+  return { ...info, fileIndex: fx };
+}
+
+/** Receives one member's body from CpioParser; push returns true once it wants no more of it. */
+export interface CpioBodySink {
+  push(chunk: Buffer): boolean;
+}
+
+export interface CpioHandler {
+  /** A member's header; return a sink to be given its body (else the body is skipped). */
+  entry(e: CpioEntry): CpioBodySink | undefined;
+  /** The member's body has gone by (read or skipped). */
+  end?(e: CpioEntry): void;
+}
+
+const enum St { Magic, Newc, Stripped, Name, PadBody, Body, Pad, Done }
+
+/**
+ * The same archive format as CpioArchive, parsed by a synchronous state machine that is pushed
+ * the decompressed bytes as they come. Nothing is kept from a chunk after push returns except
+ * the few bytes of a header that straddles two chunks, so the caller may reuse its buffer.
+ * Bytes after the trailer are counted (they are part of the signed payload) and ignored.
+ */
+export class CpioParser {
+  /** Archive bytes consumed. */
+  position = 0;
+  private st = St.Magic;
+  /** Bytes still needed to complete the current state. */
+  private need = 6;
+  /** Header bytes collected across chunks. */
+  private acc: Buffer = Buffer.allocUnsafe(NEWC_HEADER + 512);
+  private accLen = 0;
+  private at = 0;
+  private newc?: NewcHeader;
+  private entry?: CpioEntry;
+  private bodySize = 0;
+  private sink?: CpioBodySink;
+  private what = '';
+
+  constructor(private readonly handler: CpioHandler, private readonly opts: CpioOptions = {}) {}
+
+  /** True once the trailer has been read. */
+  get done(): boolean {
+    return this.st === St.Done;
+  }
+
+  push(chunk: Buffer): void {
+    let off = 0;
+    const len = chunk.length;
+    while (off < len) {
+      const avail = len - off;
+      const st = this.st;
+      if (st === St.Done) {
+        this.position += avail;
+        return;
+      }
+      if (st === St.Body) {
+        const k = avail < this.need ? avail : this.need;
+        if (this.sink && this.sink.push(k === len ? chunk : chunk.subarray(off, off + k))) this.sink = undefined;
+        off += k;
+        this.position += k;
+        this.need -= k;
+        if (this.need === 0) this.endMember();
+        continue;
+      }
+      if (st === St.Pad || st === St.PadBody) {
+        const k = avail < this.need ? avail : this.need;
+        off += k;
+        this.position += k;
+        this.need -= k;
+        if (this.need === 0) {
+          if (st === St.PadBody) this.startBody();
+          else this.expectMagic();
+        }
+        continue;
+      }
+      // A header piece: `need` bytes, straight from the chunk when they are all there, else collected.
+      const n = this.need;
+      if (this.accLen === 0 && avail >= n) {
+        off += n;
+        this.position += n;
+        this.header(chunk, off - n);
+        continue;
+      }
+      const k = Math.min(avail, n - this.accLen);
+      if (this.acc.length < n) {
+        const bigger = Buffer.allocUnsafe(n);
+        this.acc.copy(bigger, 0, 0, this.accLen);
+        this.acc = bigger;
+      }
+      chunk.copy(this.acc, this.accLen, off, off + k);
+      this.accLen += k;
+      off += k;
+      this.position += k;
+      if (this.accLen === n) {
+        this.accLen = 0;
+        this.header(this.acc, 0);
+      }
+    }
+  }
+
+  /** At the end of the decompressed stream: throws unless the trailer was seen and the last member is whole. */
+  end(): void {
+    const at = this.position;
+    switch (this.st) {
+      case St.Done:
+        return;
+      case St.Magic:
+        if (this.accLen === 0) throw new FormatError(`payload ends at archive byte ${at} without a cpio trailer`);
+        throw new FormatError(`payload ends inside the cpio header at archive byte ${at}`);
+      case St.Newc:
+        throw new FormatError(`payload ends inside the cpio header at archive byte ${at}`);
+      case St.Stripped:
+        throw new FormatError(`payload ends inside the stripped cpio header at archive byte ${at}`);
+      case St.Name:
+        throw new FormatError(`payload ends inside the cpio file name at archive byte ${at}`);
+      case St.Body:
+        throw new FormatError(`payload ends inside ${this.what} at archive byte ${at} (${this.need} bytes missing)`);
+      case St.PadBody:
+      case St.Pad:
+        throw new FormatError(`payload ends inside the cpio padding at archive byte ${at}`);
+    }
+  }
+
+  /** A header piece is complete in b[o .. o+n) and position is past it. */
+  private header(b: Buffer, o: number): void {
+    switch (this.st) {
+      case St.Magic: {
+        this.at = this.position - 6;
+        const magic = b.toString('latin1', o, o + 6);
+        if (magic === '070701' || magic === '070702') { this.st = St.Newc; this.need = NEWC_HEADER - 6; return; }
+        if (magic === '07070X') { this.st = St.Stripped; this.need = 8; return; }
+        throw new FormatError(`bad cpio magic "${printable(b.subarray(o, o + 6))}" at archive byte ${this.at}`);
+      }
+      case St.Newc:
+        this.newc = parseNewc(b, o, this.at);
+        this.st = St.Name;
+        this.need = this.newc.namesize;
+        return;
+      case St.Name: {
+        const name = memberName(b, o, this.newc!.namesize);
+        if (name === 'TRAILER!!!') { this.st = St.Done; this.need = 0; return; }
+        return this.startMember(newcEntry(this.newc!, name));
+      }
+      case St.Stripped:
+        return this.startMember(strippedEntry(b, o, this.at, this.opts));
+    }
+  }
+
+  private startMember(e: CpioEntry): void {
+    this.entry = e;
+    this.bodySize = e.size;
+    this.what = `cpio member ${e.path}`;
+    this.sink = this.handler.entry(e);
+    const pad = (4 - (this.position % 4)) % 4; // the body starts on a 4-byte boundary
+    if (pad) { this.st = St.PadBody; this.need = pad; return; }
+    this.startBody();
+  }
+
+  private startBody(): void {
+    if (this.bodySize === 0) return this.endMember();
+    this.st = St.Body;
+    this.need = this.bodySize;
+  }
+
+  private endMember(): void {
+    const e = this.entry!;
+    this.entry = undefined;
+    this.sink = undefined;
+    this.handler.end?.(e);
+    const pad = (4 - (this.position % 4)) % 4;
+    if (pad) { this.st = St.Pad; this.need = pad; return; }
+    this.expectMagic();
+  }
+
+  private expectMagic(): void {
+    this.st = St.Magic;
+    this.need = 6;
   }
 }
 

@@ -1,6 +1,7 @@
 // Streaming build-id reader: fed one archive member chunk by chunk, it keeps only the byte
 // ranges it needs (file header, header tables, note areas) and says when it has seen enough,
-// so the caller can skip the rest of the member without buffering it.
+// so the caller can skip the rest of the member without buffering it. Nothing keeps a reference
+// to a pushed chunk after push returns.
 import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -67,13 +68,14 @@ export class ElfBuildIdScanner {
       return this.push(chunk.subarray(0, cut)) || this.push(chunk.subarray(cut));
     }
     if (this.pos >= this.headLimit && this.hdr && !this.sectionsPlanned) this.maybeSpill();
+    let borrowed: Buffer | undefined;
     const start = this.pos;
     const end = start + chunk.length;
     this.pos = end;
     if (this.headLen < this.headLimit) {
-      const take = chunk.subarray(0, Math.min(chunk.length, this.headLimit - this.headLen));
-      this.head.push(take);
-      this.headLen += take.length;
+      borrowed = chunk.subarray(0, Math.min(chunk.length, this.headLimit - this.headLen));
+      this.head.push(borrowed);
+      this.headLen += borrowed.length;
       this.headBuf = undefined;
     }
     if (this.spillFd !== undefined && end > this.headLimit && start < this.spillEnd) {
@@ -95,7 +97,17 @@ export class ElfBuildIdScanner {
       }
     }
     this.step();
+    // Still reading: keep our own copy of the head bytes, as the caller may reuse the chunk.
+    if (borrowed && !this.done) this.ownHead(borrowed);
     return this.done;
+  }
+
+  private ownHead(borrowed: Buffer): void {
+    const i = this.head.indexOf(borrowed);
+    if (i >= 0) {
+      this.head[i] = Buffer.from(borrowed);
+      this.headBuf = undefined;
+    }
   }
 
   /** Call at the end of the member (or once push returned true). */

@@ -33,16 +33,17 @@ export async function extractFromRpm(src: ByteSource, wanted: string, dest: stri
   const paths = new Set(set.map((i) => info.files[i].path));
   const algo = HASHES[info.fileDigestAlgo];
   const raw = src.rest();
+  const archive = new CpioArchive(new ChunkReader(decodePayload(raw, info.payloadCompressor)), {
+    stripped: info.largeFiles ? strippedResolver(info) : undefined,
+  });
   try {
-    const archive = new CpioArchive(new ChunkReader(decodePayload(raw, info.payloadCompressor)), {
-      stripped: info.largeFiles ? strippedResolver(info) : undefined,
-    });
     // Hard links: rpm stores the data once, with one path of the set; any of them will do.
     const size = await extractFromArchive(archive, (e) => paths.has(e.path) && e.size > 0, dest, {
       algo, digest: file.digest, what: `${wanted} in ${info.nvra}`,
     });
     return { nvra: info.nvra, size };
   } finally {
+    await archive.close().catch(() => undefined); // ends a decoder process, if one was started
     raw.destroy();
   }
 }

@@ -1,11 +1,10 @@
 // Build-ids from the payload: decompress, walk the cpio archive, read only the bytes of each
 // regular member that the ELF scanner asks for. Hard links: rpm stores the data once, with the
 // last path of the set; the other paths come as empty members and get the same result.
-import { Readable } from 'node:stream';
-import { ChunkReader, CpioArchive, StrippedInfo } from '../cpio/reader.js';
+import { CpioBodySink, CpioEntry, CpioParser, StrippedInfo } from '../cpio/reader.js';
 import { ElfBuildIdScanner, ElfScanResult, ScannerOptions } from '../elf/scanner.js';
 import { FormatError } from '../errors.js';
-import { decodePayload } from '../compress/decompress.js';
+import { decodePayloadInto } from '../compress/decompress.js';
 import { hardLinkSets, isRegular, RpmInfo, S_IFMT, S_IFREG, S_IFLNK } from '../rpm/package.js';
 import { classifyFile } from './filetype.js';
 import { FileRow } from './rows.js';
@@ -18,55 +17,96 @@ export interface PayloadScan {
   archiveBytes: number;
 }
 
-export async function buildIdsFromPayload(info: RpmInfo, payload: Readable, opts: ScannerOptions = {}): Promise<PayloadScan> {
+/** `payload`: the compressed payload bytes; the caller closes its source. */
+export async function buildIdsFromPayload(info: RpmInfo, payload: AsyncIterable<Buffer>, opts: ScannerOptions = {}): Promise<PayloadScan> {
   if (info.payloadFormat !== 'cpio') throw new FormatError(`unsupported payload format "${info.payloadFormat}"`);
-  const reader = new ChunkReader(decodePayload(payload, info.payloadCompressor));
-  const archive = new CpioArchive(reader, { stripped: info.largeFiles ? strippedResolver(info) : undefined });
-
-  const rows: FileRow[] = [];
-  let elfFiles = 0;
-  let elfWithoutBuildId = 0;
-  const waiting = new Map<string, string[]>(); // link set -> empty members seen before the data
-  const seen = new Map<string, ElfScanResult>(); // link set -> result of its data member
-
-  const record = (path: string, r: ElfScanResult): void => {
-    if (!r.elf) return;
-    elfFiles++;
-    if (r.buildId) rows.push({ path, buildId: r.buildId, type: classifyFile(r.kind!, path) });
-    else elfWithoutBuildId++;
-  };
-
+  const scanner = new PayloadIdScanner(info, opts);
   try {
-    for (;;) {
-      const e = await archive.next();
-      if (!e) break;
-      if ((e.mode & S_IFMT) !== S_IFREG) continue;
-      if (e.size === 0) {
-        if (e.nlink > 1) {
-          const r = seen.get(e.linkKey);
-          if (r) record(e.path, r);
-          else waiting.set(e.linkKey, [...(waiting.get(e.linkKey) ?? []), e.path]);
-        }
-        continue;
-      }
-      const scanner = new ElfBuildIdScanner(e.size, opts);
-      for await (const chunk of archive.body()) {
-        if (scanner.push(chunk)) break;
-      }
-      const r = scanner.finish();
-      record(e.path, r);
-      if (e.nlink > 1) {
-        seen.set(e.linkKey, r);
-        for (const p of waiting.get(e.linkKey) ?? []) record(p, r);
-        waiting.delete(e.linkKey);
-      }
-    }
-    // Whatever follows the trailer is still part of the signed bytes.
-    await reader.drain();
+    // Whatever follows the trailer is still decoded: it is part of the signed bytes.
+    await decodePayloadInto(payload, info.payloadCompressor, (chunk) => scanner.push(chunk), { expectedSize: archiveSize(info) });
+    return scanner.finish();
   } finally {
-    payload.destroy();
+    scanner.close();
   }
-  return { rows, elfFiles, elfWithoutBuildId, archiveBytes: reader.position };
+}
+
+/**
+ * Build-ids from a decompressed payload pushed in synchronously, chunk by chunk: the cpio
+ * parser hands each regular member's bytes to an ELF scanner until it has the note, and the
+ * rest of the member is skipped. Keeps no reference to a chunk once push returns.
+ */
+export class PayloadIdScanner {
+  private readonly parser: CpioParser;
+  private readonly rows: FileRow[] = [];
+  private elfFiles = 0;
+  private elfWithoutBuildId = 0;
+  private readonly waiting = new Map<string, string[]>(); // link set -> empty members seen before the data
+  private readonly seen = new Map<string, ElfScanResult>(); // link set -> result of its data member
+  private scanner?: ElfBuildIdScanner;
+
+  constructor(info: RpmInfo, private readonly opts: ScannerOptions = {}) {
+    this.parser = new CpioParser({
+      entry: (e) => this.entry(e),
+      end: (e) => this.end(e),
+    }, { stripped: info.largeFiles ? strippedResolver(info) : undefined });
+  }
+
+  push(chunk: Buffer): void {
+    this.parser.push(chunk);
+  }
+
+  /** At the end of the payload: the rows, or a FormatError when the archive is incomplete. */
+  finish(): PayloadScan {
+    this.parser.end();
+    return { rows: this.rows, elfFiles: this.elfFiles, elfWithoutBuildId: this.elfWithoutBuildId, archiveBytes: this.parser.position };
+  }
+
+  /** Releases what a member left half read holds (a spill file), after an error. */
+  close(): void {
+    this.scanner?.finish();
+    this.scanner = undefined;
+  }
+
+  private record(path: string, r: ElfScanResult): void {
+    if (!r.elf) return;
+    this.elfFiles++;
+    if (r.buildId) this.rows.push({ path, buildId: r.buildId, type: classifyFile(r.kind!, path) });
+    else this.elfWithoutBuildId++;
+  }
+
+  private entry(e: CpioEntry): CpioBodySink | undefined {
+    this.scanner = undefined;
+    if ((e.mode & S_IFMT) !== S_IFREG || e.size === 0) return undefined;
+    this.scanner = new ElfBuildIdScanner(e.size, this.opts);
+    return this.scanner;
+  }
+
+  private end(e: CpioEntry): void {
+    if ((e.mode & S_IFMT) !== S_IFREG) return;
+    if (e.size === 0) {
+      if (e.nlink > 1) {
+        const r = this.seen.get(e.linkKey);
+        if (r) this.record(e.path, r);
+        else this.waiting.set(e.linkKey, [...(this.waiting.get(e.linkKey) ?? []), e.path]);
+      }
+      return;
+    }
+    const r = this.scanner!.finish();
+    this.scanner = undefined;
+    this.record(e.path, r);
+    if (e.nlink > 1) {
+      this.seen.set(e.linkKey, r);
+      for (const p of this.waiting.get(e.linkKey) ?? []) this.record(p, r);
+      this.waiting.delete(e.linkKey);
+    }
+  }
+}
+
+/** The payload's size as the header tells it: its regular files plus cpio headers and names. */
+export function archiveSize(info: RpmInfo): number {
+  let n = 0;
+  for (const f of info.files) n += (isRegular(f.mode) ? f.size : 0) + 120 + f.path.length;
+  return n;
 }
 
 /** Stripped (07070X) members carry only a file index; the header has the rest. */

@@ -1,5 +1,4 @@
 // Answers from the index in darkserver's shape, plus the fields darkforge adds.
-import { readCoreModules } from '../elf/core.js';
 import { UserError } from '../errors.js';
 import { candidateUrls } from '../koji/urls.js';
 import { InstanceRecord, MatchCoordinates, MatchRow, RpmSummary, Store } from './store.js';
@@ -104,6 +103,8 @@ export interface CoreAnswer {
 
 /** Every module mapped in a core dump, each answered from the index. */
 export async function queryCore(store: Store, file: string): Promise<{ modules: CoreAnswer[]; missing: QueryAnswer['missing'] }> {
+  // The core dump reader loads only here: `darkserver query BUILDID` starts faster without it.
+  const { readCoreModules } = await import('../elf/core.js');
   const modules = await readCoreModules(file);
   const out: CoreAnswer[] = modules.map((m) => {
     const matches = m.buildId ? present(store, store.byBuildId(m.buildId)) : [];

@@ -1,8 +1,7 @@
 // Scan one local RPM file: headers first, and the payload only when the header cannot account
 // for every ELF file (or when asked to, with `full`). Everything read is checked against the
 // package's own digests, so a damaged file yields an error and no rows.
-import { createHash, Hash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { FormatError } from '../errors.js';
 import { describeRpm, RpmInfo } from '../rpm/package.js';
 import { readRpmHeaders, RpmHeaders } from '../rpm/reader.js';
@@ -34,6 +33,11 @@ export interface ScanOptions {
   skip?: (info: RpmInfo, pkgid: string) => string | undefined;
   /** What the package must be, as its publisher (Koji) says: SIGMD5 hex and file size. */
   expect?: { sigmd5?: string | null; size?: number | null };
+  /**
+   * Reads the whole package somewhere else (a scan thread) once the payload is needed; answers
+   * undefined to have it read here.
+   */
+  payloadElsewhere?: (info: RpmInfo) => Promise<ScanOutcome | undefined>;
 }
 
 export type ScanOutcome = { skipped: string; info: RpmInfo; pkgid: string } | RpmScan;
@@ -79,21 +83,55 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
     headerReason = h.reason;
   }
 
+  const there = await opts.payloadElsewhere?.(info);
+  if (there) {
+    if ('skipped' in there || there.pkgid !== pkgid || there.method !== 'payload') {
+      throw new FormatError('the file changed while it was being read');
+    }
+    return { ...there, headerReason };
+  }
+
   const md5 = createHash('md5').update(headers.headerBytes);
   let payloadBytes = 0;
-  const tap = hashTap(md5, (n) => { payloadBytes += n; });
   const raw = src.rest();
-  raw.on('error', (e) => tap.destroy(e));
+  const it = (raw as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  let ended = false;
+  const next = async (): Promise<IteratorResult<Buffer>> => {
+    const r = await it.next();
+    if (r.done) ended = true;
+    else {
+      md5.update(r.value);
+      payloadBytes += r.value.length;
+    }
+    return r;
+  };
+  // The decoder may stop reading early (bad data): the rest is still ours to hash.
+  const input: AsyncIterable<Buffer> = {
+    [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true, value: undefined }) }),
+  };
+  const damaged = (digest: string): FormatError =>
+    new FormatError(`checksum mismatch: content MD5 is ${digest}, the package's SIGMD5 is ${info.sigmd5}: the file is damaged`);
   let p;
   try {
-    p = await buildIdsFromPayload(info, raw.pipe(tap));
+    p = await buildIdsFromPayload(info, input);
+    while (!ended) await next();
+  } catch (e) {
+    // A damaged file is best reported as damaged, whichever layer tripped over it first.
+    if (info.sigmd5 && e instanceof FormatError) {
+      try {
+        while (!ended) await next();
+      } catch {
+        throw e;
+      }
+      const digest = md5.digest('hex');
+      if (digest !== info.sigmd5) throw damaged(digest);
+    }
+    throw e;
   } finally {
     raw.destroy();
   }
   const digest = md5.digest('hex');
-  if (info.sigmd5 && digest !== info.sigmd5) {
-    throw new FormatError(`checksum mismatch: content MD5 is ${digest}, the package's SIGMD5 is ${info.sigmd5}: the file is damaged`);
-  }
+  if (info.sigmd5 && digest !== info.sigmd5) throw damaged(digest);
   return {
     info, pkgid, size: src.size, method: 'payload', rows: sortRows(p.rows), elfFiles: p.elfFiles,
     elfWithoutBuildId: p.elfWithoutBuildId, headerReason, bytesRead: src.position + payloadBytes,
@@ -108,14 +146,4 @@ export function checkHeaderDigest(info: RpmInfo, headers: RpmHeaders): void {
     const sha1 = createHash('sha1').update(headers.headerBytes).digest('hex');
     if (sha1 !== info.sha1) throw new FormatError(`header does not match its SHA1 digest (${info.sha1}): the file is damaged`);
   }
-}
-
-function hashTap(hash: Hash, count: (n: number) => void): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      count(chunk.length);
-      cb(null, chunk);
-    },
-  });
 }

@@ -7,7 +7,7 @@ import { UserError } from '../errors.js';
 import type { KojiInstance } from '../koji/instances.js';
 import { FileType } from './filetype.js';
 import { FileRow } from './rows.js';
-import { migrate } from './schema.js';
+import { migrate, splitPath } from './schema.js';
 
 export interface RpmRecord {
   instance: string;
@@ -55,11 +55,15 @@ export interface IndexStats {
   schemaVersion: number;
 }
 
+// A path is stored as three interned names (schema.ts, splitPath) and a type as a file_types id.
 const MATCH_SELECT = `
-  SELECT lower(hex(f.buildid)) AS buildid, f.path AS elf, r.nvra AS rpm, b.distro AS distro, r.url AS url,
-         f.type AS type, r.arch AS arch, b.nvr AS nvr, r.instance AS instance, b.koji_build_id AS kojibuildid,
+  SELECT lower(hex(f.buildid)) AS buildid, d.name || s.name || t.name AS elf, r.nvra AS rpm, b.distro AS distro, r.url AS url,
+         ft.name AS type, r.arch AS arch, b.nvr AS nvr, r.instance AS instance, b.koji_build_id AS kojibuildid,
          r.name AS rpmName, r.version AS rpmVersion, r.release AS rpmRelease
-  FROM files f JOIN rpms r ON r.id = f.rpm_id JOIN builds b ON b.id = r.build_id`;
+  FROM files f
+  JOIN names d ON d.id = f.dir JOIN names s ON s.id = f.stem JOIN names t ON t.id = f.tail
+  JOIN file_types ft ON ft.id = f.type
+  JOIN rpms r ON r.id = f.rpm_id JOIN builds b ON b.id = r.build_id`;
 
 /** Columns a match carries for building download URLs; not printed. */
 export interface MatchCoordinates {
@@ -82,7 +86,8 @@ export interface RpmSummary {
   kojibuildid: number | null;
   distro: string;
 }
-const MATCH_ORDER = 'ORDER BY r.nvra, f.path';
+// Ties (one NVRA in two instances, a path twice in one RPM) in the order they were written.
+const MATCH_ORDER = 'ORDER BY r.nvra, elf, r.id, f.seq';
 
 /** Build-ids are whole bytes: Buffer.from would drop an odd last digit and match another id. */
 function idBytes(hex: string): Buffer | undefined {
@@ -92,6 +97,8 @@ function idBytes(hex: string): Buffer | undefined {
 export class Store {
   readonly db: Database;
   private readonly stmts: Record<string, Statement>;
+  /** file_types ids by name, as committed when the store was opened (rows there are never deleted). */
+  private readonly typeIds = new Map<string, number>();
 
   constructor(readonly file: string, opts: { mustExist?: boolean } = {}) {
     if (opts.mustExist && file !== ':memory:' && !existsSync(file)) {
@@ -124,10 +131,14 @@ export class Store {
                     VALUES (@buildId, @instance, @pkgid, @name, @epoch, @version, @release, @arch, @nvra, @sourceRpm, @url,
                       @size, @payloadCompressor, @method, @elfFiles, @elfWithoutBuildId, @indexedAt)
                     ON CONFLICT (instance, pkgid) DO NOTHING`),
-      insertFile: s('INSERT INTO files (rpm_id, buildid, path, type) VALUES (?, ?, ?, ?)'),
+      insertFile: s('INSERT INTO files (rpm_id, seq, dir, stem, tail, type, buildid) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      nameId: s('SELECT id FROM names WHERE name = ?').pluck(),
+      insertName: s('INSERT INTO names (name) VALUES (?)'),
+      typeId: s('SELECT id FROM file_types WHERE name = ?').pluck(),
+      insertType: s('INSERT INTO file_types (name) VALUES (?)'),
       byBuildId: s(`${MATCH_SELECT} WHERE f.buildid = ? ${MATCH_ORDER}`),
       byNvra: s(`${MATCH_SELECT} WHERE r.nvra = ? ${MATCH_ORDER}`),
-      byPath: s(`${MATCH_SELECT} WHERE f.path = ? ${MATCH_ORDER}`),
+      byPath: s(`${MATCH_SELECT} WHERE f.dir = ? AND f.stem = ? AND f.tail = ? ${MATCH_ORDER}`),
       rpmByNvra: s('SELECT id FROM rpms WHERE nvra = ?'),
       rpmsNamed: s(`SELECT r.nvra, r.name, r.version, r.release, r.arch, r.url, r.instance, b.koji_build_id AS kojibuildid, b.distro
                     FROM rpms r JOIN builds b ON b.id = r.build_id WHERE r.nvra = @q OR r.name = @q ORDER BY r.instance, r.nvra`),
@@ -141,6 +152,7 @@ export class Store {
                         WHERE r.build_id IN (SELECT r2.build_id FROM files f JOIN rpms r2 ON r2.id = f.rpm_id WHERE f.buildid = ?)
                         ORDER BY r.instance = 'local' DESC, r.nvra`),
     };
+    for (const [name, id] of this.db.prepare('SELECT name, id FROM file_types').raw().all() as [string, number][]) this.typeIds.set(name, id);
   }
 
   close(): void {
@@ -166,9 +178,43 @@ export class Store {
       });
       if (info.changes === 0) return false;
       const rpmId = info.lastInsertRowid;
-      for (const r of rec.rows) this.stmts.insertFile.run(rpmId, Buffer.from(r.buildId, 'hex'), r.path, r.type);
+      // Name ids looked up in this transaction only: a cache that outlived it could hold ids of a
+      // rolled-back insert or of names pruned since.
+      const names = new Map<string, number | bigint>([['', 0]]);
+      const nameId = (name: string): number | bigint => {
+        let id = names.get(name);
+        if (id === undefined) {
+          id = (this.stmts.nameId.get(name) as number | undefined) ?? this.stmts.insertName.run(name).lastInsertRowid;
+          names.set(name, id);
+        }
+        return id;
+      };
+      rec.rows.forEach((r, seq) => {
+        if (typeof r.path !== 'string') throw new TypeError(`${rec.nvra}: a file row without a path`);
+        const [dir, stem, tail] = splitPath(r.path);
+        this.stmts.insertFile.run(rpmId, seq, nameId(dir), nameId(stem), nameId(tail), this.typeId(r.type), Buffer.from(r.buildId, 'hex'));
+      });
       return true;
     }).immediate();
+  }
+
+  private typeId(type: string): number | bigint {
+    const known = this.typeIds.get(type);
+    if (known !== undefined) return known;
+    if (typeof type !== 'string') throw new TypeError('a file row without a type');
+    return (this.stmts.typeId.get(type) as number | undefined) ?? this.stmts.insertType.run(type).lastInsertRowid;
+  }
+
+  /**
+   * Deleting an RPM (DELETE FROM rpms, or its build) removes its files rows by ON DELETE CASCADE;
+   * the path names they used stay in `names`, harmless to every answer. This removes the names no
+   * files row uses any more (a full scan of files: maintenance, not for every delete).
+   * Returns how many were removed.
+   */
+  pruneNames(): number {
+    return this.db.transaction((): number => Number(this.db.prepare(`
+      DELETE FROM names WHERE id <> 0 AND id NOT IN (SELECT dir FROM files UNION SELECT stem FROM files UNION SELECT tail FROM files)`)
+      .run().changes)).immediate();
   }
 
   byBuildId(hex: string): (MatchRow & MatchCoordinates)[] {
@@ -208,7 +254,9 @@ export class Store {
   }
 
   byPath(path: string): (MatchRow & MatchCoordinates)[] {
-    return this.stmts.byPath.all(path) as (MatchRow & MatchCoordinates)[];
+    const ids = splitPath(path).map((p) => (p === '' ? 0 : this.stmts.nameId.get(p) as number | undefined));
+    if (ids.some((id) => id === undefined)) return [];
+    return this.stmts.byPath.all(...ids) as (MatchRow & MatchCoordinates)[];
   }
 
   stats(): IndexStats {
@@ -222,7 +270,8 @@ export class Store {
       buildids: one('SELECT count(DISTINCT buildid) FROM files'),
       elfFiles: one('SELECT sum(elf_files) FROM rpms'),
       elfWithoutBuildId: one('SELECT sum(elf_without_buildid) FROM rpms'),
-      byType: group('SELECT type, count(*) FROM files GROUP BY type ORDER BY type'),
+      byType: group(`SELECT t.name, c.n FROM (SELECT type, count(*) AS n FROM files GROUP BY type) c
+                     JOIN file_types t ON t.id = c.type ORDER BY t.name`),
       byInstance: group('SELECT instance, count(*) FROM rpms GROUP BY instance ORDER BY instance'),
       byMethod: group('SELECT method, count(*) FROM rpms GROUP BY method ORDER BY method'),
       schemaVersion: this.db.pragma('user_version', { simple: true }) as number,

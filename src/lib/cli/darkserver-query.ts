@@ -1,0 +1,67 @@
+// `darkserver query`: the whole command after argument parsing. The oclif command
+// (commands/darkserver/query.ts) and the fast path that skips oclif (fast-query.ts) both run this,
+// so their output is the same byte for byte. Errors are thrown (UserError: one sentence and an exit
+// code); "not found" inputs are reported here and raise the exit code to 1.
+import { UserError } from '../errors.js';
+import { formatCoreLines, formatPlain, parseBuildId, queryBuildIds, queryCore, queryFile, queryPackage, queryRpm, splitIds, type QueryAnswer } from '../index/query.js';
+import { openStore } from './open-store.js';
+import { fail, printJson } from './output.js';
+
+/** The parsed command line of `darkserver query`. */
+export interface QueryRequest {
+  /** Build-id arguments as given (each may hold a comma or space separated list). */
+  ids: string[];
+  db?: string;
+  json?: boolean;
+  rpm?: string;
+  file?: string;
+  package?: string;
+  elf?: string;
+  core?: string;
+}
+
+export const QUERY_LABEL = 'darkserver query';
+
+export async function runQuery(req: QueryRequest, label = QUERY_LABEL): Promise<void> {
+  const { ids } = req;
+  const modes = [ids.length > 0, req.rpm, req.file, req.package, req.elf, req.core].filter(Boolean).length;
+  if (modes !== 1) throw new UserError('give build-ids, or one of --rpm NVRA, --file PATH, --package NAME, --elf FILE, --core FILE', 2);
+  // The ELF file reader loads only for --elf.
+  const idList = ids.length
+    ? splitIds(ids).map(parseBuildId)
+    : req.elf ? [await (await import('../elf/file.js')).buildIdOfFile(req.elf)] : [];
+  const store = openStore(req.db, { mustExist: true });
+  if (req.core) {
+    let core: Awaited<ReturnType<typeof queryCore>>;
+    try {
+      core = await queryCore(store, req.core);
+    } finally {
+      store.close();
+    }
+    if (req.json) printJson(core.modules);
+    else for (const m of core.modules) for (const line of formatCoreLines(m)) process.stdout.write(`${line}\n`);
+    for (const m of core.missing) fail(label, m.message, 1);
+    return;
+  }
+  if (req.package) {
+    let pkg: ReturnType<typeof queryPackage>;
+    try {
+      pkg = queryPackage(store, req.package);
+    } finally {
+      store.close();
+    }
+    if (req.json) printJson(pkg.results);
+    else for (const r of pkg.results) process.stdout.write(`${r.rpm}\t${r.urls.join(' ')}\n`);
+    for (const m of pkg.missing) fail(label, m.message, 1);
+    return;
+  }
+  let answer: QueryAnswer;
+  try {
+    answer = req.rpm ? queryRpm(store, req.rpm) : req.file ? queryFile(store, req.file) : queryBuildIds(store, idList);
+  } finally {
+    store.close();
+  }
+  if (req.json) printJson(answer.results);
+  else for (const r of answer.results) process.stdout.write(`${formatPlain(r)}\n`);
+  for (const m of answer.missing) fail(label, m.message, 1);
+}

@@ -1,0 +1,154 @@
+// `darkserver query` without oclif (src/lib/cli/fast-query.ts): for every command line the fast
+// path answers, it must print exactly what the oclif command prints (DARKFORGE_NO_FAST_PATH=1),
+// with the same exit code; everything else must go to oclif untouched.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { FAST_PATH_MARKER, parseQueryArgv } from '../src/lib/cli/fast-query.ts';
+import { run, tempDir, type Run } from './helpers/cli.ts';
+import { buildCore, modulePage, PF_R, PF_X, writeCore } from './helpers/core-builder.ts';
+import { makeElf } from './helpers/elf.ts';
+import { FIXTURES, readTruth } from './helpers/paths.ts';
+
+const truth = readTruth(FIXTURES);
+const nvra = (rpm: string): string => rpm.replace(/^.*\//, '').replace(/\.rpm$/, '');
+const alpha = truth.find((t) => t.rpm === 'df-debug-1.0-1.x86_64.rpm' && t.path === '/usr/bin/df-alpha')!;
+const cross = truth.find((t) => t.rpm === 'df-cross-1.0-1.aarch64.rpm' && t.path === '/usr/bin/df-cross')!;
+const multi = truth.find((t) => t.path === '/usr/bin/df-multi')!;
+const unknownId = 'abcdef1234567890abcdef1234567890abcdef12';
+
+const dir = tempDir('darkforge-fast-');
+const db = join(dir, 'index.sqlite');
+const files = {
+  elf: join(dir, 'df-alpha'), // an ELF carrying df-alpha's build-id
+  core: join(dir, 'core'), // a core dump mapping df-alpha and one module the index does not know
+  text: join(dir, 'notes.txt'),
+  missing: join(dir, 'no-such-file'),
+  noDb: join(dir, 'none.sqlite'),
+  xdg: join(dir, 'xdg'),
+};
+
+before(async () => {
+  const r = run('darkserver', ['index', '--db', db, FIXTURES]);
+  assert.equal(r.code, 0, r.stderr);
+  writeFileSync(files.elf, makeElf({ is64: true, le: true, id: Buffer.from(alpha.buildId!, 'hex') }));
+  writeFileSync(files.text, 'not elf\n'.repeat(10));
+  await writeCore(files.core, buildCore({
+    is64: true, le: true,
+    files: [
+      { path: '/usr/bin/df-alpha', start: 0x400000n, end: 0x401000n },
+      { path: '/usr/lib64/libunknown.so', start: 0x7f0000000000n, end: 0x7f0000001000n },
+    ],
+    loads: [
+      { vaddr: 0x400000n, memsz: 0x1000n, flags: PF_R | PF_X, data: modulePage({ is64: true, le: true, id: Buffer.from(alpha.buildId!, 'hex') }) },
+      { vaddr: 0x7f0000000000n, memsz: 0x1000n, flags: PF_R | PF_X, data: modulePage({ is64: true, le: true, id: Buffer.from(unknownId, 'hex') }) },
+    ],
+  }));
+});
+
+interface Case {
+  name: string;
+  bin?: 'darkserver' | 'run';
+  /** Arguments after `darkserver` (`--db DB` is appended unless noDb). */
+  args: string[];
+  noDb?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Whether the fast path answers (false: it must hand over to oclif). */
+  fast: boolean;
+  code: number;
+}
+
+const q = (name: string, args: string[], code: number, more: Partial<Case> = {}): Case =>
+  ({ name, args: ['query', ...args], fast: true, code, ...more });
+const oclif = (name: string, args: string[], code: number, more: Partial<Case> = {}): Case =>
+  ({ name, args: ['query', ...args], fast: false, code, ...more });
+
+const cases: Case[] = [
+  q('a build-id found in several RPMs', [alpha.buildId!], 0),
+  q('several ids, upper case, comma and space lists', [`${alpha.buildId!.toUpperCase()},${cross.buildId}`, `${multi.buildId} ${cross.buildId}`], 0),
+  q('not found', ['abcdef12'], 1),
+  q('found and not found', [cross.buildId!, unknownId, 'abcdef12'], 1),
+  q('an odd number of hex digits', ['abcdef123'], 1),
+  q('not a build-id', ['xyz'], 2),
+  q('a bad id among good ones', [cross.buildId!, 'nothex!'], 2),
+  q('--json', ['--json', alpha.buildId!, cross.buildId!], 0),
+  q('--json, not found', ['--json', unknownId], 1),
+  q('--rpm', ['--rpm', nvra(alpha.rpm)], 0),
+  q('--rpm=NVRA.rpm --json', [`--rpm=${alpha.rpm}`, '--json'], 0),
+  q('--rpm unknown', ['--rpm', 'nosuch-1-1.x86_64'], 1),
+  q('--file', ['--file', multi.path], 0),
+  q('--file relative, --json', ['--file', multi.path.slice(1), '--json'], 0),
+  q('--file not shipped', ['--file', '/no/such/file'], 1),
+  q('--package NAME', ['--package', 'df-debug'], 0),
+  q('--package NVRA --json', ['--json', '--package', nvra(cross.rpm)], 0),
+  q('--package unknown', ['--package', 'nosuch'], 1),
+  q('--elf', ['--elf', files.elf], 0),
+  q('--elf --json', ['--elf', files.elf, '--json'], 0),
+  q('--elf on a file that is not ELF', ['--elf', files.text], 2),
+  q('--elf on a missing file', ['--elf', files.missing], 2),
+  q('--core', ['--core', files.core], 1),
+  q('--core --json', ['--core', files.core, '--json'], 1),
+  q('--core on a file that is not a core', ['--core', files.text], 2),
+  q('no question at all', [], 2),
+  q('two questions', [alpha.buildId!, '--rpm', nvra(alpha.rpm)], 2),
+  q('--db=FILE', [alpha.buildId!, `--db=${db}`], 0, { noDb: true }),
+  q('$DARKFORGE_DB', [alpha.buildId!], 0, { noDb: true, env: { DARKFORGE_DB: db } }),
+  q('a missing --db file', [alpha.buildId!, '--db', files.noDb], 2, { noDb: true }),
+  q('a missing default database under $XDG_DATA_HOME', [alpha.buildId!], 2, { noDb: true, env: { XDG_DATA_HOME: files.xdg } }),
+  q('--db is a directory', [alpha.buildId!, '--db', dir], 2, { noDb: true }),
+  q('--db is not a database', [alpha.buildId!, '--db', files.text], 2, { noDb: true }),
+  q('darkforge darkserver query', [alpha.buildId!, '--json'], 0, { bin: 'run', args: ['darkserver', 'query', alpha.buildId!, '--json'] }),
+  q('darkforge darkserver:query, not found', [], 1, { bin: 'run', args: ['darkserver:query', unknownId] }),
+  // Left to oclif: help, usage errors it words itself, and everything else.
+  oclif('--help', ['--help'], 0),
+  oclif('-h', ['-h'], 2),
+  oclif('an unknown flag', ['--bogus', alpha.buildId!], 2),
+  oclif('a flag without its value', ['--rpm'], 2),
+  oclif('an empty flag value', ['--rpm', ''], 2),
+  oclif('--json twice', ['--json', '--json', alpha.buildId!], 0),
+  oclif('--json=true', ['--json=true', alpha.buildId!], 2), // oclif keeps "true" as an argument
+  oclif('a -- separator', ['--', alpha.buildId!], 2), // the --db after it is an argument too
+  oclif('darkforge darkserver query --help', [], 0, { bin: 'run', args: ['darkserver', 'query', '--help'], noDb: true }),
+  oclif('another command', [], 0, { args: ['stats', '--json'] }),
+  oclif('DARKFORGE_DEBUG', [alpha.buildId!], 0, { env: { DARKFORGE_DEBUG: '1' } }),
+];
+
+function invoke(c: Case, env: NodeJS.ProcessEnv): Run {
+  const args = c.noDb ? c.args : [...c.args, '--db', db];
+  return run(c.bin ?? 'darkserver', args, {
+    DARKFORGE_DB: '', XDG_DATA_HOME: join(dir, 'unused'), DEBUG: '', CLI_FLAGS_DEBUG: '', ...c.env, DARKFORGE_DEBUG_FAST: '1', ...env,
+  });
+}
+
+describe('darkserver query: the fast path prints what the oclif command prints', () => {
+  for (const c of cases) {
+    test(`${c.fast ? 'fast' : 'oclif'}: ${c.name}`, () => {
+      const viaOclif = invoke(c, { DARKFORGE_NO_FAST_PATH: '1' });
+      const viaFast = invoke(c, {});
+      assert.ok(!viaOclif.stderr.includes(FAST_PATH_MARKER), 'DARKFORGE_NO_FAST_PATH=1 takes the oclif path');
+      if (c.fast) {
+        assert.ok(viaFast.stderr.startsWith(FAST_PATH_MARKER), `the fast path answered (stderr: ${viaFast.stderr})`);
+        viaFast.stderr = viaFast.stderr.slice(FAST_PATH_MARKER.length);
+      } else {
+        assert.ok(!viaFast.stderr.includes(FAST_PATH_MARKER), 'handed over to oclif');
+      }
+      assert.deepEqual(viaFast, viaOclif);
+      assert.equal(viaOclif.code, c.code, viaOclif.stderr);
+      if (c.code === 0) assert.notEqual(viaOclif.stdout, '');
+      else assert.match(viaOclif.stderr, /\S/);
+      assert.doesNotMatch(viaOclif.stderr, /\n\s+at /, 'no stack trace');
+    });
+  }
+});
+
+test('parseQueryArgv takes only the command lines it fully understands', () => {
+  assert.deepEqual(parseQueryArgv(['a1b2c3d4', 'x,y', '--json', '--db', 'f.sqlite']), { ids: ['a1b2c3d4', 'x,y'], json: true, db: 'f.sqlite' });
+  assert.deepEqual(parseQueryArgv(['--rpm=a-1-1.x86_64.rpm', '--db=x=y']), { ids: [], rpm: 'a-1-1.x86_64.rpm', db: 'x=y' });
+  assert.deepEqual(parseQueryArgv(['--file', '/usr/bin/x', '--package', 'n', '--elf', 'e', '--core', 'c']),
+    { ids: [], file: '/usr/bin/x', package: 'n', elf: 'e', core: 'c' });
+  for (const argv of [['--help'], ['-h'], ['--bogus'], ['--db'], ['--db', ''], ['--db='], ['--db', '--json'], ['--rpm', '-x'],
+    ['--json', '--json'], ['--json=1'], ['--'], ['-'], ['-1'], ['--rpm', 'a', '--rpm', 'b'], ['--no-json'], ['--DB', 'x']]) {
+    assert.equal(parseQueryArgv(argv), undefined, argv.join(' '));
+  }
+});
