@@ -6,9 +6,9 @@ import { readFile, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getGlobalDispatcher, interceptors, request } from 'undici';
 import { UserError } from '../errors.js';
 import { errorCode } from '../net/retry.js';
+import { httpGetBounded } from '../net/http-get.js';
 
 export interface LoadOptions {
   /** Folder that a relative local location is taken from (default: the current directory). */
@@ -167,43 +167,10 @@ async function readLocal(file: string, maxBytes: number): Promise<Buffer> {
   }
 }
 
-// Fedora's kickstart URLs (pagure, GitHub raw, mirrors) often answer with a redirect.
-const redirecting = getGlobalDispatcher().compose(interceptors.redirect({ maxRedirections: 5 }));
-
 async function httpGet(url: URL, timeoutMs: number, maxBytes: number): Promise<Buffer> {
-  const signal = AbortSignal.timeout(timeoutMs);
-  try {
-    const res = await request(url, {
-      dispatcher: redirecting, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
-      headers: { 'user-agent': 'darkforge', accept: 'text/plain, */*' },
-    });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      const what = res.statusCode === 404 || res.statusCode === 410 ? 'not found' : 'refused';
-      throw new UserError(`kickstart ${url.href} ${what} (HTTP ${res.statusCode})`);
-    }
-    const declared = Number(res.headers['content-length']);
-    if (declared > maxBytes) {
-      await res.body.dump();
-      throw tooBig(url.href, maxBytes);
-    }
-    const parts: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > maxBytes) {
-        res.body.destroy();
-        throw tooBig(url.href, maxBytes);
-      }
-      parts.push(chunk as Buffer);
-    }
-    return Buffer.concat(parts);
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    const code = errorCode(e);
-    if (signal.aborted || /TIMEOUT/.test(code ?? '')) throw new UserError(`kickstart ${url.href}: no complete answer within ${timeoutMs / 1000} s`);
-    throw new UserError(`cannot fetch kickstart ${url.href}: ${code ?? (e as Error).message}`);
-  }
+  const got = await httpGetBounded(url, { timeoutMs, maxBytes, what: `kickstart ${url.href}`, accept: 'text/plain, */*' });
+  if ('missing' in got) throw new UserError(`kickstart ${url.href} not found (HTTP ${got.missing})`);
+  return got.body;
 }
 
 const tooBig = (loc: string, max: number): UserError => new UserError(`kickstart ${loc} is larger than the ${max} bytes allowed`);

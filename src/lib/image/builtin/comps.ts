@@ -5,10 +5,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
-import { getGlobalDispatcher, interceptors, request } from 'undici';
 import { decodePayload } from '../../compress/decompress.js';
 import { UserError } from '../../errors.js';
-import { errorCode } from '../../net/retry.js';
+import { httpGetBounded } from '../../net/http-get.js';
 
 export interface CompsRepo {
   name: string;
@@ -225,40 +224,7 @@ async function readLocal(url: URL, maxBytes: number): Promise<Got> {
   }
 }
 
-// Mirrors and CDNs answer with redirects.
-const redirecting = getGlobalDispatcher().compose(interceptors.redirect({ maxRedirections: 5 }));
-
 async function httpGet(url: URL, timeoutMs: number, maxBytes: number): Promise<Got> {
-  const signal = AbortSignal.timeout(timeoutMs);
-  try {
-    const res = await request(url, {
-      dispatcher: redirecting, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
-      headers: { 'user-agent': 'darkforge' },
-    });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      if (res.statusCode === 404 || res.statusCode === 410) return { missing: `HTTP ${res.statusCode}` };
-      throw new UserError(`cannot fetch ${url.href}: HTTP ${res.statusCode}`);
-    }
-    if (Number(res.headers['content-length']) > maxBytes) {
-      await res.body.dump();
-      throw tooBig(url.href, maxBytes);
-    }
-    const parts: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > maxBytes) {
-        res.body.destroy();
-        throw tooBig(url.href, maxBytes);
-      }
-      parts.push(chunk as Buffer);
-    }
-    return { body: Buffer.concat(parts) };
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    const code = errorCode(e);
-    if (signal.aborted || /TIMEOUT/.test(code ?? '')) throw new UserError(`${url.href}: no complete answer within ${timeoutMs / 1000} s`);
-    throw new UserError(`cannot fetch ${url.href}: ${code ?? (e as Error).message}`);
-  }
+  const got = await httpGetBounded(url, { timeoutMs, maxBytes });
+  return 'missing' in got ? { missing: `HTTP ${got.missing}` } : got;
 }
