@@ -10,14 +10,33 @@ export interface IndexSummary { rpms: number; headerOnly: number; payload: numbe
 export interface IndexRun { ms: number; peakRssKb: number; summary: IndexSummary }
 export interface IndexResult { medianMs: number; runsMs: number[]; peakRssKb: number; summary: IndexSummary; db: string; dbBytes: number; rows: number }
 
-const ENV = { NO_COLOR: '1', DARKFORGE_DEBUG: '' };
+/**
+ * The environment darkforge's CLI runs in: this one without NODE_EXTRA_CA_CERTS. Node 20 reads
+ * that bundle at every start-up, before any of our code (~150 ms for Debian's 140 certificates),
+ * and index and query make no TLS connection; a sandbox sets it, a user's machine rarely does.
+ * The start-up row of the table shows what it costs where it is set.
+ */
+export const CLI_ENV: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', DARKFORGE_DEBUG: '' };
+delete CLI_ENV.NODE_EXTRA_CA_CERTS;
+const ENV = { env: CLI_ENV, extendEnv: false } as const;
+
+/** Median wall of `node -e 0` in `env`, for the start-up row. */
+export async function nodeStartMs(env: NodeJS.ProcessEnv, runs = 9): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const s = nowMs();
+    await execa(process.execPath, ['-e', '0'], { env, extendEnv: false });
+    times.push(nowMs() - s);
+  }
+  return median(times);
+}
 
 /** One `darkserver index` into a new database, under /usr/bin/time for the peak RSS. */
 export async function indexOnce(db: string, paths: string[], full: boolean): Promise<IndexRun> {
   const rssFile = `${db}.rss`;
   const args = ['-f', '%M', '-o', rssFile, process.execPath, DARKSERVER, 'index', '--json', '--db', db, ...(full ? ['--full'] : []), ...paths];
   const s = nowMs();
-  const r = await execa('/usr/bin/time', args, { reject: false, env: ENV });
+  const r = await execa('/usr/bin/time', args, { reject: false, ...ENV });
   const ms = nowMs() - s;
   if (r.exitCode !== 0) throw new Error(`darkserver index${full ? ' --full' : ''} exited ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
   const peakRssKb = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop());
@@ -57,7 +76,7 @@ export function fileRows(db: string): number {
 /** Wall time of one `darkserver query ID --db DB` process; throws when the id is not found. */
 export async function queryCliOnce(db: string, id: string): Promise<number> {
   const s = nowMs();
-  const r = await execa(process.execPath, [DARKSERVER, 'query', id, '--db', db], { reject: false, env: ENV });
+  const r = await execa(process.execPath, [DARKSERVER, 'query', id, '--db', db], { reject: false, ...ENV });
   const ms = nowMs() - s;
   if (r.exitCode !== 0 || !r.stdout.includes(id)) throw new Error(`darkserver query ${id} exited ${r.exitCode}: ${r.stderr.trim()}`);
   return ms;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { ensureBigRpm, ensureCorpus, FULL, pickElfFiles, QUICK, type Corpus, type Variant } from './corpus.ts';
-import { indexMedian, indexOnce, type IndexResult } from './darkforge.ts';
+import { CLI_ENV, indexMedian, indexOnce, nodeStartMs, type IndexResult } from './darkforge.ts';
 import { runInNetns, type ChildOutput } from './debuginfod.ts';
 import { decompressionFloor } from './floor.ts';
 import { ensureSyntheticDb, loadLookup, loadSynthetic, type InprocResult, type SyntheticDb } from './inproc.ts';
@@ -32,6 +32,7 @@ interface Results {
   original: Record<Variant, OriginalResult>;
   koji: Record<Variant, KojiResult>;
   debuginfod: ChildOutput;
+  nodeStart: { cliEnvMs: number; withExtraCaCertsMs?: number };
   cliQuery: { darkserverMedianMs: number; debuginfodFindMedianMs: number; darkserverP90Ms: number; debuginfodFindP90Ms: number; n: number };
   synthetic: SyntheticDb | { skipped: string };
   inproc: InprocResult | { skipped: string };
@@ -136,6 +137,11 @@ async function main(): Promise<void> {
     if (r.summary.buildIds !== big.elfFiles) checks.push(`1 GB RPM: ${r.summary.buildIds} build-ids, it has ${big.elfFiles} ELF files`);
   }
 
+  // The CLI rows run without NODE_EXTRA_CA_CERTS (see CLI_ENV): show what it would add.
+  const caCerts = process.env.NODE_EXTRA_CA_CERTS;
+  const nodeStart: Results['nodeStart'] = { cliEnvMs: await nodeStartMs(CLI_ENV) };
+  if (caCerts) nodeStart.withExtraCaCertsMs = await nodeStartMs({ ...CLI_ENV, NODE_EXTRA_CA_CERTS: caCerts });
+
   // ---- the table ----
   const rows: Row[] = [];
   const dScan = (v: Variant): number => dbg.scans.find((s) => s.label === v)!.medianMs;
@@ -153,6 +159,8 @@ async function main(): Promise<void> {
   }
   rows.push(ceilingRow('CLI `darkserver query` median wall', cliQuery.darkserverMedianMs, msec(cliQuery.darkserverMedianMs), TARGET.cliQueryMs, `${TARGET.cliQueryMs} ms`,
     `debuginfod-find executable ${msec(cliQuery.debuginfodFindMedianMs)}`));
+  rows.push(infoRow('node start-up (node -e 0), as the CLI rows run', msec(nodeStart.cliEnvMs),
+    nodeStart.withExtraCaCertsMs === undefined ? '' : `with this shell's NODE_EXTRA_CA_CERTS ${msec(nodeStart.withExtraCaCertsMs)}`));
   if ('p99Ms' in inproc) {
     rows.push(ceilingRow('in-process lookup p99, 10 M rows', inproc.p99Ms, msec(inproc.p99Ms), TARGET.p99Ms, `${TARGET.p99Ms} ms`, `warm; p50 ${msec(inproc.p50Ms)}, cold p99 ${msec(inproc.coldP99Ms)}, ${inproc.absent} of ${inproc.n} absent, load ${inproc.loadAverage.toFixed(1)}`));
   } else rows.push(skippedRow('in-process lookup p99, 10 M rows', inproc.skipped, `<= ${TARGET.p99Ms} ms`));
@@ -176,7 +184,7 @@ async function main(): Promise<void> {
     started: new Date().toISOString(), quick, runs,
     machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version, rpm: rpmVersion, debuginfod: dbg.version },
     corpus: { ...corpus, packages: corpus.packages.map((p) => ({ name: p.name, compressor: p.compressor, files: p.files.length })) },
-    index, floor, original, koji, debuginfod: dbg, cliQuery, synthetic, inproc, bigRpm, checks, rows,
+    index, floor, original, koji, debuginfod: dbg, nodeStart, cliQuery, synthetic, inproc, bigRpm, checks, rows,
   };
   writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
 
@@ -187,6 +195,7 @@ async function main(): Promise<void> {
   const notes = [
     'debuginfod times are raw: 0.188\'s traversal thread sleeps ~1 s before its first pass.',
     'link-less RPMs can still be header-only: rpm stores libmagic\'s "BuildID[sha1]=..." in FILECLASS; --full always reads the payload.',
+    'darkforge CLI rows run without NODE_EXTRA_CA_CERTS (set in this shell: Node 20 loads that bundle at every start, before any of our code; index and query make no TLS connection); the start-up row shows its cost.',
     `CLI query: ${cliQuery.n} random ids, both clients in the same network namespace, alternating; debuginfod-find gets an empty cache each call and fetches the file, darkserver query prints the rows.`,
   ];
   process.stdout.write(`\nnotes:\n${notes.map((x) => `  - ${x}`).join('\n')}\n`);

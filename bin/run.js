@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 const args = process.argv.slice(2);
 
-// `darkforge darkserver query` answers without loading oclif when it can (dist/lib/cli/fast-query.js).
-const query = args[0] === 'darkserver' && args[1] === 'query' ? 2 : args[0] === 'darkserver:query' ? 1 : 0;
-const answered = query > 0 && await (await import('../dist/lib/cli/fast-query.js')).fastQuery(args.slice(query));
+// `darkforge darkserver query|index` answer without loading oclif when they can
+// (dist/lib/cli/fast-path.js).
+const [command, rest] = args[0] === 'darkserver' ? [args[1], args.slice(2)]
+  : args[0] === 'darkserver:query' || args[0] === 'darkserver:index' ? [args[0].slice(11), args.slice(1)] : [];
+const answered = (command === 'query' || command === 'index')
+  && await (await import('../dist/lib/cli/fast-path.js')).fastRun(command, rest);
 if (!answered) {
   const { execute } = await import('@oclif/core');
   await execute({ dir: import.meta.url });

@@ -1,11 +1,11 @@
-// `darkserver query` without oclif (src/lib/cli/fast-query.ts): for every command line the fast
-// path answers, it must print exactly what the oclif command prints (DARKFORGE_NO_FAST_PATH=1),
-// with the same exit code; everything else must go to oclif untouched.
+// `darkserver query` and `darkserver index` without oclif (src/lib/cli/fast-path.ts): for every
+// command line the fast path answers, it must print exactly what the oclif command prints
+// (DARKFORGE_NO_FAST_PATH=1), with the same exit code; everything else must go to oclif untouched.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { FAST_PATH_MARKER, parseQueryArgv } from '../src/lib/cli/fast-query.ts';
+import { FAST_PATH_MARKER, fastPathMarker, parseIndexArgv, parseQueryArgv } from '../src/lib/cli/fast-path.ts';
 import { run, tempDir, type Run } from './helpers/cli.ts';
 import { buildCore, modulePage, PF_R, PF_X, writeCore } from './helpers/core-builder.ts';
 import { makeElf } from './helpers/elf.ts';
@@ -151,4 +151,72 @@ test('parseQueryArgv takes only the command lines it fully understands', () => {
     ['--json', '--json'], ['--json=1'], ['--'], ['-'], ['-1'], ['--rpm', 'a', '--rpm', 'b'], ['--no-json'], ['--DB', 'x']]) {
     assert.equal(parseQueryArgv(argv), undefined, argv.join(' '));
   }
+});
+
+describe('darkserver index: the fast path prints what the oclif command prints', () => {
+  const INDEX_MARKER = fastPathMarker('index');
+  const idx = tempDir('darkforge-fast-index-');
+  const idxDb = join(idx, 'index.sqlite');
+  const some = join(idx, 'some');
+  const empty = join(idx, 'empty');
+  const notRpm = join(idx, 'not.rpm');
+  mkdirSync(some);
+  mkdirSync(empty);
+  for (const f of ['df-debug-1.0-1.x86_64.rpm', 'df-cross-1.0-1.ppc64.rpm', 'df-debug-1.0-1.src.rpm']) copyFileSync(join(FIXTURES, f), join(some, f));
+  writeFileSync(notRpm, 'this is not an RPM\n'.repeat(20));
+
+  interface IndexCase { name: string; args: string[]; fast: boolean; code: number; before?: string[]; bin?: 'darkserver' | 'run' }
+  const cases: IndexCase[] = [
+    { name: 'a folder', args: [FIXTURES], fast: true, code: 0 },
+    { name: '--json --full --jobs 1', args: ['--json', '--full', '--jobs', '1', some], fast: true, code: 0 },
+    { name: '--jobs=2, files and folders', args: ['--jobs=2', join(FIXTURES, 'df-kmod-1.0-1.x86_64.rpm'), some], fast: true, code: 0 },
+    { name: 'already indexed', args: [some], before: [some], fast: true, code: 0 },
+    { name: 'an empty folder', args: [empty, some], fast: true, code: 0 },
+    { name: 'a file that is not an RPM', args: [notRpm, some], fast: true, code: 1 },
+    { name: 'a missing path', args: [join(idx, 'nowhere')], fast: true, code: 1 },
+    { name: 'darkforge darkserver index', bin: 'run', args: ['darkserver', 'index', some], fast: true, code: 0 },
+    { name: 'darkforge darkserver:index --json', bin: 'run', args: ['darkserver:index', '--json', some], fast: true, code: 0 },
+    { name: 'no path', args: [], fast: false, code: 2 },
+    { name: '-j 2', args: ['-j', '2', some], fast: false, code: 0 },
+    { name: '--jobs 0', args: ['--jobs', '0', some], fast: false, code: 2 },
+    { name: '--jobs abc', args: ['--jobs', 'abc', some], fast: false, code: 2 },
+    { name: '--help', args: ['--help'], fast: false, code: 0 },
+  ];
+
+  function invokeIndex(c: IndexCase, env: NodeJS.ProcessEnv): Run {
+    rmSync(idxDb, { force: true });
+    const base = { DARKFORGE_DB: '', XDG_DATA_HOME: join(idx, 'unused'), DEBUG: '', CLI_FLAGS_DEBUG: '', DARKFORGE_DEBUG_FAST: '1' };
+    if (c.before) assert.equal(run('darkserver', ['index', '--db', idxDb, ...c.before], { ...base, DARKFORGE_NO_FAST_PATH: '1' }).code, 0);
+    const args = c.bin === 'run' ? c.args : ['index', ...c.args];
+    return run(c.bin ?? 'darkserver', [...args, '--db', idxDb], { ...base, ...env });
+  }
+
+  for (const c of cases) {
+    test(`${c.fast ? 'fast' : 'oclif'}: ${c.name}`, () => {
+      const viaOclif = invokeIndex(c, { DARKFORGE_NO_FAST_PATH: '1' });
+      const viaFast = invokeIndex(c, {});
+      assert.ok(!viaOclif.stderr.includes(INDEX_MARKER), 'DARKFORGE_NO_FAST_PATH=1 takes the oclif path');
+      if (c.fast) {
+        assert.ok(viaFast.stderr.startsWith(INDEX_MARKER), `the fast path answered (stderr: ${viaFast.stderr})`);
+        viaFast.stderr = viaFast.stderr.slice(INDEX_MARKER.length);
+      } else {
+        assert.ok(!viaFast.stderr.includes(INDEX_MARKER), 'handed over to oclif');
+      }
+      assert.deepEqual(viaFast, viaOclif);
+      assert.equal(viaOclif.code, c.code, viaOclif.stderr);
+      if (c.code === 0) assert.notEqual(viaOclif.stdout, '');
+      else assert.match(viaOclif.stderr, /\S/);
+      assert.doesNotMatch(viaOclif.stderr, /\n\s+at /, 'no stack trace');
+    });
+  }
+
+  test('parseIndexArgv takes only the command lines it fully understands', () => {
+    assert.deepEqual(parseIndexArgv(['a', 'b/', '--json', '--db', 'f.sqlite', '--full', '--jobs=64']),
+      { paths: ['a', 'b/'], json: true, db: 'f.sqlite', full: true, jobs: 64 });
+    assert.deepEqual(parseIndexArgv(['--jobs', '1', 'x']), { paths: ['x'], db: undefined, jobs: 1 });
+    for (const argv of [[], ['--json'], ['-j', '2', 'x'], ['--jobs', '0', 'x'], ['--jobs', '65', 'x'], ['--jobs', '1.5', 'x'],
+      ['--jobs', 'abc', 'x'], ['--full=true', 'x'], ['--full', '--full', 'x'], ['--rpm', 'a', 'x'], ['--', 'x'], ['--help']]) {
+      assert.equal(parseIndexArgv(argv), undefined, argv.join(' '));
+    }
+  });
 });

@@ -1,8 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { availableParallelism } from 'node:os';
-import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
-import { progressBar } from '../../lib/cli/progress.js';
-import { indexPaths, IndexSummary } from '../../lib/index/indexer.js';
+import { BaseCommand, dbFlag } from '../../lib/cli/base.js';
+import { runIndex } from '../../lib/cli/darkserver-index.js';
 
 export default class DarkserverIndex extends BaseCommand {
   static override summary = 'Index the GNU build-ids of every ELF file in local RPM files and folders.';
@@ -24,30 +22,6 @@ A damaged file is reported on stderr and indexes nothing; the others are still i
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(DarkserverIndex);
-    const store = openStore(flags.db);
-    const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {percentage}% | ETA {eta_formatted}');
-    try {
-      const sum = await indexPaths(store, argv as string[], {
-        jobs: flags.jobs ?? availableParallelism(),
-        full: flags.full,
-        onStart: (n) => bar.update(0, n),
-        onFile: () => bar.tick(),
-        onError: (path, message) => this.fail(`${path}: ${message}`, 1),
-      });
-      bar.stop();
-      for (const d of sum.emptyDirs) this.note(`${d}: no .rpm files found`);
-      if (flags.json) this.printJson({ db: store.file, ...sum });
-      else process.stdout.write(`${summaryLine(sum)}\n`);
-    } finally {
-      bar.stop();
-      store.close();
-    }
+    await runIndex({ paths: argv as string[], ...flags }, this.label);
   }
-}
-
-function summaryLine(s: IndexSummary): string {
-  const parts = [`indexed ${s.rpms} RPM${s.rpms === 1 ? '' : 's'} (${s.headerOnly} from the header alone)`];
-  if (s.already) parts.push(`${s.already} already indexed`);
-  if (s.skipped) parts.push(`${s.skipped} source skipped`);
-  return `${parts.join(', ')}: ${s.elfFiles} ELF files, ${s.buildIds} build-ids, ${s.withoutBuildId} without build-id; ${s.failed} failed`;
 }

@@ -1,5 +1,5 @@
 // `darkserver query`: the whole command after argument parsing. The oclif command
-// (commands/darkserver/query.ts) and the fast path that skips oclif (fast-query.ts) both run this,
+// (commands/darkserver/query.ts) and the fast path that skips oclif (fast-path.ts) both run this,
 // so their output is the same byte for byte. Errors are thrown (UserError: one sentence and an exit
 // code); "not found" inputs are reported here and raise the exit code to 1.
 import { UserError } from '../errors.js';

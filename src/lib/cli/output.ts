@@ -1,6 +1,6 @@
 // How every darkforge command talks to the user: one-sentence errors on stderr ("LABEL: sentence")
 // with the contract's exit codes (1 not found / some inputs failed, 2 usage or input error), JSON on
-// stdout. No oclif here: the `darkserver query` fast path (fast-query.ts) prints through it too.
+// stdout. No oclif here: the fast path (fast-path.ts) prints through it too.
 import { ioMessage, UserError } from '../errors.js';
 
 export function note(label: string, message: string): void {
