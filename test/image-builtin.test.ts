@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
@@ -185,7 +185,7 @@ describe('builtin dvd', () => {
     const repo = testRepo();
     const e = setup();
     const conf = writeConf(e, DVD_KS(repo.url));
-    const r = ib(e, ['dvd', '--config', conf, '--staging', `file://${e.staging}`, '--json']);
+    const r = ib(e, ['dvd', '--config', conf, '--staging', `file://${e.staging}`, '--json', '--keep-workdir']);
     assert.equal(r.code, 0, r.stderr);
     const job = JSON.parse(r.stdout);
     assert.equal(job.state, 'succeeded');
@@ -277,6 +277,28 @@ describe('builtin dvd', () => {
     assert.match(text, /^\[images-x86_64\]\nkernel = images\/pxeboot\/vmlinuz$/m);
     assert.match(text, /^\[variant-Everything\]$/m);
     assert.equal(spawnSync('checkisomd5', [iso], { stdio: 'ignore' }).status, 0);
+  });
+
+  test('--boot-iso whose /.treeinfo is a symlink: no host file is read into the DVD', () => {
+    const repo = testRepo();
+    const e = setup();
+    const secret = join(e.home, 'host-secret');
+    writeFileSync(secret, '[images-x86_64]\nkernel = host-file-marker-7f3a\n');
+    const bootTree = join(e.home, 'boot');
+    mkdirSync(join(bootTree, 'images'), { recursive: true });
+    writeFileSync(join(bootTree, 'images', 'boot.img'), 'img');
+    symlinkSync(secret, join(bootTree, '.treeinfo'));
+    const bootIso = join(e.home, 'boot.iso');
+    execFileSync('xorriso', ['-as', 'mkisofs', '-o', bootIso, '-V', 'Fedora-40-boot', '-R', '-J', bootTree], { stdio: 'ignore' });
+    const conf = writeConf(e, DVD_KS(repo.url));
+    const r = ib(e, ['dvd', '--config', conf, '--boot-iso', bootIso, '--staging', `file://${e.staging}`]);
+    assert.equal(r.code, 0, r.stderr);
+    const iso = join(e.staging, readdirSync(e.staging).find((f) => f.endsWith('.iso'))!);
+    const ti = join(e.home, 'treeinfo');
+    extract(iso, '/.treeinfo', ti);
+    const text = readFileSync(ti, 'utf8');
+    assert.match(text, /^\[variant-Everything\]$/m, 'the DVD still gets its own .treeinfo');
+    assert.doesNotMatch(text, /host-file-marker/);
   });
 
   test('packages from Koji (--bid) reach the DVD through the side repository', { skip: !testRepo().bootable && 'df-noarch needs /bin/sh: the busybox package needs busybox-static on the host' }, async () => {

@@ -55,3 +55,17 @@ export function describeFailure(e: unknown): string {
   if (process.env.DARKFORGE_DEBUG) return (e as Error)?.stack ?? String(e);
   return `internal error: ${(e as Error)?.message ?? String(e)} (set DARKFORGE_DEBUG=1 for details)`;
 }
+
+/**
+ * Text from an input (a member name, a package name) as a message quotes it: on one line, with
+ * control characters escaped, and cut after `max` characters.
+ */
+export function inputText(s: string, max = 200): string {
+  const t = /[\x00-\x1f\x7f\u2028\u2029]/.test(s)
+    ? s.replace(/[\x00-\x1f\x7f\u2028\u2029]/g, (c) => {
+      const n = c.charCodeAt(0);
+      return n > 0xff ? `\\u${n.toString(16)}` : `\\x${n.toString(16).padStart(2, '0')}`;
+    })
+    : s;
+  return t.length > max ? `${t.slice(0, max)}…` : t;
+}

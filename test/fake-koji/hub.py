@@ -25,7 +25,14 @@ BUILD_INTERNAL = ('rpms', 'file', 'state_sequence')
 DEFAULT_FAULTS = {
     'rpc_503': 0, 'file_503': 0, 'drop_file': 0, 'drop_rpc': 0, 'ignore_range': False,
     'corrupt': [], 'fail_forever': [], 'slow_file_ms': 0,
+    # network faults (see README.md)
+    'close_file': 0, 'cut_in_payload': False, 'no_content_length': False,
+    'stall_file': 0, 'stall_rpc': 0, 'stall_ms': 30000,
+    'rpc_garbage': 0, 'rpc_html': 0, 'rpc_fault': 0, 'close_rpc': 0,
 }
+GARBAGE_XML = b"<?xml version='1.0'?>\n<methodResponse><params><param><value><struct><member><name>id</nam"
+HTML_PAGE = (b'<!DOCTYPE html>\n<html><head><title>Koji is down for maintenance</title></head>\n'
+             b'<body><h1>Maintenance</h1><p>Back soon.</p></body></html>\n')
 TIME_STR = '2024-01-02 03:04:05.000000+00:00'
 TIME_TS = 1704164645.0
 
@@ -105,6 +112,14 @@ def payload_offset(path):
             return pos
     except OSError:
         return None
+
+
+def payload_mid(path, size):
+    """The file offset in the middle of the payload (of the whole file if the RPM is unreadable)."""
+    off = payload_offset(path)
+    if off is None or off >= size:
+        off = 0
+    return off + (size - off) // 2
 
 
 # ---- state ----
@@ -420,6 +435,18 @@ class Handler(BaseHTTPRequestHandler):
         if send_body:
             self.wfile.write(body)
 
+    def _truncated(self, status, body, ctype, rpc, fault_name):
+        """Announce the whole body, send half of it, close cleanly (FIN)."""
+        half = body[:len(body) // 2]
+        self._log(status, len(half), rpc, fault_name)
+        self.send_response(status)
+        self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(half)
+        self.wfile.flush()
+        self.close_connection = True
+
     def _read_body(self):
         if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
             out = bytearray()
@@ -465,11 +492,25 @@ class Handler(BaseHTTPRequestHandler):
             params, method, parse_error = None, None, e
         else:
             parse_error = None
+        if self.state.take('stall_rpc'):
+            with self.state.lock:
+                pause = float(self.state.faults.get('stall_ms') or 0) / 1000.0
+            self._log(None, 0, rpc, 'stall_rpc')
+            time.sleep(pause)
         if self.state.take('rpc_503'):
             return self._simple(503, 'Service Unavailable\n', rpc=rpc, fault_name='rpc_503')
         if self.state.take('drop_rpc'):
             self._log(None, 0, rpc, 'drop_rpc')
             return self._abort()
+        if self.state.take('rpc_garbage'):
+            return self._simple(200, GARBAGE_XML, 'text/xml', rpc=rpc, fault_name='rpc_garbage')
+        if self.state.take('rpc_html'):
+            return self._simple(200, HTML_PAGE, 'text/html; charset=utf-8', rpc=rpc, fault_name='rpc_html')
+        if self.state.take('rpc_fault'):
+            data = dump_response(fault('injected fault: the hub is having a bad day'))
+            return self._simple(200, data, 'text/xml', rpc=rpc, fault_name='rpc_fault')
+        if self.state.take('close_rpc'):
+            return self._truncated(200, dump_response(self.hub.call('getAPIVersion', [])), 'text/xml', rpc, 'close_rpc')
         if parse_error is not None:
             resp = fault('cannot parse request: %s' % parse_error)
         else:
@@ -513,10 +554,12 @@ class Handler(BaseHTTPRequestHandler):
             return self._simple(503, 'Service Unavailable\n', fault_name='fail_forever')
         if is_get and st.take('file_503'):
             return self._simple(503, 'Service Unavailable\n', fault_name='file_503')
-        drop = is_get and st.take('drop_file')
         with st.lock:
             ignore_range = bool(st.faults.get('ignore_range'))
             slow = float(st.faults.get('slow_file_ms') or 0) / 1000.0
+            in_payload = bool(st.faults.get('cut_in_payload'))
+            no_length = bool(st.faults.get('no_content_length'))
+            stall = float(st.faults.get('stall_ms') or 0) / 1000.0
         fname = r['file']
         size = os.path.getsize(fname)
         flip = None
@@ -529,7 +572,7 @@ class Handler(BaseHTTPRequestHandler):
                 flip = off + (size - off) // 2
                 st.corrupt_at[fname] = flip
         rng = None if ignore_range else parse_range(self.headers.get('Range'), size)
-        fault_name = 'drop_file' if drop else ('corrupt' if flip is not None else None)
+        fault_name = 'corrupt' if flip is not None else None
         if rng == 'unsatisfiable':
             return self._simple(416, '', headers=[('Content-Range', 'bytes */%d' % size), ('Accept-Ranges', 'bytes')],
                                 fault_name=fault_name)
@@ -538,11 +581,24 @@ class Handler(BaseHTTPRequestHandler):
         else:
             status, (start, end) = 206, rng
         length = end - start + 1
+        # drop_file / close_file cut the body in half; with cut_in_payload they count only the
+        # requests whose body holds the middle of the payload, and cut there.
+        mid = payload_mid(fname, size)
+        cuttable = is_get and (not in_payload or start < mid <= end)
+        drop = cuttable and st.take('drop_file')
+        close = cuttable and not drop and st.take('close_file')
+        stalled = is_get and st.take('stall_file')
+        fault_name = ('drop_file' if drop else 'close_file' if close else 'stall_file' if stalled
+                      else 'corrupt' if flip is not None else None)
         if not is_get:
             self._log(status, 0, fault_name=fault_name)
         self.send_response(status)
         self.send_header('Content-Type', 'application/x-rpm')
-        self.send_header('Content-Length', str(length))
+        if no_length:
+            self.send_header('Connection', 'close')
+            self.close_connection = True
+        else:
+            self.send_header('Content-Length', str(length))
         if not ignore_range:
             self.send_header('Accept-Ranges', 'bytes')
         if status == 206:
@@ -551,7 +607,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not is_get:
             return
-        limit = length // 2 if drop else length
+        if stalled:
+            self.wfile.flush()
+            self._log(None, 0, fault_name='stall_file')  # now, so a client that gives up finds it
+            time.sleep(stall)
+        cut = drop or close
+        limit = ((mid - start) if in_payload else length // 2) if cut else length
         sent = 0
         logged = False
         try:
@@ -568,7 +629,7 @@ class Handler(BaseHTTPRequestHandler):
                         b = bytearray(buf)
                         b[flip - pos] ^= 0xFF
                         buf = bytes(b)
-                    if sent + len(buf) >= limit and not drop:
+                    if sent + len(buf) >= limit and not cut:
                         # log before the last chunk so a client that has the whole body finds the line
                         self._log(status, sent + len(buf), fault_name=fault_name)
                         logged = True
@@ -581,6 +642,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._log(status, sent, fault_name=fault_name)
         if drop:
             self._abort()
+        elif close:
+            self.wfile.flush()
+            self.close_connection = True
 
 
 class Server(ThreadingHTTPServer):

@@ -62,6 +62,26 @@ export interface FakeFaults {
   fail_forever: string[];
   /** pause between 64 KiB chunks of a file body */
   slow_file_ms: number;
+  /** the next N file GETs announce the whole body, send half of it and close cleanly (FIN) */
+  close_file: number;
+  /** drop_file and close_file count only GETs whose body holds the middle of the payload, and cut there */
+  cut_in_payload: boolean;
+  /** file bodies go without Content-Length, delimited by closing the connection */
+  no_content_length: boolean;
+  /** the next N file GETs send their headers, then wait stall_ms before the body */
+  stall_file: number;
+  /** the next N XML-RPC POSTs wait stall_ms before answering */
+  stall_rpc: number;
+  /** length of a stall (default 30000) */
+  stall_ms: number;
+  /** the next N XML-RPC POSTs answer 200 text/xml with a cut-off, malformed document */
+  rpc_garbage: number;
+  /** the next N XML-RPC POSTs answer 200 text/html with a maintenance page */
+  rpc_html: number;
+  /** the next N XML-RPC POSTs answer with an XML-RPC fault (1000, "injected fault: ...") */
+  rpc_fault: number;
+  /** the next N XML-RPC POSTs announce their body, send half and close cleanly */
+  close_rpc: number;
 }
 
 export interface FakeKojiConfig {
@@ -87,7 +107,8 @@ export interface LogLine {
   /** XML-RPC method, or the inner method names of a multicall; null for other requests */
   rpc: string | (string | null)[] | null;
   /** the fault that shaped this answer, if any */
-  fault: 'rpc_503' | 'drop_rpc' | 'file_503' | 'drop_file' | 'corrupt' | 'fail_forever' | null;
+  fault: 'rpc_503' | 'drop_rpc' | 'file_503' | 'drop_file' | 'corrupt' | 'fail_forever' | 'close_file' | 'stall_file'
+    | 'stall_rpc' | 'rpc_garbage' | 'rpc_html' | 'rpc_fault' | 'close_rpc' | null;
 }
 
 export interface FakeKoji {

@@ -64,14 +64,24 @@ export function progress(tool, lines) {
   }
 }
 
-/** DF_STANDIN_SLEEP (seconds) gives a test time to cancel; DF_STANDIN_FAIL=1 fails the build. */
+/**
+ * DF_STANDIN_SLEEP (seconds) gives a test time to cancel. DF_STANDIN_FAIL fails the build after
+ * a partial file in the working directory (what a tool leaves when it dies mid-build):
+ * `1` or any exit code exits with it; a signal name (SIGKILL, SIGSEGV, …) kills the tool with it.
+ */
 export async function work(tool) {
   const secs = Number(process.env.DF_STANDIN_SLEEP || 0);
   if (secs > 0) await new Promise((r) => setTimeout(r, secs * 1000));
-  if (process.env.DF_STANDIN_FAIL === '1') {
-    process.stderr.write(`${tool}: ERROR: stand-in failure requested (DF_STANDIN_FAIL=1)\n`);
-    process.exit(1);
+  const fail = process.env.DF_STANDIN_FAIL;
+  if (!fail || fail === '0') return;
+  writeFileSync(`${process.cwd()}/${tool}-partial.tmp`, 'half of a build\n');
+  if (/^SIG[A-Z0-9]+$/.test(fail)) {
+    process.stderr.write(`${tool}: dying from ${fail} (DF_STANDIN_FAIL=${fail})\n`);
+    process.kill(process.pid, fail);
+    await new Promise((r) => setTimeout(r, 10_000));
   }
+  process.stderr.write(`${tool}: ERROR: stand-in failure requested (DF_STANDIN_FAIL=${fail})\n`);
+  process.exit(/^\d+$/.test(fail) ? Number(fail) : 1);
 }
 
 /** A small file with an ISO 9660 primary volume descriptor ("CD001" at offset 32769). */

@@ -1,5 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
+import { netFlags, netOptions } from '../../lib/cli/net-flags.js';
 import { buildIdOfFile } from '../../lib/elf/file.js';
 import { UserError } from '../../lib/errors.js';
 import { cacheRoot, FindKind } from '../../lib/find/cache.js';
@@ -22,7 +23,7 @@ when the build-id is unknown or no source delivers the file.`;
     buildid: Args.string({ description: 'build-id (8-64 hex digits) or the path of an ELF file', required: true }),
     path: Args.string({ description: 'source file path (for "source")' }),
   };
-  static override flags = { db: dbFlag };
+  static override flags = { db: dbFlag, ...netFlags };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(DarkserverFind);
@@ -31,10 +32,11 @@ when the build-id is unknown or no source delivers the file.`;
     if (kind !== 'source' && args.path) throw new UserError(`find ${kind} takes one build-id or ELF file, not a path as well`, 2);
     const buildId = /^[0-9a-fA-F]{8,64}$/.test(args.buildid) ? parseBuildId(args.buildid) : await buildIdOfFile(args.buildid);
     const { findFile } = await import('../../lib/find/finder.js');
+    const net = netOptions(this.label, flags);
     const store = openStore(flags.db, { mustExist: true });
     try {
       const r = await findFile(store, { kind, buildId, sourcePath: args.path }, {
-        cacheDir: cacheRoot(),
+        cacheDir: cacheRoot(), net,
         onFallback: (url, message) => this.note(`${url}: ${message}; trying the next source`),
       });
       if (flags.json) this.printJson(r);

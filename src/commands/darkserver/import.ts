@@ -1,9 +1,13 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { formatBytes } from '../../lib/cli/format.js';
+import { interruptible } from '../../lib/cli/interrupt.js';
+import { netFlags, netOptions } from '../../lib/cli/net-flags.js';
 import { progressBar } from '../../lib/cli/progress.js';
 import { UserError } from '../../lib/errors.js';
-import type { ImportSummary } from '../../lib/import/importer.js';
+import type { ImportProgress, ImportSummary } from '../../lib/import/importer.js';
+import { releaseClaims } from '../../lib/import/queue.js';
+import { databaseError } from '../../lib/index/db-errors.js';
 import { resolveInstance } from '../../lib/koji/instances.js';
 
 export default class DarkserverImport extends BaseCommand {
@@ -34,6 +38,7 @@ build was imported.`;
     full: Flags.boolean({ description: 'Always stream the payload.' }),
     'retry-failed': Flags.boolean({ description: 'Put failed builds and RPMs back on the queue first.' }),
     'wait-building': Flags.integer({ description: 'Keep re-checking BUILDING builds for this many seconds.', default: 0, min: 0, helpValue: 'SECONDS' }),
+    ...netFlags,
   };
 
   async run(): Promise<void> {
@@ -42,23 +47,38 @@ build was imported.`;
       throw new UserError(`--to ${flags.to} is below --from ${flags.from}`, 2);
     }
     const instance = resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
+    const net = netOptions(this.label, flags);
     const { importBuilds } = await import('../../lib/import/importer.js');
     const store = openStore(flags.db);
     const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
     const started = Date.now();
+    let seen: ImportProgress | undefined;
     try {
-      const sum = await importBuilds(store, {
+      // A signal, or a failure of the database itself, puts this process's claimed RPMs back on the queue.
+      const sum = await interruptible(importBuilds(store, {
         instance, builds: argv as string[], from: flags.from, to: flags.to, jobs: flags.jobs, full: flags.full,
-        retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000,
-        onProgress: (p) => bar.update(p.rpmsDone, p.rpmsTotal, {
-          builds: p.builds, fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))),
-        }),
+        retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net,
+        onProgress: (p) => {
+          seen = p;
+          bar.update(p.rpmsDone, p.rpmsTotal, {
+            builds: p.builds, fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))),
+          });
+        },
         onError: (subject, message) => this.fail(`${subject}: ${message}`, 1),
+      }), (signal) => {
+        bar.stop();
+        const back = releaseClaims(store.db) ?? 0;
+        return `interrupted by ${signal}: ${seen?.rpmsDone ?? 0} of ${seen?.rpmsTotal ?? 0} RPMs done, ${back} in progress put back on the queue; `
+          + 'run "darkserver import" again to finish';
       });
       bar.stop();
       if (flags.json) this.printJson(sum);
       else process.stdout.write(`${summaryLine(sum)}\n`);
       if (!sum.complete) this.fail('not every requested build was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
+    } catch (e) {
+      const dbError = databaseError(store.file, e);
+      if (dbError) releaseClaims(store.db);
+      throw dbError ?? e;
     } finally {
       bar.stop();
       store.close();

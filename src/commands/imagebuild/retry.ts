@@ -1,10 +1,10 @@
 import { Args, Flags } from '@oclif/core';
-import { join } from 'node:path';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { UserError } from '../../lib/errors.js';
 import { JobStore } from '../../lib/image/jobs.js';
 import { jobsRoot } from '../../lib/image/location.js';
 import { lookupJob } from '../../lib/image/lookup.js';
+import { jobOutcome } from '../../lib/image/report.js';
 import { recoverSecrets } from '../../lib/image/secrets.js';
 import { resolveDbPath } from '../../lib/index/location.js';
 
@@ -23,16 +23,16 @@ export default class ImagebuildRetry extends BaseCommand {
       const jobs = new JobStore(store.db);
       const old = lookupJob(jobs, args.job);
       if (old.state === 'queued' || old.state === 'running') throw new UserError(`job ${old.id} is still ${old.state}`, 1);
-      const job = jobs.create({ config: old.config, backend: old.backend, jobsDir: (id) => join(jobsRoot(), String(id)), timeoutS: old.timeout_s ?? undefined, retryOf: old.id });
+      const job = jobs.create({ config: old.config, backend: old.backend, jobsRoot: jobsRoot(), timeoutS: old.timeout_s ?? undefined, retryOf: old.id });
       const secrets = await recoverSecrets(old.config);
       if (flags.detach) {
-        await detach(job, resolveDbPath(flags.db), secrets);
+        await detach(job, resolveDbPath(flags.db), secrets, jobs);
         if (flags.json) this.printJson({ id: job.id }); else process.stdout.write(`${job.id}\n`);
         return;
       }
       const done = await runJob(job, { jobs, attached: true, secrets });
       if (flags.json) this.printJson(done); else process.stdout.write(`job ${done.id} ${done.state}\n`);
-      if (done.state !== 'succeeded') throw new UserError(`job ${done.id} ${done.state}: ${done.error ?? 'see imagebuild logs'}`, 1);
+      if (done.state !== 'succeeded') throw new UserError(jobOutcome(done), 1);
     } finally {
       store.close();
     }

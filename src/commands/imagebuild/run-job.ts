@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { JobStore } from '../../lib/image/jobs.js';
 import { lookupJob } from '../../lib/image/lookup.js';
-import { takeSecretsFromEnv } from '../../lib/image/secrets.js';
+import { takeSecretsFromEnv, takeSecretsFromStdin } from '../../lib/image/secrets.js';
 
 /** The background half of --detach; not meant to be typed by people. */
 export default class ImagebuildRunJob extends BaseCommand {
@@ -14,12 +14,14 @@ export default class ImagebuildRunJob extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ImagebuildRunJob);
     const { runJob } = await import('../../lib/image/runner.js');
+    // Read the passwords first: the parent may be gone by the time the job starts.
+    const secrets = takeSecretsFromStdin() ?? takeSecretsFromEnv();
     const store = openStore(flags.db);
     try {
       const jobs = new JobStore(store.db);
       const job = lookupJob(jobs, args.job);
       if (job.state !== 'queued') return;
-      await runJob(job, { jobs, attached: false, secrets: takeSecretsFromEnv() });
+      await runJob(job, { jobs, attached: false, secrets });
     } finally {
       store.close();
     }

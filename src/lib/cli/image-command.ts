@@ -1,6 +1,7 @@
 // Shared flags and run() of `imagebuild boot|dvd|live`.
 import { Flags } from '@oclif/core';
 import { UserError } from '../errors.js';
+import { jobOutcome } from '../image/report.js';
 import { ImageType } from '../image/types.js';
 import { resolveDbPath } from '../index/location.js';
 import { BaseCommand, dbFlag, openStore } from './base.js';
@@ -21,6 +22,10 @@ export const buildFlags = {
   'dry-run': Flags.boolean({ description: 'Print the validated config, side repository, kickstart diff and exact command; run nothing.' }),
   detach: Flags.boolean({ description: 'Run the job in the background and print its id.' }),
   timeout: Flags.integer({ description: 'Stop the image tool after this many seconds.', min: 1, helpValue: 'SECONDS' }),
+  'keep-workdir': Flags.boolean({
+    description: 'Keep the job\'s work folder after the job (--no-keep-workdir: always remove it). Default: removed when the job succeeds, kept otherwise.',
+    allowNo: true,
+  }),
 };
 
 /** `imagebuild dvd` only: what the builtin backend makes of the tree. */
@@ -40,7 +45,7 @@ export abstract class ImageBuildCommand extends BaseCommand {
     const store = openStore(flags.db);
     try {
       const f = flags as typeof flags & { format?: string; 'boot-iso'?: string };
-      const r = await submitBuild(store, this.imageType, { ...flags, dryRun: flags['dry-run'], format: f.format, bootIso: f['boot-iso'] }, { dbFile });
+      const r = await submitBuild(store, this.imageType, { ...flags, dryRun: flags['dry-run'], format: f.format, bootIso: f['boot-iso'], keepWorkdir: flags['keep-workdir'] }, { dbFile });
       if (r.report !== undefined) {
         if (flags.json) this.printJson(r.plan);
         else process.stdout.write(`${r.report}\n`);
@@ -50,7 +55,8 @@ export abstract class ImageBuildCommand extends BaseCommand {
       if (flags.json) this.printJson(flags.detach ? { id: job.id } : job);
       else if (flags.detach) process.stdout.write(`${job.id}\n`);
       else process.stdout.write(`job ${job.id} ${job.state}${job.artifacts.length ? `: ${job.artifacts.join(' ')}` : ''}\n`);
-      if (!flags.detach && job.state !== 'succeeded') throw new UserError(`job ${job.id} ${job.state}: ${job.error ?? 'see imagebuild logs'}`, 1);
+      // staging_failed is exit 1 as well: the images exist, but not where the caller asked for them.
+      if (!flags.detach && job.state !== 'succeeded') throw new UserError(jobOutcome(job), 1);
     } finally {
       store.close();
     }

@@ -2,6 +2,7 @@
 // with the contract's exit codes (1 not found / some inputs failed, 2 usage or input error), JSON on
 // stdout. No oclif here: the fast path (fast-path.ts) prints through it too.
 import { ioMessage, UserError } from '../errors.js';
+import { InterruptedError } from './interrupt.js';
 
 export function note(label: string, message: string): void {
   process.stderr.write(`${label}: ${message}\n`);
@@ -18,11 +19,18 @@ export function printJson(value: unknown): void {
 }
 
 /**
- * Report an error that ended a command: a UserError's own sentence and code, a filesystem error
+ * Report an error that ended a command: a UserError's own sentence and code (an interrupted command
+ * then exits at once), a filesystem error
  * as "path: phrase" (exit 1), anything else as an internal error (exit 1). Returns false, having
  * printed nothing, for a bug when DARKFORGE_DEBUG is set: the caller rethrows it for the stack.
  */
 export function reportError(label: string, err: unknown): boolean {
+  if (err instanceof InterruptedError) {
+    // Work still in flight (a payload being read, a download) is abandoned: none of it was
+    // written, and waiting for it would not make the exit prompt.
+    fail(label, err.message, err.exitCode);
+    process.exit(err.exitCode);
+  }
   if (err instanceof UserError) {
     fail(label, err.message, err.exitCode);
     return true;

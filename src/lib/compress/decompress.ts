@@ -12,7 +12,7 @@ import { delimiter, join } from 'node:path';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
-import { FormatError } from '../errors.js';
+import { DownloadError, FormatError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 
@@ -113,9 +113,9 @@ async function sniffInput(raw: AsyncIterable<Buffer>, claimed: string): Promise<
   return { kind, input };
 }
 
-/** Read errors of the source pass through; anything a decoder says means bad data. */
+/** Read errors of the source (a file, a download) pass through; anything a decoder says means bad data. */
 function decodeError(kind: string, e: unknown): unknown {
-  if (e instanceof FormatError || (e as NodeJS.ErrnoException)?.syscall) return e;
+  if (e instanceof FormatError || e instanceof DownloadError || (e as NodeJS.ErrnoException)?.syscall) return e;
   return new FormatError(`payload does not decompress as ${kind} (${String((e as Error)?.message ?? e).replace(/\.$/, '')})`);
 }
 

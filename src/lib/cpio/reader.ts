@@ -1,7 +1,7 @@
 // Streaming reader for rpm payload archives: SVR4 "newc" cpio (070701/070702) and rpm's stripped
 // large-file form (07070X: magic + 8-hex file index; name, mode and size come from the header).
 // Entry bodies are read lazily; whatever a consumer leaves unread is skipped, never buffered.
-import { FormatError } from '../errors.js';
+import { FormatError, inputText } from '../errors.js';
 
 export interface CpioEntry {
   /** Path as in the package, always starting with "/". */
@@ -136,14 +136,14 @@ export class CpioArchive {
       await this.align();
       if (name === 'TRAILER!!!') return undefined;
       this.pendingBody = h.size;
-      this.pendingWhat = `cpio member ${name}`;
+      this.pendingWhat = `cpio member ${inputText(name)}`;
       return newcEntry(h, name);
     }
     if (magic === '07070X') {
       const e = strippedEntry(await r.readExact(8, 'stripped cpio header'), 0, at, this.opts);
       await this.align();
       this.pendingBody = e.size;
-      this.pendingWhat = `cpio member ${e.path}`;
+      this.pendingWhat = `cpio member ${inputText(e.path)}`;
       return e;
     }
     throw new FormatError(`bad cpio magic "${printable(magicBuf)}" at archive byte ${at}`);
@@ -190,7 +190,7 @@ interface NewcHeader {
 function parseNewc(b: Buffer, o: number, at: number): NewcHeader {
   const field = (i: number): number => {
     const s = b.toString('latin1', o + i * 8, o + i * 8 + 8);
-    if (!/^[0-9a-fA-F]{8}$/.test(s)) throw new FormatError(`cpio header at archive byte ${at} has a bad field "${s}"`);
+    if (!/^[0-9a-fA-F]{8}$/.test(s)) throw new FormatError(`cpio header at archive byte ${at} has a bad field "${inputText(s)}"`);
     return parseInt(s, 16);
   };
   const h = {
@@ -211,7 +211,7 @@ function newcEntry(h: NewcHeader, name: string): CpioEntry {
 /** The 8-hex file index after a 07070X magic, resolved through the package header. */
 function strippedEntry(b: Buffer, o: number, at: number, opts: CpioOptions): CpioEntry {
   const fxs = b.toString('latin1', o, o + 8);
-  if (!/^[0-9a-fA-F]{8}$/.test(fxs)) throw new FormatError(`stripped cpio header at archive byte ${at} has a bad file index "${fxs}"`);
+  if (!/^[0-9a-fA-F]{8}$/.test(fxs)) throw new FormatError(`stripped cpio header at archive byte ${at} has a bad file index "${inputText(fxs)}"`);
   const fx = parseInt(fxs, 16);
   const info = opts.stripped?.(fx);
   if (!info) throw new FormatError(`stripped cpio header at archive byte ${at} names file ${fx}, which the package header does not list`);
@@ -252,7 +252,6 @@ export class CpioParser {
   private entry?: CpioEntry;
   private bodySize = 0;
   private sink?: CpioBodySink;
-  private what = '';
 
   constructor(private readonly handler: CpioHandler, private readonly opts: CpioOptions = {}) {}
 
@@ -332,7 +331,7 @@ export class CpioParser {
       case St.Name:
         throw new FormatError(`payload ends inside the cpio file name at archive byte ${at}`);
       case St.Body:
-        throw new FormatError(`payload ends inside ${this.what} at archive byte ${at} (${this.need} bytes missing)`);
+        throw new FormatError(`payload ends inside cpio member ${inputText(this.entry!.path)} at archive byte ${at} (${this.need} bytes missing)`);
       case St.PadBody:
       case St.Pad:
         throw new FormatError(`payload ends inside the cpio padding at archive byte ${at}`);
@@ -367,7 +366,6 @@ export class CpioParser {
   private startMember(e: CpioEntry): void {
     this.entry = e;
     this.bodySize = e.size;
-    this.what = `cpio member ${e.path}`;
     this.sink = this.handler.entry(e);
     const pad = (4 - (this.position % 4)) % 4; // the body starts on a 4-byte boundary
     if (pad) { this.st = St.PadBody; this.need = pad; return; }

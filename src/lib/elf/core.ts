@@ -30,6 +30,8 @@ const MAX_PHDR_TABLE = 64 * MiB;
 const MAX_NOTES = 64 * MiB;
 const MAX_MODULE_PHDRS = 1 * MiB;
 const MAX_MODULE_NOTE = 1 * MiB;
+/** Note segments looked at per module: real ones have two or three, a hostile one thousands. */
+const MAX_MODULE_NOTES = 16;
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
@@ -61,6 +63,8 @@ class Words {
 
 class CoreReader {
   private loads: Load[] = [];
+  /** Modules already looked at, by first address and mapping end (many paths may share one). */
+  private probes = new Map<string, Promise<{ dumped: boolean; elf?: boolean; buildId?: string }>>();
 
   constructor(readonly file: string, private readonly fh: FileHandle, readonly size: number) {}
 
@@ -181,7 +185,14 @@ class CoreReader {
    * Look at the ELF image whose first page is mapped at base (file offset 0) and whose mapping ends
    * at limit: is that page dumped, is it ELF, and which build-id does it carry.
    */
-  async probeModule(base: bigint, limit: bigint): Promise<{ dumped: boolean; elf?: boolean; buildId?: string }> {
+  probeModule(base: bigint, limit: bigint): Promise<{ dumped: boolean; elf?: boolean; buildId?: string }> {
+    const key = `${base}:${limit}`;
+    let p = this.probes.get(key);
+    if (!p) this.probes.set(key, (p = this.probeOnce(base, limit)));
+    return p;
+  }
+
+  private async probeOnce(base: bigint, limit: bigint): Promise<{ dumped: boolean; elf?: boolean; buildId?: string }> {
     const ident = await this.readMem(base, 16);
     if (!ident) return { dumped: false };
     if (!isElf(ident)) return { dumped: true, elf: false };
@@ -195,7 +206,7 @@ class CoreReader {
     if (!inside(h.phoff, tableSize)) return { dumped: true, elf: true };
     const table = await this.readMem(base + BigInt(h.phoff), tableSize);
     if (!table) return { dumped: true, elf: true };
-    for (const note of noteSegments(h, table)) {
+    for (const note of noteSegments(h, table).slice(0, MAX_MODULE_NOTES)) {
       if (note.size === 0 || note.size > MAX_MODULE_NOTE || !inside(note.offset, note.size)) continue;
       const bytes = await this.readMem(base + BigInt(note.offset), note.size);
       if (!bytes) continue;

@@ -29,6 +29,10 @@ export interface ScannerOptions {
 
 const MAX_TABLE = 8 << 20;
 const MAX_NOTE_AREA = 1 << 20;
+// Real files have a handful of note segments and sections. A hostile table of thousands, each
+// claiming a megabyte, gets these many (and bytes) read, not 64 GB.
+const MAX_NOTE_AREAS = 64;
+const MAX_NOTE_BYTES = 16 << 20;
 
 interface Want {
   offset: number;
@@ -51,6 +55,8 @@ export class ElfBuildIdScanner {
   private spillFd?: number;
   private spillEnd = 0;
   private result: ElfScanResult = { elf: false };
+  private noteAreas = 0;
+  private noteBytes = 0;
   done = false;
 
   constructor(private readonly size: number, opts: ScannerOptions = {}) {
@@ -181,6 +187,7 @@ export class ElfBuildIdScanner {
 
   private requestNotes(r: NoteRange): void {
     if (r.size === 0 || r.size > MAX_NOTE_AREA) return;
+    if (++this.noteAreas > MAX_NOTE_AREAS || (this.noteBytes += r.size) > MAX_NOTE_BYTES) return;
     this.pendingNotes++;
     this.request(r.offset, r.size, MAX_NOTE_AREA, (area) => {
       this.pendingNotes--;

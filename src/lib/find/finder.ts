@@ -1,15 +1,16 @@
 // `darkserver find`: from a build-id to the file itself, as debuginfod-find does, but from the
 // local index. The RPM holding the file is read from disk or from its download candidates in
 // order (mirror, Koji, retrace), falling back to the next on any error.
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UserError, describeFailure } from '../errors.js';
 import { queryBuildIds, withCandidates } from '../index/query.js';
 import { Store } from '../index/store.js';
-import { HttpSource } from '../net/http-source.js';
-import { ByteSource, FileSource } from '../rpm/source.js';
-import { cachePath, FindKind } from './cache.js';
+import type { NetOptions } from '../net/dispatcher.js';
+import { openSource } from '../net/open-source.js';
+import { redactUrl } from '../net/url-policy.js';
+import type { ByteSource } from '../rpm/source.js';
+import { cachePath, FindKind, makeCacheFolder } from './cache.js';
 import { extractFromRpm } from './extract.js';
 
 export interface FindRequest {
@@ -32,6 +33,8 @@ export interface FindOptions {
   cacheDir: string;
   /** Told about each source that failed before one delivered. */
   onFallback?: (url: string, message: string) => void;
+  /** Timeout and TLS settings for downloads (--timeout, --insecure). */
+  net?: NetOptions;
 }
 
 interface Candidate {
@@ -46,18 +49,20 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
 
   const candidates = selectCandidates(store, req);
   const failures: string[] = [];
-  await mkdir(dirname(dest), { recursive: true });
+  await makeCacheFolder(opts.cacheDir, dirname(dest));
   for (const c of candidates) {
     for (const url of c.urls) {
       let src: ByteSource | undefined;
       try {
-        src = url.startsWith('file:') ? await FileSource.open(fileURLToPath(url)) : new HttpSource(url);
+        src = await openSource(url, opts.net);
         await extractFromRpm(src, c.member, dest);
-        return { path: dest, buildId: req.buildId, kind: req.kind, cached: false, rpm: c.rpm, url };
+        return { path: dest, buildId: req.buildId, kind: req.kind, cached: false, rpm: c.rpm, url: redactUrl(url) };
       } catch (e) {
-        const msg = describeFailure(e);
-        failures.push(`${url}: ${msg}`);
-        opts.onFallback?.(url, msg);
+        const shown = redactUrl(url);
+        // Download errors name their URL already; it is said once, in front.
+        const msg = describeFailure(e).replace(`${shown}: `, '');
+        failures.push(`${shown}: ${msg}`);
+        opts.onFallback?.(shown, msg);
       } finally {
         await src?.close();
       }
@@ -85,7 +90,15 @@ function selectCandidates(store: Store, req: FindRequest): Candidate[] {
   }
   // Files already on this machine first.
   rows.sort((a, b) => Number(b.instance === 'local') - Number(a.instance === 'local'));
-  return rows.map((r) => ({ rpm: r.rpm, member: r.elf, urls: r.urls }));
+  // Hard links give one row per path; any path of the set extracts the same bytes, so each RPM
+  // (each set of download URLs) is tried once.
+  const seen = new Set<string>();
+  return rows.filter((r) => {
+    const key = `${r.instance}\0${r.rpm}\0${r.urls.join(' ')}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  }).map((r) => ({ rpm: r.rpm, member: r.elf, urls: r.urls }));
 }
 
 async function isFile(p: string): Promise<boolean> {

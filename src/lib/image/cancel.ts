@@ -1,16 +1,18 @@
-// Cancel: end the tool's process group and the runner, and record the job as canceled.
+// Cancel: record the job as canceled, then end the tool's process group and the runner. The
+// record is decided first, in one transaction, so a cancel that races the job's own end gives
+// one answer: either the job was canceled, or it had already finished and says how.
 import { UserError } from '../errors.js';
 import { ImageJob, JobStore } from './jobs.js';
+import { groupBelongsTo, runnerAlive } from '../proc/liveness.js';
 import { killGroup } from './process-group.js';
 
 export function cancelJob(jobs: JobStore, job: ImageJob): ImageJob {
-  if (job.state !== 'queued' && job.state !== 'running') {
-    throw new UserError(`job ${job.id} is already ${job.state}`, 1);
+  const { job: now, canceled } = jobs.cancel(job.id);
+  if (!canceled) throw new UserError(`job ${job.id} is already ${now.state}`, 1);
+  // Signal only processes that are still the job's: a pid or group id may have been reused.
+  if (now.pgid && groupBelongsTo(now.pgid, now.job_dir)) killGroup(now.pgid);
+  if (now.pid && now.pid !== process.pid && runnerAlive(now.pid, now.started_at, now.job_dir)) {
+    try { process.kill(now.pid, 'SIGTERM'); } catch { /* already gone */ }
   }
-  jobs.markCanceled(job.id);
-  killGroup(job.pgid);
-  if (job.pid && job.pid !== process.pid) {
-    try { process.kill(job.pid, 'SIGTERM'); } catch { /* already gone */ }
-  }
-  return jobs.get(job.id)!;
+  return now;
 }

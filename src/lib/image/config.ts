@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { ConfigEntry, ConfigFile, DEFAULT_SECTION, InterpolationError, readConfigFile } from './configparser.js';
 import type { BackendChoice, BootSettings, DvdFormat, ConfigProblem, DvdSettings, ImageBuildConfig, ImageType, LiveSettings, RepoSpec, SmtpSettings, ValueOrigin } from './types.js';
 import { IMAGE_TYPES } from './types.js';
+import { redactUrl } from '../net/url-policy.js';
 import { basearch, BOOLEAN_WORDS, COMMAND_LINE, hostArches, parseBoolean, validate } from './validate.js';
 
 export { formatProblem } from './validate.js';
@@ -51,6 +52,34 @@ type Scope = Array<[ConfigFile, string]>;
 
 /** `config` is set exactly when `problems` is empty. */
 export function loadImageConfig(opts: LoadOptions): { config?: ImageBuildConfig; problems: ConfigProblem[] } {
+  const r = load(opts);
+  return r.problems.length ? { problems: r.problems.map(redactProblem) } : r;
+}
+
+/**
+ * Problems quote values; a password (an [smtp] password, or one inside a staging URL) is shown
+ * as "***" wherever it would appear, also in a syntax error's quoted line.
+ */
+function redactProblem(p: ConfigProblem): ConfigProblem {
+  let { value, message } = p;
+  if ((p.key ?? '').toLowerCase() === 'password') {
+    const v = value ?? '';
+    if (v) message = message.split(v).join('***');
+    // An interpolation error quotes pieces of the value ("bad reference …", "%(name)s").
+    const piece = (x: string): boolean => x.length >= 3 && v.includes(x);
+    message = message.replace(/"([^"]*)"/g, (m, x: string) => (piece(x) ? '"***"' : m)).replace(/%\(([^)]*)\)s/g, (m, x: string) => (piece(`%(${x}`) ? '%(***)s' : m));
+    value = value === undefined ? undefined : '***';
+  } else if (value !== undefined && redactUrl(value) !== value) {
+    const shown = redactUrl(value);
+    message = message.split(value).join(shown);
+    value = shown;
+  }
+  // A syntax error quotes its line.
+  message = message.replace(/(\("\s*password\b).*("\))$/i, '$1 ***$2').replace(/([a-z][a-z0-9+.-]*:\/\/[^/@:\s"]*):[^/@\s"]*@/gi, '$1:***@');
+  return { ...p, value, message };
+}
+
+function load(opts: LoadOptions): { config?: ImageBuildConfig; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
   const ov = opts.overrides ?? {};
   const host = opts.host ?? { machine: machine() };

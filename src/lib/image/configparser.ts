@@ -5,12 +5,14 @@
 // interpolation, and the original files rely on all three (repoinfo.conf above all).
 // Every value keeps the file, section, key and line it came from, so messages can name them.
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { UserError, inputText } from '../errors.js';
 import type { ValueOrigin } from './types.js';
 
 export const DEFAULT_SECTION = 'DEFAULT';
 /** Python's MAX_INTERPOLATION_DEPTH: deeper chains are reported rather than followed. */
 const MAX_DEPTH = 10;
+/** An interpolated value longer than this is an error: `a = %(b)s%(b)s…` nested ten deep would otherwise take gigabytes. */
+export const MAX_VALUE_LENGTH = 1 << 20;
 
 export interface ConfigEntry {
   value: string;
@@ -28,9 +30,14 @@ export interface SyntaxProblem {
 /** A `%(name)s` reference that names nothing, loops, or a stray `%`. */
 export class InterpolationError extends UserError {
   constructor(readonly origin: ValueOrigin, readonly value: string, readonly reason: string) {
-    super(`${origin.file} [${origin.section}] ${origin.key} = "${value}": ${reason}`);
+    super(`${origin.file} [${origin.section}] ${origin.key} = "${inputText(oneLine(value))}": ${inputText(oneLine(reason), 400)}`);
     this.name = 'InterpolationError';
   }
+}
+
+/** A value continued over several lines, shown on one (as `\n`), so a message stays one line. */
+export function oneLine(s: string): string {
+  return s.replace(/\r?\n/g, '\\n');
 }
 
 type Section = Map<string, ConfigEntry>;
@@ -91,7 +98,13 @@ export class ConfigFile {
   }
 }
 
-function expand(value: string, lookup: (name: string) => ConfigEntry | undefined, stack: string[], top: ConfigEntry): string {
+/**
+ * `seen` holds what a name expanded to at a depth: a name met again at the same depth gives the
+ * same text (had it looped, the first expansion would have failed), so a value that names
+ * another many times over, level after level, costs its length, not that many expansions.
+ */
+function expand(value: string, lookup: (name: string) => ConfigEntry | undefined, stack: string[], top: ConfigEntry,
+  seen = new Map<string, string>()): string {
   const fail: (reason: string) => never = (reason) => {
     throw new InterpolationError(top.origin, top.value, reason);
   };
@@ -99,6 +112,7 @@ function expand(value: string, lookup: (name: string) => ConfigEntry | undefined
   let out = '';
   let rest = value;
   for (;;) {
+    if (out.length > MAX_VALUE_LENGTH) fail(`expands to more than ${MAX_VALUE_LENGTH} characters`);
     const p = rest.indexOf('%');
     if (p < 0) return out + rest;
     out += rest.slice(0, p);
@@ -118,8 +132,18 @@ function expand(value: string, lookup: (name: string) => ConfigEntry | undefined
     rest = rest.slice(m[0].length);
     if (stack.includes(name)) fail(`%(${name})s refers back to itself (${[...stack, name].join(' -> ')})`);
     const ref = lookup(name);
-    if (!ref) fail(`%(${name})s refers to a key that is not set in [${top.origin.section}] or [DEFAULT]`);
-    out += ref.value.includes('%') ? expand(ref.value, lookup, [...stack, name], top) : ref.value;
+    if (!ref) {
+      const where = top.origin.section === DEFAULT_SECTION ? `[${DEFAULT_SECTION}]` : `[${top.origin.section}] or [${DEFAULT_SECTION}]`;
+      fail(`%(${name})s refers to a key that is not set in ${where}`);
+    }
+    if (!ref.value.includes('%')) {
+      out += ref.value;
+      continue;
+    }
+    const key = `${stack.length}\0${name}`;
+    let text = seen.get(key);
+    if (text === undefined) seen.set(key, (text = expand(ref.value, lookup, [...stack, name], top, seen)));
+    out += text;
   }
 }
 
@@ -140,7 +164,8 @@ export function parseConfig(text: string, file: string, builtinDefaults: Record<
     pending = undefined;
   };
 
-  text.split(/\r?\n/).forEach((line, i) => {
+  // Python reads text files with universal newlines: a lone \r ends a line too.
+  text.split(/\r\n|\r|\n/).forEach((line, i) => {
     const lineNo = i + 1;
     const stripped = line.trim();
     const indent = line.length - line.trimStart().length;

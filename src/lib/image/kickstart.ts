@@ -51,6 +51,9 @@ export interface KickstartSummary {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
 const MAX_DEPTH = 16;
+// A file that includes another many times, nested, multiplies: these bound the flattened result.
+const MAX_INCLUDES = 256;
+const MAX_FLAT_CHARS = 64 * 1024 * 1024;
 
 // Sections whose bodies are scripts or addon data: anaconda hands them over verbatim, so an
 // "%include" line in them is the script's business, not ours.
@@ -314,6 +317,8 @@ export async function flattenKickstart(text: string, opts: FlattenOptions): Prom
   const top = isUrl(opts.origin) ? opts.origin : path.resolve(opts.baseDir ?? '.', opts.origin);
   const out: string[] = [];
   let section: string | undefined;
+  let includes = 0;
+  let chars = 0;
 
   const walk = async (src: string, loc: string, stack: string[], sites: string[]): Promise<void> => {
     const lines = splitLines(src);
@@ -328,12 +333,19 @@ export async function flattenKickstart(text: string, opts: FlattenOptions): Prom
         const from = sites.length ? ` (${shown(loc)} is included from ${chain.join(', from ')})` : '';
         const ref = kickstartWords(line)[1];
         if (!ref) throw new UserError(`${site}: ${w} needs a file or URL${from}`);
-        const target = resolveFrom(ref, loc);
-        const key = isUrl(target) ? new URL(target).href : target;
+        let target: string;
+        let key: string;
+        try {
+          target = resolveFrom(ref, loc);
+          key = isUrl(target) ? new URL(target).href : target;
+        } catch {
+          throw new UserError(`${site}: ${w} ${ref}: not a valid URL${from}`);
+        }
         if (stack.includes(key)) {
           throw new UserError(`${site}: ${w} loop: ${[...stack.slice(stack.indexOf(key)), key].map(shown).join(' -> ')}`);
         }
         if (stack.length > MAX_DEPTH) throw new UserError(`${site}: ${w} nested more than ${MAX_DEPTH} deep${from}`);
+        if (++includes > MAX_INCLUDES) throw new UserError(`${site}: more than ${MAX_INCLUDES} %include and %ksappend lines in all${from}`);
         let body: string;
         try {
           body = await fetch(target);
@@ -343,6 +355,8 @@ export async function flattenKickstart(text: string, opts: FlattenOptions): Prom
         await walk(body, key, [...stack, key], [site, ...sites]);
         continue;
       }
+      chars += line.length + 1;
+      if (chars > MAX_FLAT_CHARS) throw new UserError(`${shown(top)}: the flattened kickstart is larger than ${MAX_FLAT_CHARS} characters`);
       out.push(line);
     }
   };

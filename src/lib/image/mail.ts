@@ -58,7 +58,7 @@ export function jobStartedMail(job: JobIdentity): MailMessage {
 }
 
 export interface FinishedJob extends JobIdentity {
-  state: 'succeeded' | 'failed' | 'canceled';
+  state: 'succeeded' | 'staging_failed' | 'failed' | 'canceled';
   artifacts: string[];
   error?: string;
   logTail?: string[];
@@ -70,6 +70,7 @@ const TAIL_LINES = 40;
 export function jobFinishedMail(job: FinishedJob): MailMessage {
   const lines: string[] = [];
   if (job.state === 'succeeded') lines.push(`Your ${job.type} image build for ${job.arch} (job ${job.id}) has finished.`);
+  else if (job.state === 'staging_failed') lines.push(`Your ${job.type} image build for ${job.arch} (job ${job.id}) has finished, but its images could not be staged; they are kept on the build host.`);
   else if (job.state === 'failed') lines.push(`Your ${job.type} image build for ${job.arch} (job ${job.id}) failed.`);
   else lines.push(`Your ${job.type} image build for ${job.arch} (job ${job.id}) was canceled.`);
   if (job.error) lines.push('', `Error: ${job.error}`);
@@ -77,5 +78,5 @@ export function jobFinishedMail(job: FinishedJob): MailMessage {
   // The tail is what tells the requester why; on success the log is among the artifacts anyway.
   const tail = job.state === 'succeeded' ? [] : (job.logTail ?? []).slice(-TAIL_LINES);
   if (tail.length) lines.push('', `Last ${tail.length} lines of the build log:`, ...tail.map((l) => `  ${l}`));
-  return { subject: `Image build ${job.id} ${job.state}: ${job.type} for ${job.arch}`, text: `${lines.join('\n')}\n` };
+  return { subject: `Image build ${job.id} ${job.state.replace('_', ' ')}: ${job.type} for ${job.arch}`, text: `${lines.join('\n')}\n` };
 }

@@ -1,6 +1,8 @@
 // Passwords (SMTP, FTP staging) never go into job records, logs or --dry-run output: the
 // record keeps "***", and the process that runs the job gets the real values in memory, or
-// through its environment when detached.
+// through a pipe on its standard input when detached (an environment variable would stay
+// readable in /proc/PID/environ for the whole build).
+import { fstatSync, readFileSync } from 'node:fs';
 import { ImageBuildConfig } from './types.js';
 
 export interface JobSecrets {
@@ -43,12 +45,49 @@ export function withSecrets(cfg: ImageBuildConfig, s: JobSecrets | undefined): I
 export function takeSecretsFromEnv(env: NodeJS.ProcessEnv = process.env): JobSecrets | undefined {
   const raw = env[SECRETS_ENV];
   delete env[SECRETS_ENV];
-  if (!raw) return undefined;
+  return raw ? parseSecrets(raw) : undefined;
+}
+
+/**
+ * The secrets a detached runner's parent wrote into its standard input, when that is a pipe
+ * (never a terminal or /dev/null: `run-job` typed by hand must not wait for input).
+ */
+export function takeSecretsFromStdin(fd = 0): JobSecrets | undefined {
   try {
-    return JSON.parse(raw) as JobSecrets;
+    // Node gives a child's stdin pipe as a socketpair; a shell pipe is a FIFO.
+    const st = fstatSync(fd);
+    if (!st.isFIFO() && !st.isSocket()) return undefined;
+    const raw = readFileSync(fd, 'utf8');
+    return raw ? parseSecrets(raw) : undefined;
   } catch {
     return undefined;
   }
+}
+
+function parseSecrets(raw: string): JobSecrets | undefined {
+  try {
+    const v = JSON.parse(raw) as JobSecrets;
+    return v && typeof v === 'object' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Replaces every password the configuration holds (as written, and %-decoded for URLs) with
+ * "***": for log lines and error messages that might quote a server's answer or a URL.
+ */
+export function secretRedactor(cfg: ImageBuildConfig): (text: string) => string {
+  const values = new Set<string>();
+  if (cfg.smtp?.password && cfg.smtp.password !== MASK) values.add(cfg.smtp.password);
+  const m = /^ftp:\/\/[^/:@]*:([^@/]*)@/i.exec(cfg.staging ?? '');
+  if (m?.[1] && m[1] !== MASK) {
+    values.add(m[1]);
+    try { values.add(decodeURIComponent(m[1])); } catch { /* a broken escape: the raw form is enough */ }
+  }
+  // Longest first, so a password that contains another is replaced whole.
+  const list = [...values].filter((v) => v.length >= 3).sort((a, b) => b.length - a.length);
+  return (text) => list.reduce((t, v) => t.split(v).join(MASK), text);
 }
 
 /**

@@ -9,10 +9,10 @@ import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { UserError } from '../errors.js';
 import { KojiClient } from '../koji/client.js';
-import { KojiInstance } from '../koji/instances.js';
+import { KojiInstance, TOPURL_SCHEMES } from '../koji/instances.js';
 import { BUILD_STATES, buildStateName, KojiBuild, KojiRpm } from '../koji/types.js';
 import { kojiRpmUrl } from '../koji/urls.js';
-import { HttpSource } from '../net/http-source.js';
+import { openSource } from '../net/open-source.js';
 import { readRpmHeaders } from '../rpm/reader.js';
 import { describeRpm } from '../rpm/package.js';
 import { FileSource } from '../rpm/source.js';
@@ -66,7 +66,8 @@ export async function buildSideRepo(dir: string, rpms: SideRpm[], o: { createrep
 
 async function downloadVerified(r: SideRpm, dest: string): Promise<void> {
   const part = `${dest}.part`;
-  const src = new HttpSource(r.url);
+  // The topurl may be a local copy of the package store (file:), as for imports.
+  const src = await openSource(r.url, { expectedSize: r.size }, TOPURL_SCHEMES);
   try {
     await pipeline(src.rest(), createWriteStream(part));
   } finally {

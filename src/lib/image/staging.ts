@@ -120,6 +120,17 @@ function checkHost(raw: string, bad: (why: string) => never): string {
   return bad(raw ? `"${raw}" is not a host name` : 'the host is missing');
 }
 
+/** Why a staging value is not usable (the reason parseStaging would give), or undefined. */
+export function stagingProblem(value: string): string | undefined {
+  try {
+    parseStaging(value);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    return /is not usable: (.*); use /.exec(e.message)?.[1] ?? e.message;
+  }
+}
+
 /** The target as a user would write it, without any password. */
 export function describeStaging(t: StagingTarget): string {
   if (t.kind === 'file') return `file://${t.dir}`;

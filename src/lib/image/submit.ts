@@ -2,7 +2,7 @@
 // once), then print the plan (--dry-run), start the job in the background (--detach), or run
 // it attached to this terminal.
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { machine } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +15,10 @@ import { jobsRoot } from './location.js';
 import { JobPlan, planJob, planOutputs, runJob } from './runner.js';
 import { checkPrivileges, planBuiltin } from './builtin/plan.js';
 import { loadKickstart, parseKickstartSummary } from './kickstart.js';
+import { JOB_TOKEN_ENV } from '../proc/liveness.js';
 import { JobSecrets, SECRETS_ENV, splitSecrets } from './secrets.js';
 import { backendFor, requireTool } from './tools.js';
-import { setarchFor } from './validate.js';
+import { checkKickstartRepos, setarchFor } from './validate.js';
 import { ImageBuildConfig, ImageType } from './types.js';
 
 export interface BuildFlags extends ConfigOverrides {
@@ -27,6 +28,8 @@ export interface BuildFlags extends ConfigOverrides {
   dryRun?: boolean;
   detach?: boolean;
   timeout?: number;
+  /** --keep-workdir / --no-keep-workdir; unset: kept unless the job succeeded. */
+  keepWorkdir?: boolean;
 }
 
 export function loadValidConfig(type: ImageType, f: BuildFlags): ImageBuildConfig {
@@ -38,7 +41,8 @@ export function loadValidConfig(type: ImageType, f: BuildFlags): ImageBuildConfi
   if (problems.length || !config) {
     throw new UserError(`${problems.length} problem${problems.length === 1 ? '' : 's'} in the configuration, nothing was run:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`, 2);
   }
-  return f.hub ? { ...config, kojiHub: f.hub, kojiTopurl: f.topurl } : config;
+  const out = f.hub ? { ...config, kojiHub: f.hub, kojiTopurl: f.topurl } : config;
+  return f.keepWorkdir === undefined ? out : { ...out, keepWorkdir: f.keepWorkdir };
 }
 
 /** The --dry-run report: validated config, side repository, kickstart diff, exact command. */
@@ -47,6 +51,7 @@ export function describePlan(cfg: ImageBuildConfig, plan: JobPlan): string {
     `type ${cfg.type}, arch ${cfg.arch}, release ${cfg.release}, backend ${plan.backend}`,
     `config: ${cfg.files.join(', ')}`,
     `staging: ${cfg.staging ?? '(the job folder)'}${cfg.email ? `, mail to ${cfg.email}` : ''}`,
+    `work folder: ${cfg.keepWorkdir === true ? 'kept' : cfg.keepWorkdir === false ? 'removed after the job' : 'removed if the job succeeds, kept otherwise'}`,
   ];
   if (plan.sideRepo.length) {
     lines.push(`side repository (${plan.sideRepo.length} RPMs from Koji):`);
@@ -74,11 +79,11 @@ export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, 
   }
   const backend = backendFor(cfg);
   checkTools(cfg, backend);
-  if (backend === 'builtin') await checkBuiltinKickstart(cfg);
+  await checkKickstart(cfg, backend);
   const jobs = new JobStore(store.db);
-  const job = jobs.create({ config: redacted, backend, jobsDir: (id) => join(jobsRoot(), String(id)), timeoutS: f.timeout });
+  const job = jobs.create({ config: redacted, backend, jobsRoot: jobsRoot(), timeoutS: f.timeout });
   if (f.detach) {
-    await detach(job, o.dbFile, secrets);
+    await detach(job, o.dbFile, secrets, jobs);
     return { job: jobs.get(job.id) };
   }
   return { job: await runJob(job, { jobs, attached: true, secrets }) };
@@ -97,26 +102,44 @@ function checkTools(cfg: ImageBuildConfig, backend: string): void {
   for (const t of ['dnf', ...(cfg.type === 'dvd' ? ['createrepo_c'] : ['mksquashfs', 'chroot']), ...(iso ? ['xorriso', 'implantisomd5'] : [])] as const) requireTool(t);
 }
 
-/** The builtin backend reads repos and %packages itself: a kickstart it cannot use is exit 2, before a job exists. */
-async function checkBuiltinKickstart(cfg: ImageBuildConfig): Promise<void> {
-  const source = cfg.type === 'dvd' ? cfg.dvd?.kickstart : cfg.live?.kickstart;
+/**
+ * The kickstart's repositories must be http, https, ftp or file URLs whatever the backend; the
+ * builtin backend also reads repos and %packages itself. A kickstart that fails either is exit 2,
+ * before a job exists.
+ */
+async function checkKickstart(cfg: ImageBuildConfig, backend: string): Promise<void> {
+  const source = cfg.type === 'dvd' ? cfg.dvd?.kickstart : cfg.type === 'live' ? cfg.live?.kickstart : undefined;
   if (!source) return;
   const ks = parseKickstartSummary((await loadKickstart(source)).text);
   try {
-    planBuiltin(cfg, ks, jobsRoot());
+    checkKickstartRepos(ks.repos);
+    if (backend === 'builtin') planBuiltin(cfg, ks, jobsRoot());
   } catch (e) {
     if (e instanceof UserError) throw new UserError(`kickstart ${source}: ${e.message}`, 2);
     throw e;
   }
 }
 
-/** Start `darkforge imagebuild run-job ID` as a session leader of its own, output to the job log. */
-export async function detach(job: ImageJob, dbFile: string, secrets: JobSecrets = {}): Promise<void> {
+/**
+ * Start `darkforge imagebuild run-job ID` as a session leader of its own (a closed terminal or a
+ * killed CLI does not reach it), output to the job log. The passwords go through a pipe on its
+ * standard input; the job is handed over to its pid, so a runner that never starts is noticed.
+ */
+export async function detach(job: ImageJob, dbFile: string, secrets: JobSecrets = {}, jobs?: JobStore, baseEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
   await mkdir(job.job_dir, { recursive: true });
   const out = openSync(job.log_path, 'a');
   const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, 'imagebuild', 'run-job', String(job.id), '--db', dbFile], {
-    detached: true, stdio: ['ignore', out, out], env: { ...process.env, [SECRETS_ENV]: JSON.stringify(secrets) },
-  });
-  child.unref();
+  const env: NodeJS.ProcessEnv = { ...baseEnv, [JOB_TOKEN_ENV]: job.job_dir };
+  delete env[SECRETS_ENV];
+  try {
+    const child = spawn(process.execPath, [bin, 'imagebuild', 'run-job', String(job.id), '--db', dbFile], {
+      detached: true, stdio: ['pipe', out, out], env,
+    });
+    if (child.pid) jobs?.handOver(job.id, child.pid);
+    child.stdin!.on('error', () => { /* the runner ended before reading: it had nothing to do */ });
+    child.stdin!.end(JSON.stringify(secrets));
+    child.unref();
+  } finally {
+    closeSync(out);
+  }
 }

@@ -108,6 +108,8 @@ export interface ImageBuildConfig {
   boot?: BootSettings;
   dvd?: DvdSettings;
   live?: LiveSettings;
+  /** The work folder after the job: true keeps it, false removes it, unset keeps it unless the job succeeded. */
+  keepWorkdir?: boolean;
   /** Files the configuration was read from. */
   files: string[];
   /** Where each top-level value came from ("arch" -> origin), for later messages. */

@@ -3,6 +3,10 @@
 // Parsing problems (syntax, interpolation, booleans, numbers) are found by config.ts; this
 // module checks meaning: names, arches, URLs, addresses, files.
 import { existsSync, statSync } from 'node:fs';
+import { UserError } from '../errors.js';
+import { FETCH_SCHEMES, isAllowedUrl, redactUrl } from '../net/url-policy.js';
+import type { KickstartRepo } from './kickstart.js';
+import { stagingProblem } from './staging.js';
 import type { BackendName, ConfigProblem, DvdSettings, ImageBuildConfig, ImageType, ValueOrigin } from './types.js';
 import { DVD_FORMATS, IMAGE_TYPES } from './types.js';
 
@@ -105,6 +109,22 @@ export function kickstartProblem(ks: string): { message: string; allowed: string
   return undefined;
 }
 
+/**
+ * The kickstart's repo lines name what dnf, pungi or the live tools download from: http, https,
+ * ftp or file URLs only ($releasever and the like stand in for a word while checking).
+ */
+export function checkKickstartRepos(repos: KickstartRepo[]): void {
+  for (const r of repos) {
+    for (const key of ['baseurl', 'mirrorlist', 'metalink'] as const) {
+      const v = r[key];
+      if (v === undefined) continue;
+      if (!isAllowedUrl(v.replace(/\$\{?\w+\}?/g, 'x'))) {
+        throw new UserError(`repo --name=${r.name}: --${key}=${redactUrl(v)} is not a URL darkforge downloads from (allowed: ${FETCH_SCHEMES.join(', ')})`, 2);
+      }
+    }
+  }
+}
+
 export function validate(config: ImageBuildConfig, host: { machine: string }): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const at = (key: string): Partial<ValueOrigin> => {
@@ -124,7 +144,12 @@ export function validate(config: ImageBuildConfig, host: { machine: string }): C
   if (!config.release) add('release', '', 'no release set', 'a Fedora release such as 40, or rawhide');
   for (const n of config.nvr) if (!isNvr(n)) add('nvr', n, 'not a package N-V-R', 'NAME-VERSION-RELEASE, e.g. wget-1.21.4-1.fc40, separated by ";"');
   for (const b of config.bid) if (!Number.isInteger(b) || b <= 0) add('bid', String(b), 'not a Koji build id', 'positive numbers separated by ";"');
-  if (config.staging !== undefined && !isStaging(config.staging)) add('staging', config.staging, 'not a staging target', STAGING_FORMS);
+  // A staging URL may hold an FTP password: never echo it. A target that looks right but that
+  // staging would refuse (an scp path with shell characters) is refused here, before the build.
+  if (config.staging !== undefined) {
+    const why = isStaging(config.staging) ? stagingProblem(config.staging) : 'not a staging target';
+    if (why) add('staging', redactUrl(config.staging), why, STAGING_FORMS);
+  }
   if (config.email !== undefined && !isAddress(config.email)) add('email', config.email, 'not an e-mail address', 'user@example.org');
   checkBackend(config, add);
 
@@ -202,5 +227,6 @@ export function formatProblem(p: ConfigProblem): string {
     head = [p.file, p.section ? `[${p.section}]` : undefined, key].filter(Boolean).join(' ');
   }
   const tail = p.allowed ? ` (allowed: ${p.allowed})` : '';
-  return head ? `${head}: ${p.message}${tail}` : `${p.message}${tail}`;
+  // A value continued over several lines (and messages quoting it) is shown with "\n": one line.
+  return (head ? `${head}: ${p.message}${tail}` : `${p.message}${tail}`).replace(/\r?\n/g, '\\n');
 }

@@ -2,13 +2,16 @@
 // queue; each RPM is read header-first over HTTP and written, with its queue row, in one
 // transaction, so a run killed at any moment resumes without indexing anything twice.
 import { UserError, describeFailure } from '../errors.js';
+import { isDatabaseFailure } from '../index/db-errors.js';
 import { scanRpm } from '../index/scan.js';
 import { RpmRecord, Store } from '../index/store.js';
 import { KojiClient } from '../koji/client.js';
-import { KojiInstance } from '../koji/instances.js';
 import { BUILD_STATES, buildStateName, KojiBuild, KojiRpm } from '../koji/types.js';
+import { KojiInstance, TOPURL_SCHEMES } from '../koji/instances.js';
 import { kojiRpmUrl } from '../koji/urls.js';
-import { HttpSource } from '../net/http-source.js';
+import type { NetOptions } from '../net/dispatcher.js';
+import { openSource } from '../net/open-source.js';
+import type { ByteSource } from '../rpm/source.js';
 import { distTag, splitNvr } from '../rpm/disttag.js';
 import { BuildJob, ImportQueue, NewRpmJob, RpmJob } from './queue.js';
 
@@ -24,6 +27,8 @@ export interface ImportOptions {
   /** Keep re-checking BUILDING builds for this long before leaving them queued. */
   waitBuildingMs?: number;
   client?: KojiClient;
+  /** Timeout and TLS settings for the hub and the downloads (--timeout, --insecure). */
+  net?: NetOptions;
   onProgress?: (p: ImportProgress) => void;
   onError?: (subject: string, message: string) => void;
 }
@@ -51,7 +56,7 @@ const BATCH = 50;
 
 export async function importBuilds(store: Store, opts: ImportOptions): Promise<ImportSummary> {
   const inst = opts.instance;
-  const client = opts.client ?? new KojiClient({ hub: inst.hub });
+  const client = opts.client ?? new KojiClient({ hub: inst.hub, ...opts.net });
   const queue = new ImportQueue(store.db, inst.name);
   const errors = opts.onError ?? (() => undefined);
   const sum: ImportSummary = {
@@ -72,9 +77,11 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
     const id = await resolveBuildId(client, b, known);
     if (id === undefined) { sum.complete = false; errors(b, `no such build in Koji (${inst.hub})`); continue; }
     requested.add(id);
-    // Asked for again: look it up afresh (a missing build may exist now, a BUILDING one be done).
+    // Asked for again: look it up afresh (a missing build may exist now, a BUILDING one be done)
+    // and try what failed before again (the hub or the network may be back).
     const job = queue.addBuild(id);
     if (job.state === 'skipped' || job.state === 'building') queue.setBuild(job.id, 'queued');
+    else if (job.state === 'failed') queue.retryBuild(job);
   }
   // The builds this run answers for: those asked for, those walked, or (neither) the pending queue.
   const touched = new Set<number>(requested);
@@ -87,6 +94,7 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
   await resolveQueued(client, queue, inst, errors, known);
   const progress: ImportProgress = { rpmsDone: 0, rpmsTotal: 0, bytes: 0, builds: 0 };
   await fetchAll(store, queue, inst, opts, sum, progress, errors);
+  await awaitOtherImports(queue, touched, () => fetchAll(store, queue, inst, opts, sum, progress, errors));
 
   const deadline = Date.now() + (opts.waitBuildingMs ?? 0);
   for (let first = true; queue.buildsIn('building').length > 0 && (first || Date.now() < deadline); first = false) {
@@ -115,6 +123,23 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
   }
   if (sum.rpms.failed) sum.complete = false;
   return sum;
+}
+
+/**
+ * Another `darkserver import` may be fetching RPMs of the builds this run answers for (several
+ * processes on one database share the queue): wait until it is done with them, fetch what it puts
+ * back (interrupted) or leaves behind (killed), then settle those builds, so this run's answer
+ * covers them.
+ */
+async function awaitOtherImports(queue: ImportQueue, touched: Set<number>, fetch: () => Promise<void>): Promise<void> {
+  for (;;) {
+    if (queue.queuedRpms() > 0) await fetch();
+    else if (queue.runningElsewhere(touched) > 0) {
+      await new Promise((r) => setTimeout(r, 200));
+      queue.releaseAbandoned();
+    } else break;
+  }
+  for (const b of queue.buildsIn('fetching')) queue.settle(b);
 }
 
 const label = (b: BuildJob): string => (b.nvr ? `build ${b.koji_build_id} (${b.nvr})` : `build ${b.koji_build_id}`);
@@ -165,6 +190,7 @@ async function resolveQueued(client: KojiClient, queue: ImportQueue, inst: KojiI
       const rpms = await client.listRPMs(b.id);
       queue.expand(job, rpms.filter(wanted).map((r) => rpmJob(inst, b, r)), { kojiState: b.state, nvr: b.nvr });
     } catch (e) {
+      if (isDatabaseFailure(e)) throw e; // not this build's fault: the run stops
       queue.setBuild(job.id, 'failed', { error: describeFailure(e) });
       errors(label(job), describeFailure(e));
     }
@@ -200,11 +226,17 @@ async function fetchAll(store: Store, queue: ImportQueue, inst: KojiInstance, op
   opts.onProgress?.(progress);
   const claimed = new Set<number>();
   const heart = setInterval(() => { for (const id of claimed) queue.heartbeat(id); }, 30_000);
+  // A failure of the database itself (importRpm rethrows only those) stops every worker: no other
+  // RPM could be written either. The command puts this process's claims back on the queue.
+  let fatal: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    for (let job = queue.claim(); job; job = queue.claim()) {
+    for (let job = queue.claim(); job; job = fatal ? undefined : queue.claim()) {
       claimed.add(job.id);
       try {
         await importRpm(store, queue, inst, job, opts, sum, errors);
+      } catch (e) {
+        fatal ??= { error: e };
+        return;
       } finally {
         claimed.delete(job.id);
       }
@@ -218,6 +250,7 @@ async function fetchAll(store: Store, queue: ImportQueue, inst: KojiInstance, op
   } finally {
     clearInterval(heart);
   }
+  if (fatal) throw fatal.error;
   for (const b of fetching) queue.settle(b);
 }
 
@@ -229,13 +262,14 @@ async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, j
     return;
   }
   const build = queue.buildOf(job);
-  const src = new HttpSource(job.url);
+  let src: ByteSource | undefined;
   try {
+    src = await openSource(job.url, { ...opts.net, expectedSize: job.size }, TOPURL_SCHEMES);
     const r = await scanRpm(src, { full: opts.full, expect: { sigmd5: job.payloadhash, size: job.size } });
-    sum.bytesFetched += src.fetched;
+    sum.bytesFetched += fetched(src);
     sum.bytesOfRpms += src.size ?? job.size ?? 0;
     if ('skipped' in r) {
-      queue.finishRpm(job.id, 'done', { method: 'skipped', bytes: src.fetched });
+      queue.finishRpm(job.id, 'done', { method: 'skipped', bytes: fetched(src) });
       return;
     }
     const nvr = build.nvr ?? `${r.info.name}-${r.info.version}-${r.info.release}`;
@@ -249,16 +283,20 @@ async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, j
     };
     store.db.transaction(() => {
       const added = store.addRpm(rec);
-      queue.finishRpm(job.id, 'done', { method: added ? r.method : 'already', bytes: src.fetched });
+      queue.finishRpm(job.id, 'done', { method: added ? r.method : 'already', bytes: fetched(src) });
       if (added) { sum.rpms.indexed++; if (r.method === 'header') sum.rpms.headerOnly++; else sum.rpms.payload++; } else sum.rpms.already++;
     }).immediate();
   } catch (e) {
-    sum.bytesFetched += src.fetched;
+    if (isDatabaseFailure(e)) throw e; // not this RPM's fault: the run stops
+    sum.bytesFetched += fetched(src);
     const msg = describeFailure(e);
-    queue.finishRpm(job.id, 'failed', { error: msg, bytes: src.fetched });
+    queue.finishRpm(job.id, 'failed', { error: msg, bytes: fetched(src) });
     sum.rpms.failed++;
     errors(job.nvra, msg);
   } finally {
-    await src.close();
+    await src?.close();
   }
 }
+
+/** Bytes a source took from the network (a local file: none). */
+const fetched = (src: ByteSource | undefined): number => (src && 'fetched' in src ? Number(src.fetched) : 0);

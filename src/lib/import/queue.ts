@@ -2,9 +2,11 @@
 // Builds: queued -> building (Koji still building) | fetching (RPM rows made) -> done | failed
 // | skipped (deleted, failed, canceled or missing in Koji). RPMs: queued -> running -> done | failed.
 // A row is claimed with the worker's pid and a heartbeat; a claim whose process is gone is
-// returned to the queue on the next run.
+// returned to the queue on the next run. "Gone" includes a pid the kernel has since given to a
+// process that started after the claim (kill -9, then pid reuse), and a claim whose heartbeat
+// stopped long ago.
 import type { Database, Statement } from 'better-sqlite3';
-import { processAlive } from '../proc/alive.js';
+import { runnerAlive } from '../proc/liveness.js';
 
 export type BuildState = 'queued' | 'building' | 'fetching' | 'done' | 'failed' | 'skipped';
 export type RpmState = 'queued' | 'running' | 'done' | 'failed';
@@ -71,6 +73,10 @@ export class ImportQueue {
       finishRpm: p(`UPDATE import_rpms SET state = @state, last_error = @last_error, bytes_fetched = @bytes, method = @method,
                     worker_pid = NULL, updated_at = @t WHERE id = @id`),
       running: p(`SELECT id, worker_pid, heartbeat FROM import_rpms WHERE state = 'running'`),
+      queuedRpms: p(`SELECT count(*) FROM import_rpms WHERE instance = ? AND state = 'queued'`).pluck(),
+      runningElsewhere: p(`SELECT count(*) FROM import_rpms r JOIN import_builds b ON b.id = r.job_id
+                           WHERE r.instance = ? AND r.state = 'running' AND r.worker_pid IS NOT ?
+                           AND b.koji_build_id IN (SELECT value FROM json_each(?))`).pluck(),
       release: p(`UPDATE import_rpms SET state = 'queued', worker_pid = NULL, updated_at = ? WHERE id = ?`),
       retryRpms: p(`UPDATE import_rpms SET state = 'queued', updated_at = ? WHERE instance = ? AND state = 'failed'`),
       retryBuilds: p(`UPDATE import_builds SET state = CASE WHEN EXISTS (SELECT 1 FROM import_rpms r WHERE r.job_id = import_builds.id)
@@ -123,8 +129,21 @@ export class ImportQueue {
     }).immediate();
   }
 
+  /** Best effort: a heartbeat that cannot be written (database busy or full) only makes the claim look older. */
   heartbeat(id: number): void {
-    this.s.heartbeat.run(now(), id);
+    try {
+      this.s.heartbeat.run(now(), id);
+    } catch { /* the next one may succeed */ }
+  }
+
+  /** RPMs of this instance waiting for a worker. */
+  queuedRpms(): number {
+    return this.s.queuedRpms.get(this.instance) as number;
+  }
+
+  /** RPMs of these Koji builds that another process is fetching now. */
+  runningElsewhere(kojiBuildIds: Iterable<number>): number {
+    return this.s.runningElsewhere.get(this.instance, process.pid, JSON.stringify([...kojiBuildIds])) as number;
   }
 
   /** Mark an RPM finished. Call inside the transaction that wrote its index rows. */
@@ -137,7 +156,7 @@ export class ImportQueue {
     let n = 0;
     this.db.transaction(() => {
       for (const r of this.s.running.all() as { id: number; worker_pid: number | null; heartbeat: number | null }[]) {
-        const dead = !r.worker_pid || !processAlive(r.worker_pid) || (r.heartbeat ?? 0) < now() - STALE_SECONDS;
+        const dead = !r.worker_pid || !runnerAlive(r.worker_pid, r.heartbeat) || (r.heartbeat ?? 0) < now() - STALE_SECONDS;
         if (dead || r.worker_pid === process.pid) { this.s.release.run(now(), r.id); n++; }
       }
     }).immediate();
@@ -151,6 +170,15 @@ export class ImportQueue {
     }).immediate();
   }
 
+  /** Put one failed build and its failed RPMs back on the queue (it was asked for again). */
+  retryBuild(job: BuildJob): void {
+    this.db.transaction(() => {
+      this.db.prepare(`UPDATE import_rpms SET state = 'queued', updated_at = ? WHERE job_id = ? AND state = 'failed'`).run(now(), job.id);
+      this.db.prepare(`UPDATE import_builds SET state = CASE WHEN EXISTS (SELECT 1 FROM import_rpms r WHERE r.job_id = import_builds.id)
+                       THEN 'fetching' ELSE 'queued' END, updated_at = ? WHERE id = ? AND state = 'failed'`).run(now(), job.id);
+    }).immediate();
+  }
+
   /** Settle a fetching build once none of its RPMs is pending. */
   settle(job: BuildJob): BuildState {
     const rpms = this.rpmsOf(job);
@@ -159,6 +187,20 @@ export class ImportQueue {
     const state: BuildState = failed.length ? 'failed' : 'done';
     this.setBuild(job.id, state, { error: failed.length ? `${failed.length} of ${rpms.length} RPMs failed` : null });
     return state;
+  }
+}
+
+/**
+ * Put the RPMs this process has claimed back on the queue (interrupted, or stopped by a database
+ * failure), so that `darkserver jobs` shows them pending and the next import takes them.
+ * Best effort: returns how many, or undefined when the database refused the write.
+ */
+export function releaseClaims(db: Database, pid = process.pid): number | undefined {
+  try {
+    return db.prepare(`UPDATE import_rpms SET state = 'queued', worker_pid = NULL, updated_at = ? WHERE state = 'running' AND worker_pid = ?`)
+      .run(now(), pid).changes;
+  } catch {
+    return undefined; // claims of a dead process are released by the next run anyway
   }
 }
 

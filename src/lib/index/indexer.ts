@@ -4,12 +4,11 @@ import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
-import { externalDecoder } from '../compress/decompress.js';
 import { describeFailure } from '../errors.js';
+import { DatabaseError, databaseError } from './db-errors.js';
 import { distTag, splitNvr } from '../rpm/disttag.js';
-import { RpmInfo } from '../rpm/package.js';
+import { archiveSize, RpmInfo } from '../rpm/package.js';
 import { Discovered, discoverRpms } from './discover.js';
-import { archiveSize } from './payload-ids.js';
 import { ScanPool } from './scan-pool.js';
 import { RpmScan, scanRpmFile } from './scan.js';
 import { RpmRecord, Store } from './store.js';
@@ -67,20 +66,24 @@ async function indexFound(store: Store, instance: string, found: Discovered, opt
   opts.onStart?.(found.files.length);
 
   let next = 0;
+  // A failure of the database itself (disk full, read-only, I/O error) ends the run: no other RPM
+  // could be written either. Files in flight then finish without writing anything.
+  let fatal: DatabaseError | undefined;
   const jobs = Math.max(1, Math.min(opts.jobs ?? 1, found.files.length || 1));
   // Biggest files first, so that a long payload does not start last and leave a core idle.
   const files = jobs > 1 ? await bySizeDescending(found.files) : found.files;
   const worker = async (): Promise<void> => {
-    while (next < files.length) {
+    while (next < files.length && !fatal) {
       const file = files[next++];
       let outcome: 'indexed' | 'already' | 'skipped' | 'failed';
       try {
         const r = await scanRpmFile(file, {
           full: opts.full,
           skip: (_info, pkgid) => (store.hasRpm(instance, pkgid) ? 'already indexed' : undefined),
-          payloadElsewhere: pool && ((info) => (archiveSize(info) >= THREAD_MIN
-            ? pool.run(file, inProcessDecoder(info.payloadCompressor)) : Promise.resolve(undefined))),
+          payloadElsewhere: pool && (async (info) => (archiveSize(info) >= THREAD_MIN
+            ? pool.run(file, await inProcessDecoder(info.payloadCompressor)) : undefined)),
         });
+        if (fatal) return;
         if ('skipped' in r) {
           if (r.skipped === 'already indexed') { sum.already++; outcome = 'already'; } else { sum.skipped++; outcome = 'skipped'; }
         } else if (store.addRpm(localRecord(r, file, instance))) {
@@ -97,6 +100,11 @@ async function indexFound(store: Store, instance: string, found: Discovered, opt
           outcome = 'already';
         }
       } catch (e) {
+        const dbError = databaseError(store.file, e);
+        if (dbError) {
+          fatal ??= dbError;
+          return;
+        }
         sum.failed++;
         outcome = 'failed';
         opts.onError?.(file, describeFailure(e));
@@ -107,6 +115,10 @@ async function indexFound(store: Store, instance: string, found: Discovered, opt
   // A file whose payload is on a scan thread only waits here: as many more go on meanwhile.
   const loops = Math.min(found.files.length, jobs + (pool?.size ?? 0)) || 1;
   await Promise.all(Array.from({ length: loops }, worker));
+  if (fatal) {
+    const rest = files.length - sum.rpms - sum.already - sum.skipped - sum.failed + found.errors.length;
+    throw fatal.after(`stopped after ${sum.rpms} RPM${sum.rpms === 1 ? '' : 's'} indexed, ${rest} not indexed`);
+  }
   return sum;
 }
 
@@ -117,8 +129,11 @@ async function indexFound(store: Store, instance: string, found: Discovered, opt
 const THREAD_MIN = 16 << 20;
 
 /** Payloads that would be decoded by lzma-native or unbzip2-stream rather than a system tool. */
-function inProcessDecoder(compressor: string): boolean {
-  return ['xz', 'lzma', 'bzip2'].includes(compressor) && !externalDecoder(compressor);
+async function inProcessDecoder(compressor: string): Promise<boolean> {
+  if (!['xz', 'lzma', 'bzip2'].includes(compressor)) return false;
+  // Loaded here: an index run that reads headers only never needs the decoders.
+  const { externalDecoder } = await import('../compress/decompress.js');
+  return !externalDecoder(compressor);
 }
 
 async function bySizeDescending(files: string[]): Promise<string[]> {

@@ -5,7 +5,7 @@ import { CpioBodySink, CpioEntry, CpioParser, StrippedInfo } from '../cpio/reade
 import { ElfBuildIdScanner, ElfScanResult, ScannerOptions } from '../elf/scanner.js';
 import { FormatError } from '../errors.js';
 import { decodePayloadInto } from '../compress/decompress.js';
-import { hardLinkSets, isRegular, RpmInfo, S_IFMT, S_IFREG, S_IFLNK } from '../rpm/package.js';
+import { archiveSize, hardLinkSets, isRegular, RpmInfo, S_IFMT, S_IFREG, S_IFLNK } from '../rpm/package.js';
 import { classifyFile } from './filetype.js';
 import { FileRow } from './rows.js';
 
@@ -100,13 +100,6 @@ export class PayloadIdScanner {
       this.waiting.delete(e.linkKey);
     }
   }
-}
-
-/** The payload's size as the header tells it: its regular files plus cpio headers and names. */
-export function archiveSize(info: RpmInfo): number {
-  let n = 0;
-  for (const f of info.files) n += (isRegular(f.mode) ? f.size : 0) + 120 + f.path.length;
-  return n;
 }
 
 /** Stripped (07070X) members carry only a file index; the header has the rest. */

@@ -7,7 +7,6 @@ import { describeRpm, RpmInfo } from '../rpm/package.js';
 import { readRpmHeaders, RpmHeaders } from '../rpm/reader.js';
 import { ByteSource, FileSource } from '../rpm/source.js';
 import { buildIdsFromHeader } from './header-ids.js';
-import { buildIdsFromPayload } from './payload-ids.js';
 import { FileRow, sortRows } from './rows.js';
 
 export type ScanMethod = 'header' | 'payload';
@@ -113,6 +112,8 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
     new FormatError(`checksum mismatch: content MD5 is ${digest}, the package's SIGMD5 is ${info.sigmd5}: the file is damaged`);
   let p;
   try {
+    // The payload readers (decoders, cpio, ELF) load only when a payload is read.
+    const { buildIdsFromPayload } = await import('./payload-ids.js');
     p = await buildIdsFromPayload(info, input);
     while (!ended) await next();
   } catch (e) {

@@ -1,13 +1,14 @@
 // The build-id index in SQLite. One RPM is written in one transaction, so a crash or an error
 // leaves either all of its rows or none.
 import BetterSqlite3, { Database, Statement } from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { UserError } from '../errors.js';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { ioMessage, UserError } from '../errors.js';
 import type { KojiInstance } from '../koji/instances.js';
 import { FileType } from './filetype.js';
 import { FileRow } from './rows.js';
-import { migrate, splitPath } from './schema.js';
+import { databaseError, readOnly, writeBlocker } from './db-errors.js';
+import { migrate, SCHEMA_VERSION, splitPath } from './schema.js';
 
 export interface RpmRecord {
   instance: string;
@@ -94,32 +95,111 @@ function idBytes(hex: string): Buffer | undefined {
   return hex.length % 2 === 0 ? Buffer.from(hex, 'hex') : undefined;
 }
 
+export interface StoreOptions {
+  /** Refuse to create a new database. */
+  mustExist?: boolean;
+  /** The caller only reads: a database it cannot write is opened read-only instead of refused. */
+  readOnlyOk?: boolean;
+}
+
+/** How long a statement waits for another process's write lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 30_000;
+
+function openForWriting(file: string): Database {
+  let db: Database;
+  try {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    db = new BetterSqlite3(file, { timeout: BUSY_TIMEOUT_MS });
+  } catch (e) {
+    throw databaseError(file, e) ?? new UserError(`${file}: cannot open the index database (${ioMessage(e)})`);
+  }
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('synchronous = NORMAL');
+    migrate(db, file);
+    return db;
+  } catch (e) {
+    db.close();
+    if (e instanceof UserError) throw e;
+    throw databaseError(file, e) ?? new UserError(`${file}: not a usable darkforge database (${(e as Error).message})`);
+  }
+}
+
+/**
+ * A database this process cannot write (read-only mount, no permission), for reading. In WAL
+ * mode SQLite needs the FILE-shm index beside the file: present (the last writer was killed, or
+ * is still running) it is read as it is; absent on a read-only mount (the last writer closed
+ * cleanly and removed it) SQLite cannot open the file at all, so the file is read into memory,
+ * which is safe because nobody can write it there and without a FILE-wal it holds everything.
+ */
+function openForReading(file: string): Database {
+  let db: Database | undefined;
+  try {
+    db = new BetterSqlite3(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    checkReadableSchema(db, file);
+    return db;
+  } catch (e) {
+    db?.close();
+    if (e instanceof UserError) throw e;
+    const code = (e as { code?: string }).code ?? '';
+    if (!code.startsWith('SQLITE_CANTOPEN')) {
+      throw databaseError(file, e) ?? new UserError(`${file}: not a usable darkforge database (${(e as Error).message})`);
+    }
+  }
+  if (existsSync(`${file}-wal`)) {
+    throw new UserError(`${file}: the index database is read-only and its log ${basename(file)}-wal cannot be read without ${basename(file)}-shm; `
+      + 'open it once with write access (any darkserver command) to fold the log in', 2);
+  }
+  let image: Buffer;
+  try {
+    image = readFileSync(file);
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the index database (${ioMessage(e)})`, 1);
+  }
+  // Bytes 18 and 19 of the header say "WAL" (2); an in-memory copy is read as a rollback-journal file (1).
+  if (image.length >= 100 && image[18] === 2 && image[19] === 2) image[18] = image[19] = 1;
+  try {
+    db = new BetterSqlite3(image, { readonly: true });
+    checkReadableSchema(db, file);
+    return db;
+  } catch (e) {
+    db?.close();
+    if (e instanceof UserError) throw e;
+    throw databaseError(file, e) ?? new UserError(`${file}: not a usable darkforge database (${(e as Error).message})`);
+  }
+}
+
+/** A database opened read-only cannot be migrated: it must already have this darkforge's schema. */
+function checkReadableSchema(db: Database, file: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new UserError(`${file}: database schema version ${version} is newer than this darkforge understands (${SCHEMA_VERSION}); upgrade darkforge`);
+  }
+  if (version < SCHEMA_VERSION) {
+    throw new UserError(`${file}: the index database is read-only and was written by an older darkforge (schema ${version}, `
+      + `this one needs ${SCHEMA_VERSION}); open it once with write access to upgrade it`);
+  }
+}
+
 export class Store {
   readonly db: Database;
   private readonly stmts: Record<string, Statement>;
   /** file_types ids by name, as committed when the store was opened (rows there are never deleted). */
   private readonly typeIds = new Map<string, number>();
 
-  constructor(readonly file: string, opts: { mustExist?: boolean } = {}) {
+  /** Opened for reading only: the database (or its folder) cannot be written by this process. */
+  readonly readOnly: boolean;
+
+  constructor(readonly file: string, opts: StoreOptions = {}) {
     if (opts.mustExist && file !== ':memory:' && !existsSync(file)) {
       throw new UserError(`${file}: no index database there yet (run "darkserver index" first, or pass --db)`);
     }
-    try {
-      if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-      this.db = new BetterSqlite3(file, { timeout: 30_000 });
-    } catch (e) {
-      throw new UserError(`${file}: cannot open the index database (${(e as Error).message})`);
-    }
-    try {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('foreign_keys = ON');
-      this.db.pragma('synchronous = NORMAL');
-      migrate(this.db, file);
-    } catch (e) {
-      this.db.close();
-      if (e instanceof UserError) throw e;
-      throw new UserError(`${file}: not a usable darkforge database (${(e as Error).message})`);
-    }
+    // Refuse a read-only index before anything is opened or written (not even the folder).
+    const blocked = writeBlocker(file);
+    if (blocked && !opts.readOnlyOk) throw readOnly(file, blocked, true);
+    this.readOnly = blocked !== undefined;
+    this.db = this.readOnly ? openForReading(file) : openForWriting(file);
     const s = (sql: string): Statement => this.db.prepare(sql);
     this.stmts = {
       hasRpm: s('SELECT 1 FROM rpms WHERE instance = ? AND pkgid = ?'),

@@ -4,11 +4,13 @@
 import { createRequire } from 'node:module';
 import { request, type Dispatcher } from 'undici';
 import { FormatError, UserError } from '../errors.js';
-import { CONNECT_CODES, defaultBackoffMs, errorCode, isRetryable } from '../net/retry.js';
+import { DEFAULT_TIMEOUT_MS, httpDispatcher, type NetOptions } from '../net/dispatcher.js';
+import { certificateProblem, CONNECT_CODES, defaultBackoffMs, errorCode, isRetryable } from '../net/retry.js';
+import { checkUrl, redactUrl } from '../net/url-policy.js';
 import type { KojiBuild, KojiRpm } from './types.js';
 import { asFault, decodeResponse, encodeCall, Kwargs, type XmlRpcFault, type XmlRpcValue } from './xmlrpc.js';
 
-export interface KojiClientOptions {
+export interface KojiClientOptions extends NetOptions {
   /** XML-RPC endpoint, e.g. https://koji.fedoraproject.org/kojihub */
   hub: string;
   /** Per request: time to response headers, and the longest gap between body chunks. Default 60000. */
@@ -19,6 +21,7 @@ export interface KojiClientOptions {
   backoffMs?: number;
   /** Default 30000. */
   maxBackoffMs?: number;
+  /** Default: the shared verifying agent (or the --insecure one). */
   dispatcher?: Dispatcher;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -81,28 +84,28 @@ function isStruct(v: XmlRpcValue): v is { [k: string]: XmlRpcValue } {
 }
 
 export class KojiClient {
+  /** The hub as messages show it (no password). */
   readonly hub: string;
+  private readonly url: string;
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
-  private readonly dispatcher?: Dispatcher;
+  private readonly dispatcher: Dispatcher;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly tlsHint?: string;
 
   constructor(opts: KojiClientOptions) {
-    let url: URL;
-    try {
-      url = new URL(opts.hub);
-    } catch {
-      throw new UserError(`Koji hub "${opts.hub}" is not a URL`);
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UserError(`Koji hub "${opts.hub}" is not an http(s) URL`);
-    this.hub = opts.hub;
-    this.timeoutMs = opts.timeoutMs ?? 60_000;
+    // XML-RPC goes over HTTP only: ftp: and file: are download schemes, not hubs.
+    checkUrl(opts.hub, 'Koji hub', ['http', 'https']);
+    this.hub = redactUrl(opts.hub);
+    this.url = opts.hub;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.tlsHint = opts.tlsHint;
     this.retries = Math.max(0, Math.floor(opts.retries ?? 4));
     this.backoffMs = opts.backoffMs ?? defaultBackoffMs();
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
-    this.dispatcher = opts.dispatcher;
+    this.dispatcher = opts.dispatcher ?? httpDispatcher(opts);
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
@@ -139,7 +142,7 @@ export class KojiClient {
       let failure: string;
       let cause: unknown;
       try {
-        const res = await request(this.hub, {
+        const res = await request(this.url, {
           method: 'POST',
           headers: { 'content-type': 'text/xml', 'user-agent': USER_AGENT, accept: 'text/xml' },
           body,
@@ -157,12 +160,14 @@ export class KojiClient {
         if (e instanceof KojiError) throw e;
         const code = errorCode(e);
         const msg = (e as Error)?.message ?? String(e);
-        const retry = isRetryable(e, code);
+        const cert = certificateProblem(e, this.url, this.tlsHint);
+        const retry = isRetryable(e, code) && !cert;
         cause = e;
-        if (code && /_TIMEOUT$/.test(code) && code !== 'UND_ERR_CONNECT_TIMEOUT') failure = `timed out (${code}, limit ${this.timeoutMs} ms)`;
+        if (cert) failure = `cannot connect: ${cert}`;
+        else if (code && /_TIMEOUT$/.test(code) && code !== 'UND_ERR_CONNECT_TIMEOUT') failure = `timed out (${code}, limit ${this.timeoutMs} ms)`;
         else if (code && CONNECT_CODES.has(code)) failure = `cannot connect (${code})`;
         else if (retry) failure = `lost the connection (${code ? `${code}: ` : ''}${msg})`;
-        // ENOTFOUND, certificate and other TLS failures: the next attempt would fail the same way.
+        // ENOTFOUND and other TLS failures: the next attempt would fail the same way.
         else if (code && /^E[A-Z_]+$|CERT|SSL|TLS|SIGNED|UNABLE_TO/.test(code)) failure = `cannot connect (${code}: ${msg})`;
         else failure = `request failed (${code ? `${code}: ` : ''}${msg})`;
         if (!retry) throw this.fail(label, method, failure, { cause });

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'ini';
 import { UserError } from '../errors.js';
+import { checkUrl, checkUrlPattern, FETCH_SCHEMES } from '../net/url-policy.js';
 import { darkforgeDir } from '../xdg.js';
 
 export interface KojiInstance {
@@ -62,20 +63,28 @@ function readSections(file: string): Sections {
 
 const list = (v: string | undefined): string[] => (v ?? '').split(/\s+/).filter(Boolean);
 
+/** The hub speaks XML-RPC over HTTP; RPMs come from the package store over http(s) or a local file: tree. */
+export const HUB_SCHEMES = ['http', 'https'] as const;
+export const TOPURL_SCHEMES = ['http', 'https', 'file'] as const;
+/** Mirror and retrace patterns: any download scheme darkserver find can read. */
+export const MIRROR_SCHEMES = FETCH_SCHEMES;
+
 function toInstance(name: string, keys: Record<string, string>, source: string): KojiInstance {
   const hub = keys.server;
   if (!hub) throw new UserError(`${source}: profile [${name}] has no "server" key (the Koji hub URL)`);
-  checkUrl(hub, `${source}: [${name}] server`);
+  checkUrl(hub, `${source}: [${name}] server`, HUB_SCHEMES);
   const topurl = keys.topurl || deriveTopurl(hub);
-  checkUrl(topurl, `${source}: [${name}] topurl`);
-  return { name, hub, topurl, weburl: keys.weburl, mirrors: list(keys.mirrors), retrace: list(keys.retrace), source };
+  checkUrl(topurl, `${source}: [${name}] topurl`, TOPURL_SCHEMES);
+  const patterns = (key: 'mirrors' | 'retrace'): string[] =>
+    list(keys[key]).map((p) => checkUrlPattern(p, `${source}: [${name}] ${key}`, MIRROR_SCHEMES));
+  return { name, hub, topurl, weburl: keys.weburl, mirrors: patterns('mirrors'), retrace: patterns('retrace'), source };
 }
 
 /** The instance a command asked for with --instance, --config or --hub/--topurl. */
 export function resolveInstance(o: { instance?: string; config?: string; hub?: string; topurl?: string }, env = process.env): KojiInstance {
   if (o.hub) {
-    checkUrl(o.hub, '--hub');
-    if (o.topurl) checkUrl(o.topurl, '--topurl');
+    checkUrl(o.hub, '--hub', HUB_SCHEMES);
+    if (o.topurl) checkUrl(o.topurl, '--topurl', TOPURL_SCHEMES);
     const name = o.instance ?? new URL(o.hub).host;
     return { name, hub: o.hub, topurl: o.topurl ?? deriveTopurl(o.hub), mirrors: [], retrace: [], source: '--hub' };
   }
@@ -107,16 +116,6 @@ export function resolveInstance(o: { instance?: string; config?: string; hub?: s
     throw new UserError(`no Koji profile named "${name}" (known: ${[...known].sort().join(', ') || 'none'}; searched config/, /etc/koji.conf, /etc/koji.conf.d, ~/.koji/config, $XDG_CONFIG_HOME/darkforge)`);
   }
   return toInstance(name, merged, sources[sources.length - 1]);
-}
-
-function checkUrl(u: string, what: string): void {
-  let url: URL;
-  try {
-    url = new URL(u);
-  } catch {
-    throw new UserError(`${what}: "${u}" is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UserError(`${what}: "${u}" is not an http(s) URL`);
 }
 
 /** Koji's usual layout when no topurl is given: files beside the hub, under /kojifiles. */

@@ -1,6 +1,7 @@
 // Download URLs for an RPM: Koji's package store (PathInfo.build() + rpm()), and the
 // instance's mirror and retrace patterns. Candidates go mirror first, then Koji, then retrace
 // (seed 002: spare Koji's bandwidth, keep a last resort for builds Koji has deleted).
+import { isAllowedUrl } from '../net/url-policy.js';
 import { distTag } from '../rpm/disttag.js';
 
 export interface RpmCoordinates {
@@ -40,7 +41,8 @@ export function expandPattern(pattern: string, rpm: RpmCoordinates): string | un
   return missing ? undefined : out;
 }
 
+/** Download candidates in order; a URL darkforge would not fetch (a pattern saved by an older version) is left out. */
 export function candidateUrls(rpm: RpmCoordinates, kojiUrl: string, patterns: { mirrors: string[]; retrace: string[] }): string[] {
   const fill = (ps: string[]): string[] => ps.map((p) => expandPattern(p, rpm)).filter((u): u is string => !!u);
-  return [...new Set([...fill(patterns.mirrors), kojiUrl, ...fill(patterns.retrace)])];
+  return [...new Set([...fill(patterns.mirrors), kojiUrl, ...fill(patterns.retrace)])].filter((u) => isAllowedUrl(u));
 }

@@ -160,9 +160,14 @@ function only(children: XNode[], tag: string, where: string): XNode {
   return els[0];
 }
 
+/** Text from the document, quoted in a message: one line, at most 40 characters. */
+function excerpt(s: string): string {
+  return s.slice(0, 40).replace(/[\x00-\x1f\x7f]/g, ' ');
+}
+
 function decodeInt(s: string, tag: string): number | bigint {
   const t = s.trim();
-  if (!/^[+-]?\d+$/.test(t)) throw new FormatError(`<${tag}> holds "${t.slice(0, 40)}", not an integer`);
+  if (!/^[+-]?\d+$/.test(t)) throw new FormatError(`<${tag}> holds "${excerpt(t)}", not an integer`);
   const n = Number(t);
   return Number.isSafeInteger(n) ? n : BigInt(t);
 }
@@ -170,7 +175,7 @@ function decodeInt(s: string, tag: string): number | bigint {
 function decodeDate(s: string): Date {
   // Python sends "20240102T03:04:05"; also take the dashed ISO form, with optional zone.
   const m = /^(\d{4})-?(\d{2})-?(\d{2})T(\d{2}):?(\d{2}):?(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/.exec(s.trim());
-  if (!m) throw new FormatError(`<dateTime.iso8601> holds "${s.slice(0, 40)}", not a date`);
+  if (!m) throw new FormatError(`<dateTime.iso8601> holds "${excerpt(s)}", not a date`);
   const [, y, mo, d, h, mi, sec, frac, zone] = m;
   let ms = Date.UTC(+y, +mo - 1, +d, +h, +mi, +sec, frac ? Math.round(Number(frac) * 1000) : 0);
   if (zone && zone !== 'Z') {
@@ -178,7 +183,7 @@ function decodeDate(s: string): Date {
     ms -= (z[0] === '-' ? -1 : 1) * (Number(z.slice(1, 3)) * 60 + Number(z.slice(3, 5))) * 60_000;
   }
   const date = new Date(ms);
-  if (Number.isNaN(ms) || date.getUTCMonth() !== +mo - 1) throw new FormatError(`<dateTime.iso8601> holds an impossible date "${s.trim()}"`);
+  if (Number.isNaN(ms) || date.getUTCMonth() !== +mo - 1) throw new FormatError(`<dateTime.iso8601> holds an impossible date "${excerpt(s.trim())}"`);
   return date;
 }
 
@@ -200,14 +205,14 @@ function decodeValue(valueNode: XNode): XmlRpcValue {
       return decodeInt(textOf(inner), tag);
     case 'double': {
       const t = textOf(inner).trim();
-      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|nan)$/i.test(t)) throw new FormatError(`<double> holds "${t.slice(0, 40)}"`);
+      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|nan)$/i.test(t)) throw new FormatError(`<double> holds "${excerpt(t)}"`);
       return /inf/i.test(t) ? (t.startsWith('-') ? -Infinity : Infinity) : /nan/i.test(t) ? NaN : Number(t);
     }
     case 'boolean': {
       const t = textOf(inner).trim();
       if (t === '1' || t === 'true') return true;
       if (t === '0' || t === 'false') return false;
-      throw new FormatError(`<boolean> holds "${t.slice(0, 40)}"`);
+      throw new FormatError(`<boolean> holds "${excerpt(t)}"`);
     }
     case 'base64': {
       const t = textOf(inner).replace(/\s+/g, '');
@@ -249,7 +254,7 @@ export function decodeResponse(xml: string): { value: XmlRpcValue } | { fault: X
   try {
     doc = parser.parse(xml, true) as XNode[];
   } catch (e) {
-    throw new FormatError(`malformed XML (${(e as Error).message.split('\n')[0]})`);
+    throw new FormatError(`malformed XML (${parserMessage(String((e as Error)?.message ?? e))})`);
   }
   const root = only(doc, 'methodResponse', 'document');
   const body = elements(kids(root, 'methodResponse'), 'methodResponse');
@@ -264,6 +269,14 @@ export function decodeResponse(xml: string): { value: XmlRpcValue } | { fault: X
     return { fault };
   }
   throw new FormatError('<methodResponse> should hold <params> or <fault>');
+}
+
+/** fast-xml-parser says "What went wrong.:LINE:COL" (COL may be "undefined"): one readable line. */
+function parserMessage(m: string): string {
+  const at = /^([\s\S]*?)\.?:(\d+):(\d+|undefined)$/.exec(m);
+  const text = (at ? `${at[1]} at line ${at[2]}${at[3] === 'undefined' ? '' : `, column ${at[3]}`}` : m)
+    .replace(/[\x00-\x1f\x7f]+/g, ' ');
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 /** A {faultCode, faultString} struct (as in responses and multicall results), else undefined. */

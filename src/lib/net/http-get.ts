@@ -1,11 +1,13 @@
 // A small whole-body HTTP(S) GET for text-sized documents (kickstarts, comps, repomd.xml):
 // redirects followed (mirrors and CDNs answer with them), one deadline for the whole fetch, and a
 // size cap checked against Content-Length and again while reading. Errors name `what`.
-import { getGlobalDispatcher, interceptors, request } from 'undici';
+import { interceptors, request } from 'undici';
 import { UserError } from '../errors.js';
-import { errorCode } from './retry.js';
+import { httpDispatcher } from './dispatcher.js';
+import { certificateProblem, errorCode } from './retry.js';
 
-const redirecting = getGlobalDispatcher().compose(interceptors.redirect({ maxRedirections: 5 }));
+// The verifying agent (never the global one, which NODE_TLS_REJECT_UNAUTHORIZED=0 would loosen).
+const redirecting = httpDispatcher().compose(interceptors.redirect({ maxRedirections: 5 }));
 
 export interface BoundedGet {
   timeoutMs: number;
@@ -49,6 +51,8 @@ export async function httpGetBounded(url: URL, o: BoundedGet): Promise<{ body: B
     if (e instanceof UserError) throw e;
     const code = errorCode(e);
     if (signal.aborted || /TIMEOUT/.test(code ?? '')) throw new UserError(`${what}: no complete answer within ${o.timeoutMs / 1000} s`);
+    const cert = certificateProblem(e, url.href);
+    if (cert) throw new UserError(`cannot fetch ${what}: ${cert}`);
     throw new UserError(`cannot fetch ${what}: ${code ?? (e as Error).message}`);
   }
 }

@@ -2,19 +2,24 @@
 // and headers, the exact rest of the header if it is longer, and the payload only if asked for,
 // from where the headers end, so no byte is fetched twice. A server that ignores Range (200)
 // still works: its one response is read as far as needed. Dropped transfers resume from the
-// last byte received.
+// last byte received. A body that ends early without saying so (no Content-Length, a server that
+// ignores Range) is caught against the size the publisher states, and resumed too.
 import { Readable } from 'node:stream';
 import { Dispatcher, request } from 'undici';
 import { DownloadError, FormatError } from '../errors.js';
 import { ByteSource } from '../rpm/source.js';
+import { DEFAULT_TIMEOUT_MS, httpDispatcher, NetOptions } from './dispatcher.js';
 import { failureReason, HttpStatusError, RetryOptions, withRetries } from './retry.js';
+import { redactUrl } from './url-policy.js';
 
-export interface HttpSourceOptions extends RetryOptions {
+export interface HttpSourceOptions extends RetryOptions, NetOptions {
+  /** Default: the shared verifying agent (or the --insecure one). */
   dispatcher?: Dispatcher;
-  timeoutMs?: number;
   /** Size of the first range request (default 4 KiB: the lead, the signature header and the start of the main header). */
   probeBytes?: number;
   userAgent?: string;
+  /** The file's size as its publisher states it (Koji's `size`): a body that stops short of it was cut off. */
+  expectedSize?: number | null;
 }
 
 interface Response {
@@ -37,7 +42,25 @@ export class HttpSource implements ByteSource {
   /** Open response positioned at bufStart + buf.length (a 200 reply, or an open-ended range). */
   private open?: Response;
 
-  constructor(readonly url: string, private readonly opts: HttpSourceOptions = {}) {}
+  private readonly timeoutMs: number;
+  private readonly dispatcher: Dispatcher;
+  /** The URL as messages show it (no password). */
+  private readonly shown: string;
+
+  constructor(readonly url: string, private readonly opts: HttpSourceOptions = {}) {
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.dispatcher = opts.dispatcher ?? httpDispatcher(opts);
+    this.shown = redactUrl(url);
+  }
+
+  private reason(e: unknown): string {
+    return failureReason(e, { url: this.url, timeoutMs: this.timeoutMs, tlsHint: this.opts.tlsHint });
+  }
+
+  /** Where the file ends as far as anyone has said: the server's size, else the publisher's. */
+  private get knownEnd(): number | undefined {
+    return this.size ?? (this.opts.expectedSize ?? undefined);
+  }
 
   async readExact(n: number, what: string): Promise<Buffer> {
     const end = this.position + n;
@@ -77,8 +100,10 @@ export class HttpSource implements ByteSource {
     if (ahead.length) { yield ahead; pos += ahead.length; }
     if (this.size !== undefined && pos >= this.size) return;
     for (;;) {
+      let fresh = false;
+      const from = pos;
       try {
-        if (!this.open) this.open = await this.get(pos);
+        if (!this.open) { this.open = await this.get(pos); fresh = true; }
         for (;;) {
           const r = await this.open.body.next();
           if (r.done) break;
@@ -88,19 +113,28 @@ export class HttpSource implements ByteSource {
         }
         const bounded = this.open.end !== undefined && pos > this.open.end;
         this.open = undefined;
-        if (this.size === undefined || pos >= this.size) return;
+        const end = this.knownEnd;
+        if (end === undefined || pos >= end) return;
         if (bounded) continue; // the header probe ended: ask for the rest
+        if (fresh && pos === from && this.size === undefined) {
+          // Asked again from here and given nothing: the server's copy ends here.
+          throw new DownloadError(`${this.shown}: the server's copy ends at byte ${pos}, ${end} bytes expected`);
+        }
         throw Object.assign(new Error('terminated'), { code: 'UND_ERR_SOCKET' });
       } catch (e) {
         this.open?.close();
         this.open = undefined;
         if (!(e instanceof FormatError) && !(e instanceof DownloadError) && this.canResume(e)) continue;
-        throw e instanceof FormatError || e instanceof DownloadError ? e : new DownloadError(`${this.url}: transfer failed at byte ${pos} (${failureReason(e)})`);
+        throw e instanceof FormatError || e instanceof DownloadError ? e
+          : new DownloadError(`${this.shown}: transfer failed at byte ${pos}${this.knownEnd !== undefined ? ` of ${this.knownEnd}` : ''} (${this.reason(e)})${this.attempts()}`);
       }
     }
   }
 
   private resumes = 0;
+  private attempts(): string {
+    return this.resumes ? ` after ${this.resumes + 1} attempts` : '';
+  }
   private canResume(e: unknown): boolean {
     const limit = this.opts.retries ?? 4;
     if (this.resumes >= limit || e instanceof HttpStatusError) return false;
@@ -126,7 +160,7 @@ export class HttpSource implements ByteSource {
         this.open.close();
         this.open = undefined;
         if (this.canResume(e)) continue; // ask again from the last byte received
-        throw new DownloadError(`${this.url}: transfer failed at byte ${have} (${failureReason(e)})`);
+        throw new DownloadError(`${this.shown}: transfer failed at byte ${have}${this.knownEnd !== undefined ? ` of ${this.knownEnd}` : ''} (${this.reason(e)})${this.attempts()}`);
       }
       if (!r.done) {
         this.fetched += r.value.length;
@@ -148,9 +182,9 @@ export class HttpSource implements ByteSource {
         const res = await request(this.url, {
           method: 'GET',
           headers: { range, 'user-agent': this.opts.userAgent ?? 'darkforge' },
-          dispatcher: this.opts.dispatcher,
-          headersTimeout: this.opts.timeoutMs ?? 60_000,
-          bodyTimeout: this.opts.timeoutMs ?? 60_000,
+          dispatcher: this.dispatcher,
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
         });
         // Errors of an abandoned body surface through its iterator, never as an unhandled event.
         res.body.on('error', () => undefined);
@@ -166,11 +200,11 @@ export class HttpSource implements ByteSource {
         return res;
       }, this.opts);
       const body = value.body;
-      const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const it = bodyChunks(body);
       const close = (): void => { body.destroy(); };
       if (value.statusCode === 206) {
         const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(value.headers['content-range'] ?? ''));
-        if (!m || Number(m[1]) !== start) { close(); throw new DownloadError(`${this.url}: server answered ${range} with Content-Range "${value.headers['content-range']}"`); }
+        if (!m || Number(m[1]) !== start) { close(); throw new DownloadError(`${this.shown}: server answered ${range} with Content-Range "${value.headers['content-range']}"`); }
         if (m[3] !== '*') this.size = Number(m[3]);
         return { start, end, body: it, close };
       }
@@ -181,9 +215,18 @@ export class HttpSource implements ByteSource {
     } catch (e) {
       if (e instanceof FormatError || e instanceof DownloadError) throw e;
       const tries = (e as { attempts?: number }).attempts ?? 1;
-      throw new DownloadError(`${this.url}: ${failureReason(e)}${tries > 1 ? ` after ${tries} attempts` : ''}`);
+      throw new DownloadError(`${this.shown}: ${this.reason(e)}${tries > 1 ? ` after ${tries} attempts` : ''}`);
     }
   }
+}
+
+/**
+ * The chunks of a response body. A body destroyed by a reset before it was read can end an
+ * async iteration quietly, as if complete; only one that reached its end really is.
+ */
+async function* bodyChunks(body: Readable): AsyncGenerator<Buffer> {
+  for await (const chunk of body) yield chunk as Buffer;
+  if (!body.readableEnded) throw body.errored ?? Object.assign(new Error('terminated'), { code: 'UND_ERR_SOCKET' });
 }
 
 async function* skipToGen(it: AsyncIterator<Buffer>, skip: number, counted: (n: number) => void): AsyncGenerator<Buffer> {

@@ -50,10 +50,53 @@ export function isTransient(e: unknown): boolean {
   return isRetryable(e);
 }
 
-/** Short reason for the last failure: "HTTP 503", "ECONNREFUSED", ... */
-export function failureReason(e: unknown): string {
+/** Node's codes for a certificate that cannot be trusted, in words. */
+const CERT_PROBLEMS: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'it is self-signed',
+  SELF_SIGNED_CERT_IN_CHAIN: 'its chain ends in a self-signed certificate that is not trusted',
+  UNABLE_TO_GET_ISSUER_CERT: 'its issuer is unknown',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'its issuer is unknown',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its issuer is unknown',
+  CERT_HAS_EXPIRED: 'it has expired',
+  CERT_NOT_YET_VALID: 'it is not valid yet',
+  CERT_REVOKED: 'it has been revoked',
+  CERT_SIGNATURE_FAILURE: 'its signature is wrong',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'it is for another host name',
+  HOSTNAME_MISMATCH: 'it is for another host name',
+};
+
+/** "the TLS certificate of HOST is not trusted (it is self-signed)", for certificate failures; else undefined. */
+export function certificateProblem(e: unknown, url?: string, hint?: string): string | undefined {
+  const code = errorCode(e);
+  const problem = code && (CERT_PROBLEMS[code] ?? (/CERT|_SIGNATURE|UNABLE_TO_/.test(code) ? `${code}` : undefined));
+  if (!problem) return undefined;
+  let host = '';
+  try { host = url ? ` of ${new URL(url).host}` : ''; } catch { /* no host to name */ }
+  return `the TLS certificate${host} is not trusted (${problem}${hint ? `; ${hint}` : ''})`;
+}
+
+/** Short reason for the last failure, in words with the code: "HTTP 503", "connection refused (ECONNREFUSED)", ... */
+export function failureReason(e: unknown, o: { url?: string; timeoutMs?: number; tlsHint?: string } = {}): string {
   if (e instanceof HttpStatusError) return `HTTP ${e.status}`;
-  return errorCode(e) ?? (e as Error)?.message ?? String(e);
+  const cert = certificateProblem(e, o.url, o.tlsHint);
+  if (cert) return cert;
+  const code = errorCode(e);
+  const limit = o.timeoutMs !== undefined ? ` within ${o.timeoutMs / 1000} s` : '';
+  switch (code) {
+    case 'UND_ERR_HEADERS_TIMEOUT': return `no response${limit} (timeout)`;
+    case 'UND_ERR_BODY_TIMEOUT': return `no data${limit} (timeout)`;
+    case 'UND_ERR_CONNECT_TIMEOUT': case 'ETIMEDOUT': return `no connection${limit} (${code})`;
+    case 'ECONNREFUSED': return 'connection refused (ECONNREFUSED)';
+    case 'ECONNRESET': return 'connection reset by the server (ECONNRESET)';
+    case 'UND_ERR_SOCKET': case 'UND_ERR_CLOSED': case 'ERR_STREAM_PREMATURE_CLOSE': case 'EPIPE': case 'ECONNABORTED':
+      return `connection closed before the end of the answer (${code})`;
+    case 'ENOTFOUND': case 'EAI_AGAIN': return `host name not found (${code})`;
+    case 'EHOSTUNREACH': case 'ENETUNREACH': return `host unreachable (${code})`;
+    default: break;
+  }
+  const msg = (e as Error)?.message ?? String(e);
+  if (/other side closed|terminated|socket hang up/i.test(msg)) return `connection closed before the end of the answer (${code ?? msg})`;
+  return code ? `${code}: ${msg}` : msg;
 }
 
 export const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -40,6 +40,9 @@ export class Header {
   /** body = index entries followed by the data store (everything after the intro). */
   constructor(body: Buffer, entryCount: number, readonly what: string) {
     const data = body.subarray(entryCount * 16);
+    // rpm writes each tag's data once, so the tags together fit in the data store. Tags that
+    // overlap could otherwise make a 1 MB header decode into billions of values.
+    let claimed = 0;
     for (let i = 0; i < entryCount; i++) {
       const o = i * 16;
       const tag = body.readUInt32BE(o);
@@ -48,6 +51,9 @@ export class Header {
       const count = body.readUInt32BE(o + 12);
       if (offset < 0 || offset > data.length) throw new FormatError(`${what} tag ${tag} points outside the header data`);
       if (count > data.length + 1 && type !== TagType.NULL) throw new FormatError(`${what} tag ${tag} claims ${count} values in ${data.length} bytes`);
+      // Each value takes at least its fixed size, or one byte (a string's NUL, a BIN byte).
+      claimed += type === TagType.NULL ? 0 : type === TagType.STRING ? 1 : (FIXED_SIZE[type] ?? 1) * count;
+      if (claimed > data.length) throw new FormatError(`${what} tag ${tag} overlaps other tags' data (together they claim more than its ${data.length} bytes)`);
       this.entries.set(tag, { tag, type, count, value: readValue(data, type, offset, count, tag, what) });
     }
   }

@@ -160,3 +160,10 @@ export function hardLinkSets(files: RpmFile[]): Map<number, number[]> {
   for (const set of byId.values()) if (set.length > 1) for (const i of set) out.set(i, set);
   return out;
 }
+
+/** The payload's size as the header tells it: its regular files plus cpio headers and names. */
+export function archiveSize(info: RpmInfo): number {
+  let n = 0;
+  for (const f of info.files) n += (isRegular(f.mode) ? f.size : 0) + 120 + f.path.length;
+  return n;
+}

@@ -1,7 +1,7 @@
 // Runs a builtin plan: dnf, createrepo_c, xorriso, implantisomd5 and mksquashfs, each through
 // the job's exec (own process group, output in the job log, cancel and timeout), with the
 // in-process steps (tree layout, kickstart settings, archive, CHECKSUM) in between.
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { KickstartSummary } from '../kickstart.js';
 import { writeChecksumFile } from '../staging.js';
@@ -77,7 +77,12 @@ async function buildDvd(plan: BuiltinPlan, packages: PackageSet, hasComps: boole
   if (d.bootIso) {
     const out = join(plan.dir, 'boot.treeinfo');
     await c.exec(['xorriso', ...extractArgs(d.bootIso, '/.treeinfo', out)]).then(
-      async () => { bootTreeinfo = await readFile(out, 'utf8'); },
+      async () => {
+        // xorriso recreates a symlink as a symlink: reading through it would copy a host file
+        // into the DVD. Only a regular file is the boot.iso's own .treeinfo.
+        if ((await lstat(out)).isFile()) bootTreeinfo = await readFile(out, 'utf8');
+        else c.log(`${d.bootIso}: /.treeinfo is not a regular file; ignored`);
+      },
       () => c.log(`${d.bootIso} has no .treeinfo; its images are grafted without one`),
     );
   }

@@ -1,0 +1,31 @@
+// The undici dispatchers every darkforge HTTP(S) request goes through. Certificate verification
+// is always stated explicitly: undici would otherwise leave it to Node's default, which an
+// inherited NODE_TLS_REJECT_UNAUTHORIZED=0 silently turns off. The one way to skip it is a
+// command's --insecure flag, for that run only.
+import { Agent, type Dispatcher } from 'undici';
+
+export interface NetOptions {
+  /** Longest wait for a connection, a response, or the next bytes of one. Default 60 s. */
+  timeoutMs?: number;
+  /** Skip TLS certificate verification (the --insecure flag; never from configuration). */
+  insecure?: boolean;
+  /** Added to a certificate error, e.g. "--insecure skips the check" where that flag exists. */
+  tlsHint?: string;
+}
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
+
+const agents = new Map<string, Dispatcher>();
+
+export function httpDispatcher(o: NetOptions = {}): Dispatcher {
+  const insecure = o.insecure === true;
+  // undici's own connect timeout is 10 s; a shorter --timeout applies to connecting as well.
+  const connectMs = Math.min(o.timeoutMs ?? DEFAULT_TIMEOUT_MS, 10_000);
+  const key = `${insecure}/${connectMs}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = new Agent({ connect: { rejectUnauthorized: !insecure, timeout: connectMs } });
+    agents.set(key, agent);
+  }
+  return agent;
+}
