@@ -9,61 +9,13 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { scanElfBuffer } from '../src/lib/elf/scanner.ts';
-import { buildsFromRpmDir, FakeBuildSpec, FakeKoji, startFakeKoji } from '../test/helpers/fake-koji.ts';
+import { FakeKoji, startFakeKoji } from '../test/helpers/fake-koji.ts';
+import { assertIndexed, assertNotIndexed, build, errorLines, FAST, HEADER_ONLY, HEADER_RPM, STREAMED, STREAMED_RPM, truth } from '../test/helpers/net-faults.ts';
 import { run, tempDir, type Run } from '../test/helpers/cli.ts';
-import { FIXTURES, readTruth } from '../test/helpers/paths.ts';
-
-const FAST = { DARKFORGE_BACKOFF_MS: '5' };
-const fixtureFiles = readdirSync(FIXTURES).filter((f) => f.endsWith('.rpm')).map((f) => join(FIXTURES, f));
-const allBuilds = buildsFromRpmDir(fixtureFiles, { firstId: 1000 });
-const build = (nvr: string): FakeBuildSpec => allBuilds.find((b) => b.nvr === nvr)!;
-/** Its payload is always streamed (an ELF file without a build-id): the faults hit the payload. */
-const STREAMED = build('df-hardlink-1.0-1');
-const STREAMED_RPM = 'df-hardlink-1.0-1.x86_64';
-/** Answered from the header alone. */
-const HEADER_ONLY = build('df-kmod-1.0-1');
-const HEADER_RPM = 'df-kmod-1.0-1.x86_64';
-const truth = readTruth(FIXTURES);
-/** Ground truth (eu-readelf, committed with the fixtures): the build-ids an RPM must yield. */
-const truthIds = (nvra: string): string[] => truth.filter((t) => t.rpm === `${nvra}.rpm` && t.buildId).map((t) => t.buildId!).sort();
 
 function importCmd(k: { hub: string; topurl: string }, db: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
   return run('darkserver', ['import', '--hub', k.hub, '--topurl', k.topurl, '--instance', 'fake', '--db', db, ...args], { ...FAST, ...env });
-}
-
-/** Build-id rows of one RPM, read straight from the SQLite file. */
-function indexedIds(db: string, nvra: string): string[] {
-  if (!existsSync(db)) return [];
-  const d = new Database(db, { readonly: true, fileMustExist: true });
-  try {
-    const rpms = d.prepare('SELECT id FROM rpms WHERE nvra = ?').all(nvra) as { id: number }[];
-    if (!rpms.length) return [];
-    assert.equal(rpms.length, 1, `${nvra} indexed once`);
-    return (d.prepare('SELECT lower(hex(buildid)) AS id FROM files WHERE rpm_id = ?').all(rpms[0].id) as { id: string }[]).map((r) => r.id).sort();
-  } finally {
-    d.close();
-  }
-}
-
-function assertIndexed(db: string, nvra: string): void {
-  const want = truthIds(nvra);
-  assert.ok(want.length > 0);
-  assert.deepEqual(indexedIds(db, nvra), want, `${nvra}: the ground-truth build-ids`);
-}
-
-function assertNotIndexed(db: string, nvra: string): void {
-  assert.deepEqual(indexedIds(db, nvra), [], `no rows for ${nvra}`);
-}
-
-/** stderr lines, each "darkserver CMD: sentence", none of them a stack frame. */
-function errorLines(r: Run, cmd: 'import' | 'find'): string[] {
-  const stderr = r.stderr;
-  assert.doesNotMatch(stderr, /^\s+at |internal error|\n\s*\n/m, 'no stack trace');
-  const lines = stderr.split('\n').filter(Boolean);
-  for (const l of lines) assert.match(l, new RegExp(`^darkserver ${cmd}: \\S`), l);
-  return lines;
 }
 
 const SUMMARY = /^darkserver import: not every requested build was imported/;

@@ -26,27 +26,15 @@ import { candidateUrls } from '../src/lib/koji/urls.ts';
 import type { NetOptions } from '../src/lib/net/dispatcher.ts';
 import { httpGetBounded } from '../src/lib/net/http-get.ts';
 import { checkUrl, checkUrlPattern, isAllowedUrl, redactUrl } from '../src/lib/net/url-policy.ts';
-import { buildsFromRpmDir, FakeBuildSpec, FakeKoji, rpmPath, startFakeKoji } from './helpers/fake-koji.ts';
+import { FakeKoji, rpmPath, startFakeKoji } from './helpers/fake-koji.ts';
+import { assertIndexed, assertNotIndexed, build, errorLines, FAST, HEADER_ONLY, HEADER_RPM, STREAMED, STREAMED_RPM, truth } from './helpers/net-faults.ts';
 import { run, tempDir, type Run } from './helpers/cli.ts';
-import { FIXTURES, readTruth, ROOT } from './helpers/paths.ts';
+import { ROOT } from './helpers/paths.ts';
 
 // Retries back off for milliseconds, not seconds (read when a client or download starts).
 process.env.DARKFORGE_BACKOFF_MS = '5';
-const FAST = { DARKFORGE_BACKOFF_MS: '5' };
 
-const fixtureFiles = readdirSync(FIXTURES).filter((f) => f.endsWith('.rpm')).map((f) => join(FIXTURES, f));
-const allBuilds = buildsFromRpmDir(fixtureFiles, { firstId: 1000 });
-const build = (nvr: string): FakeBuildSpec => allBuilds.find((b) => b.nvr === nvr)!;
-/** Its payload is always streamed (an ELF file without a build-id): the faults hit the payload. */
-const STREAMED = build('df-hardlink-1.0-1');
-const STREAMED_RPM = 'df-hardlink-1.0-1.x86_64';
 const STREAMED_SIZE = STREAMED.rpms[0].size;
-/** Answered from the header alone. */
-const HEADER_ONLY = build('df-kmod-1.0-1');
-const HEADER_RPM = 'df-kmod-1.0-1.x86_64';
-const truth = readTruth(FIXTURES);
-/** Ground truth (eu-readelf, committed with the fixtures): the build-ids an RPM must yield. */
-const truthIds = (nvra: string): string[] => truth.filter((t) => t.rpm === `${nvra}.rpm` && t.buildId).map((t) => t.buildId!).sort();
 const executableOf = (nvra: string) => truth.find((t) => t.rpm === `${nvra}.rpm` && t.buildId && !t.path.startsWith('/usr/lib/debug/'))!;
 
 /** Every fault off: the hub as healthy as it gets. */
@@ -75,20 +63,6 @@ async function imp(k: { hub: string; topurl: string }, db: string, ids: number[]
   }
 }
 
-/** Build-id rows of one RPM, read straight from the SQLite file. */
-function indexedIds(db: string, nvra: string): string[] {
-  if (!existsSync(db)) return [];
-  const d = new Database(db, { readonly: true, fileMustExist: true });
-  try {
-    const rpms = d.prepare('SELECT id FROM rpms WHERE nvra = ?').all(nvra) as { id: number }[];
-    if (!rpms.length) return [];
-    assert.equal(rpms.length, 1, `${nvra} indexed once`);
-    return (d.prepare('SELECT lower(hex(buildid)) AS id FROM files WHERE rpm_id = ?').all(rpms[0].id) as { id: string }[]).map((r) => r.id).sort();
-  } finally {
-    d.close();
-  }
-}
-
 function buildState(db: string, kojiBuildId: number): string | undefined {
   const d = new Database(db, { readonly: true, fileMustExist: true });
   try {
@@ -96,28 +70,6 @@ function buildState(db: string, kojiBuildId: number): string | undefined {
   } finally {
     d.close();
   }
-}
-
-function assertIndexed(db: string, nvra: string): void {
-  const want = truthIds(nvra);
-  assert.ok(want.length > 0);
-  assert.deepEqual(indexedIds(db, nvra), want, `${nvra}: the ground-truth build-ids`);
-}
-
-function assertNotIndexed(db: string, nvra: string): void {
-  assert.deepEqual(indexedIds(db, nvra), [], `no rows for ${nvra}`);
-}
-
-/** Node's own warning about the variable, printed by Node whatever darkforge does with it. */
-const NODE_TLS_WARNING = /^\(node:\d+\) Warning: Setting the NODE_TLS_REJECT_UNAUTHORIZED environment variable .*\n(\(Use `node --trace-warnings .*\n)?/m;
-
-/** stderr lines, each "darkserver CMD: sentence", none of them a stack frame. */
-function errorLines(r: Run, cmd: 'import' | 'find'): string[] {
-  const stderr = r.stderr.replace(NODE_TLS_WARNING, '');
-  assert.doesNotMatch(stderr, /^\s+at |internal error|\n\s*\n/m, 'no stack trace');
-  const lines = stderr.split('\n').filter(Boolean);
-  for (const l of lines) assert.match(l, new RegExp(`^darkserver ${cmd}: \\S`), l);
-  return lines;
 }
 
 /** As run(), without blocking this process: for servers that live in it (the TLS front). */

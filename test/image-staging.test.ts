@@ -6,11 +6,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { UserError } from '../src/lib/errors.ts';
 import {
   describeStaging, parseStaging, scpArgs, stageArtifacts, stagedName, writeChecksumFile, type StagingTarget,
 } from '../src/lib/image/staging.ts';
+import { pyftpdlibPython, startFtp, type FtpServer } from './helpers/image-jobs.ts';
 
 const WHEN = new Date(Date.UTC(2026, 0, 21, 10, 15, 0, 123));
 const TS = '20260121T101500Z';
@@ -248,43 +249,15 @@ async function freePort(): Promise<number> {
 
 // --- FTP against a real pyftpdlib server (Debian: python3-pyftpdlib) ---------------------------
 
-/** Debian installs pyftpdlib for /usr/bin/python3, which may not be the first python3 on PATH. */
-async function pyftpdlibPython(): Promise<string | undefined> {
-  for (const py of ['/usr/bin/python3', 'python3']) {
-    if ((await execa(py, ['-c', 'import pyftpdlib'], { reject: false })).exitCode === 0) return py;
-  }
-  return undefined;
-}
-
-interface FtpServer { port: number; root: string; stop: () => Promise<void> }
-
-async function startFtp(py: string, root: string, extra: string[] = []): Promise<FtpServer> {
-  await mkdir(root, { recursive: true });
-  // -p 0: the kernel picks the port and pyftpdlib prints it, so no port can be taken in between.
-  const child: ResultPromise = execa(py, ['-m', 'pyftpdlib', '-i', '127.0.0.1', '-p', '0', '-w', '-d', root, ...extra],
-    { stdin: 'ignore', reject: false });
-  let seen = '';
-  const port = await new Promise<number>((resolvePort, reject) => {
-    const timer = setTimeout(() => reject(new Error(`pyftpdlib did not start:\n${seen}`)), 15_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      seen += d.toString();
-      const m = /starting FTP server on 127\.0\.0\.1:(\d+)/.exec(seen);
-      if (m) { clearTimeout(timer); resolvePort(Number(m[1])); }
-    });
-    void child.then((r) => { clearTimeout(timer); reject(new Error(`pyftpdlib exited: ${r.stderr}`)); });
-  });
-  return { port, root, stop: async () => { child.kill(); await child; } };
-}
-
 describe('stageArtifacts over FTP (pyftpdlib on 127.0.0.1)', () => {
   let py: string | undefined;
   let anon: FtpServer | undefined;
   let authed: FtpServer | undefined;
   before(async () => {
-    py = await pyftpdlibPython();
+    py = await pyftpdlibPython().catch(() => undefined);
     if (!py) return;
-    anon = await startFtp(py, join(tmp, 'ftp-anon'));
-    authed = await startFtp(py, join(tmp, 'ftp-user'), ['-u', 'builder', '-P', 's3cret']);
+    anon = await startFtp(join(tmp, 'ftp-anon'));
+    authed = await startFtp(join(tmp, 'ftp-user'), { user: 'builder', password: 's3cret' });
   });
   after(async () => { await anon?.stop(); await authed?.stop(); });
   const need = () => {
