@@ -97,7 +97,8 @@ describe('parseStaging', () => {
         assert.ok(e instanceof UserError);
         assert.equal(e.exitCode, 2);
         assert.match(e.message, why);
-        assert.ok(e.message.includes(`"${value.trim().replace('secret', '***')}"`), e.message);
+        // Any password in a URL is shown as ***, not only an FTP one.
+        assert.ok(e.message.includes(`"${value.trim().replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/, '$1:***@')}"`), e.message);
         assert.match(e.message, /file:\/\/\/dir, scp:\/\/.*host:\/path, ftp:\/\/.*bare FTP host/);
         assert.ok(!e.message.includes('secret'), 'an FTP password is never echoed');
         return true;

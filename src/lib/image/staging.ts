@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from 'basic-ftp';
 import { execa } from 'execa';
 import { UserError } from '../errors.js';
+import { redactUrl } from '../net/url-policy.js';
 
 export type StagingTarget =
   | { kind: 'file'; dir: string }
@@ -46,12 +47,19 @@ const USER = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
 // Legacy scp hands the remote path to a shell; keep it to characters no shell treats specially.
 const SCP_PATH = /^[A-Za-z0-9._~/+@%=,:-]*$/;
 
+/** A staging value that cannot be used; `why` is the reason alone, for config validation. */
+export class StagingError extends UserError {
+  constructor(shown: string, readonly why: string) {
+    super(`Staging target "${shown}" is not usable: ${why}; use ${FORMS}`, 2);
+    this.name = 'StagingError';
+  }
+}
+
 export function parseStaging(value: string): StagingTarget {
   const v = value.trim();
   const bad = (why: string): never => {
     // Never echo an FTP password back into logs.
-    const shown = v.replace(/^(ftp:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
-    throw new UserError(`Staging target "${shown}" is not usable: ${why}; use ${FORMS}`, 2);
+    throw new StagingError(redactUrl(v), why);
   };
   if (!v) bad('it is empty');
 
@@ -126,8 +134,8 @@ export function stagingProblem(value: string): string | undefined {
     parseStaging(value);
     return undefined;
   } catch (e) {
-    if (!(e instanceof UserError)) throw e;
-    return /is not usable: (.*); use /.exec(e.message)?.[1] ?? e.message;
+    if (!(e instanceof StagingError)) throw e;
+    return e.why;
   }
 }
 

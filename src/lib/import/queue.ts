@@ -49,6 +49,10 @@ const now = (): number => Math.floor(Date.now() / 1000);
 /** A claim older than this without a heartbeat is abandoned even if its pid is alive (pid reuse). */
 const STALE_SECONDS = 600;
 
+// A failed build goes back to fetching when its RPMs are listed already, else to be listed again.
+const RETRY_BUILD = `UPDATE import_builds SET state = CASE WHEN EXISTS (SELECT 1 FROM import_rpms r WHERE r.job_id = import_builds.id)
+                     THEN 'fetching' ELSE 'queued' END, updated_at = ?`;
+
 export class ImportQueue {
   private readonly s: Record<string, Statement>;
 
@@ -79,8 +83,9 @@ export class ImportQueue {
                            AND b.koji_build_id IN (SELECT value FROM json_each(?))`).pluck(),
       release: p(`UPDATE import_rpms SET state = 'queued', worker_pid = NULL, updated_at = ? WHERE id = ?`),
       retryRpms: p(`UPDATE import_rpms SET state = 'queued', updated_at = ? WHERE instance = ? AND state = 'failed'`),
-      retryBuilds: p(`UPDATE import_builds SET state = CASE WHEN EXISTS (SELECT 1 FROM import_rpms r WHERE r.job_id = import_builds.id)
-                      THEN 'fetching' ELSE 'queued' END, updated_at = ? WHERE instance = ? AND state = 'failed'`),
+      retryBuilds: p(`${RETRY_BUILD} WHERE instance = ? AND state = 'failed'`),
+      retryBuildRpms: p(`UPDATE import_rpms SET state = 'queued', updated_at = ? WHERE job_id = ? AND state = 'failed'`),
+      retryBuild: p(`${RETRY_BUILD} WHERE id = ? AND state = 'failed'`),
     };
   }
 
@@ -173,9 +178,8 @@ export class ImportQueue {
   /** Put one failed build and its failed RPMs back on the queue (it was asked for again). */
   retryBuild(job: BuildJob): void {
     this.db.transaction(() => {
-      this.db.prepare(`UPDATE import_rpms SET state = 'queued', updated_at = ? WHERE job_id = ? AND state = 'failed'`).run(now(), job.id);
-      this.db.prepare(`UPDATE import_builds SET state = CASE WHEN EXISTS (SELECT 1 FROM import_rpms r WHERE r.job_id = import_builds.id)
-                       THEN 'fetching' ELSE 'queued' END, updated_at = ? WHERE id = ? AND state = 'failed'`).run(now(), job.id);
+      this.s.retryBuildRpms.run(now(), job.id);
+      this.s.retryBuild.run(now(), job.id);
     }).immediate();
   }
 

@@ -130,7 +130,7 @@ const MIGRATIONS: string[] = [
   // `file_types`. files is WITHOUT ROWID, clustered by (rpm_id, seq): seq is the row's position in
   // its RPM, so an RPM's rows are contiguous (--rpm, deletes) and duplicate rows survive as before.
   // Indexes: by build-id (the lookup) and by path parts (--file); the primary key serves rpm_id.
-  // names rows left unreferenced after an RPM is deleted stay until Store.pruneNames().
+  // names rows left unreferenced after an RPM is deleted (by hand: darkforge deletes none) stay, harmless to every answer.
   // darkforge_path_part() is a JS function that migrate() registers: it is used here only, never
   // in the stored schema, so the file stays readable with the sqlite3 shell.
   `

@@ -121,9 +121,14 @@ function openForWriting(file: string): Database {
     return db;
   } catch (e) {
     db.close();
-    if (e instanceof UserError) throw e;
-    throw databaseError(file, e) ?? new UserError(`${file}: not a usable darkforge database (${(e as Error).message})`);
+    throw unusable(file, e);
   }
+}
+
+/** An error from opening or checking `file`, as the one sentence the user gets. */
+function unusable(file: string, e: unknown): UserError {
+  if (e instanceof UserError) return e;
+  return databaseError(file, e) ?? new UserError(`${file}: not a usable darkforge database (${(e as Error).message})`);
 }
 
 /**
@@ -141,11 +146,7 @@ function openForReading(file: string): Database {
     return db;
   } catch (e) {
     db?.close();
-    if (e instanceof UserError) throw e;
-    const code = (e as { code?: string }).code ?? '';
-    if (!code.startsWith('SQLITE_CANTOPEN')) {
-      throw databaseError(file, e) ?? new UserError(`${file}: not a usable darkforge database (${(e as Error).message})`);
-    }
+    if (!String((e as { code?: string }).code).startsWith('SQLITE_CANTOPEN')) throw unusable(file, e);
   }
   if (existsSync(`${file}-wal`)) {
     throw new UserError(`${file}: the index database is read-only and its log ${basename(file)}-wal cannot be read without ${basename(file)}-shm; `
@@ -165,8 +166,7 @@ function openForReading(file: string): Database {
     return db;
   } catch (e) {
     db?.close();
-    if (e instanceof UserError) throw e;
-    throw databaseError(file, e) ?? new UserError(`${file}: not a usable darkforge database (${(e as Error).message})`);
+    throw unusable(file, e);
   }
 }
 
@@ -283,18 +283,6 @@ export class Store {
     if (known !== undefined) return known;
     if (typeof type !== 'string') throw new TypeError('a file row without a type');
     return (this.stmts.typeId.get(type) as number | undefined) ?? this.stmts.insertType.run(type).lastInsertRowid;
-  }
-
-  /**
-   * Deleting an RPM (DELETE FROM rpms, or its build) removes its files rows by ON DELETE CASCADE;
-   * the path names they used stay in `names`, harmless to every answer. This removes the names no
-   * files row uses any more (a full scan of files: maintenance, not for every delete).
-   * Returns how many were removed.
-   */
-  pruneNames(): number {
-    return this.db.transaction((): number => Number(this.db.prepare(`
-      DELETE FROM names WHERE id <> 0 AND id NOT IN (SELECT dir FROM files UNION SELECT stem FROM files UNION SELECT tail FROM files)`)
-      .run().changes)).immediate();
   }
 
   byBuildId(hex: string): (MatchRow & MatchCoordinates)[] {

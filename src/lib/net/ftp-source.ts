@@ -6,7 +6,7 @@ import { Client, FTPError } from 'basic-ftp';
 import { DownloadError, FormatError } from '../errors.js';
 import { ByteSource } from '../rpm/source.js';
 import { DEFAULT_TIMEOUT_MS, NetOptions } from './dispatcher.js';
-import { defaultBackoffMs, defaultSleep, failureReason, RetryOptions } from './retry.js';
+import { backoff, failureReason, RetryOptions } from './retry.js';
 import { redactUrl } from './url-policy.js';
 
 export interface FtpSourceOptions extends RetryOptions, NetOptions {
@@ -101,9 +101,7 @@ export class FtpSource implements ByteSource {
         if (this.failures >= (this.opts.retries ?? 4)) {
           throw new DownloadError(`${this.shown}: transfer failed at byte ${this.received} (${reason}) after ${this.failures + 1} attempts`);
         }
-        const base = this.opts.backoffMs ?? defaultBackoffMs();
-        await (this.opts.sleep ?? defaultSleep)(Math.random() * Math.min(this.opts.maxBackoffMs ?? 30_000, base * 2 ** this.failures));
-        this.failures++;
+        await backoff(this.opts, ++this.failures);
       }
     }
   }

@@ -108,18 +108,22 @@ export function defaultBackoffMs(env: NodeJS.ProcessEnv = process.env): number {
   return raw && Number.isFinite(v) && v >= 0 ? v : 500;
 }
 
+/** The pause before retry number `n` (1 = the first retry): full jitter under a doubling cap. */
+export function backoff(opts: RetryOptions, n: number): Promise<void> {
+  const base = opts.backoffMs ?? defaultBackoffMs();
+  const cap = opts.maxBackoffMs ?? 30_000;
+  return (opts.sleep ?? defaultSleep)(Math.random() * Math.min(cap, base * 2 ** (n - 1)));
+}
+
 export async function withRetries<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions = {},
   retryable: (e: unknown) => boolean = isTransient): Promise<{ value: T; attempts: number }> {
   const retries = opts.retries ?? 4;
-  const base = opts.backoffMs ?? defaultBackoffMs();
-  const cap = opts.maxBackoffMs ?? 30_000;
-  const sleep = opts.sleep ?? defaultSleep;
   for (let attempt = 1; ; attempt++) {
     try {
       return { value: await fn(attempt), attempts: attempt };
     } catch (e) {
       if (attempt > retries || !retryable(e)) throw Object.assign(e as object, { attempts: attempt });
-      await sleep(Math.random() * Math.min(cap, base * 2 ** (attempt - 1)));
+      await backoff(opts, attempt);
     }
   }
 }
