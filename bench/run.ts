@@ -119,7 +119,7 @@ async function main(): Promise<void> {
     else if ('skipped' in synthetic) inproc = { skipped: synthetic.skipped };
     else {
       log('in-process lookups: 10 000 random ids (bench/lookup.ts)');
-      inproc = lookup(synthetic.db, 10_000);
+      inproc = await lookup(synthetic.db, 10_000);
       if (inproc.matches < inproc.present) checks.push(`in-process lookups: ${inproc.matches} matches for ${inproc.present} present ids`);
     }
     if ('skipped' in inproc) log(`in-process lookups skipped: ${inproc.skipped}`);

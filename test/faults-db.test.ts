@@ -11,7 +11,8 @@ import { copyFileSync, existsSync, readdirSync, rmSync, statSync, unlinkSync } f
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { databaseError, DatabaseError } from '../src/lib/index/db-errors.ts';
+import { DatabaseError } from '../src/lib/index/db-errors.ts';
+import { databaseError } from '../src/lib/store/sqlite/errors.ts';
 import { run, tempDir } from './helpers/cli.ts';
 import {
   assertSound, assertWholeRpms, dump, dumpByRpm, holdWriteLock, IS_ROOT, mountTmpfs, rpmCount, start, until,

@@ -10,7 +10,7 @@ import { ChunkReader, CpioArchive } from '../src/lib/cpio/reader.ts';
 import { scanElfBuffer } from '../src/lib/elf/scanner.ts';
 import { extractFromArchive } from '../src/lib/find/extract.ts';
 import { findFile } from '../src/lib/find/finder.ts';
-import { Store } from '../src/lib/index/store.ts';
+import { openStore } from '../src/lib/store/open.ts';
 import { newc } from './helpers/cpio.ts';
 import { buildsFromRpmDir, startFakeKoji } from './helpers/fake-koji.ts';
 import { CORPUS, FIXTURES, HAVE_CORPUS, readTruth } from './helpers/paths.ts';
@@ -30,7 +30,7 @@ describe('find from a local index', () => {
   });
 
   test('executable and debuginfo of every fixture build-id: the right bytes, in the cache', async () => {
-    const store = new Store(db);
+    const store = await openStore(db);
     const root = join(tempDir(), 'darkforge');
     try {
       // df-seekable's ten 5 MiB executables share one xz stream: one of them stands for all.
@@ -51,7 +51,7 @@ describe('find from a local index', () => {
         }
       }
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -194,7 +194,7 @@ test('every build-id of the real corpus: its executable or debuginfo file, byte-
   const rows = readTruth(CORPUS).filter((t) => t.buildId);
   const sizes = new Map(readFileSync(join(CORPUS, 'GROUND_TRUTH.tsv'), 'utf8').split('\n').slice(1).map((l) => l.split('\t'))
     .map((f) => [`${f[0]}\t${f[1]}`, Number(f[6])]));
-  const store = new Store(db);
+  const store = await openStore(db);
   const root = join(tempDir(), 'darkforge');
   try {
     for (const t of rows) {
@@ -207,6 +207,6 @@ test('every build-id of the real corpus: its executable or debuginfo file, byte-
       assert.ok(candidates.some((x) => sizes.get(`${x.rpm}\t${x.path}`) === bytes.length), `${t.path}: ${bytes.length} bytes`);
     }
   } finally {
-    store.close();
+    await store.close();
   }
 });

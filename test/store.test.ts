@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import BetterSqlite3 from 'better-sqlite3';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { migrate } from '../src/lib/index/schema.ts';
-import { Store, RpmRecord } from '../src/lib/index/store.ts';
+import type { RpmRecord } from '../src/lib/store/port.ts';
+import { migrate } from '../src/lib/store/sqlite/schema.ts';
+import { SqliteStore } from '../src/lib/store/sqlite/store.ts';
 import { run, tempDir } from './helpers/cli.ts';
 
 const ID = '699d82ed314fa6085dda4886782c4f341d2b5137';
@@ -19,25 +20,26 @@ function record(over: Partial<RpmRecord> = {}): RpmRecord {
   };
 }
 
-test('an RPM is written whole or not at all', () => {
-  const s = new Store(join(tempDir(), 'i.sqlite'));
+test('an RPM is written whole or not at all', async () => {
+  const s = new SqliteStore(join(tempDir(), 'i.sqlite'));
   const broken = record({ rows: [{ path: '/usr/bin/a', buildId: ID, type: 'executable' }, { path: null as unknown as string, buildId: ID, type: 'executable' }] });
-  assert.throws(() => s.addRpm(broken));
-  assert.deepEqual([s.stats().rpms, s.stats().files, s.stats().builds], [0, 0, 0]);
-  assert.equal(s.addRpm(record()), true);
-  assert.equal(s.addRpm(record()), false, 'same pkgid twice');
-  assert.deepEqual([s.stats().rpms, s.stats().files], [1, 2]);
-  s.close();
+  await assert.rejects(s.addRpm(broken));
+  const st = await s.stats();
+  assert.deepEqual([st.rpms, st.files, st.builds], [0, 0, 0]);
+  assert.equal(await s.addRpm(record()), true);
+  assert.equal(await s.addRpm(record()), false, 'same pkgid twice');
+  assert.deepEqual([(await s.stats()).rpms, (await s.stats()).files], [1, 2]);
+  await s.close();
 });
 
-test('build-ids are stored as bytes and come back as lowercase hex with the row', () => {
+test('build-ids are stored as bytes and come back as lowercase hex with the row', async () => {
   const file = join(tempDir(), 'i.sqlite');
-  const s = new Store(file);
-  s.addRpm(record());
-  const rows = s.byBuildId(ID);
+  const s = new SqliteStore(file);
+  await s.addRpm(record());
+  const rows = await s.byBuildId(ID);
   assert.equal(rows.length, 2);
   assert.equal(rows[0].distro, 'fc38');
-  s.close();
+  await s.close();
   const raw = new BetterSqlite3(file);
   assert.deepEqual(raw.prepare('SELECT typeof(buildid) t, length(buildid) n FROM files LIMIT 1').get(), { t: 'blob', n: 20 });
   assert.ok(raw.prepare("SELECT 1 FROM sqlite_master WHERE type='index' AND name='files_buildid'").get());
@@ -52,7 +54,7 @@ test('a database from a newer darkforge is refused with a clear message', () => 
   raw.close();
   const r = run('darkserver', ['stats', '--db', file]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /schema version 99 is newer than this darkforge understands \(4\)/);
+  assert.match(r.stderr, /schema version 99 is newer than this darkforge understands \(5\)/);
 });
 
 test('a file that is not SQLite is refused with a clear message', () => {
@@ -61,7 +63,7 @@ test('a file that is not SQLite is refused with a clear message', () => {
   assert.match(r.stderr, /not a usable darkforge database/);
 });
 
-test('a version-1 index is migrated in place and keeps its rows', () => {
+test('a version-1 index is migrated in place and keeps its rows', async () => {
   const file = join(tempDir(), 'old.sqlite');
   const raw = new BetterSqlite3(file);
   migrate(raw, file, 1);
@@ -70,9 +72,9 @@ test('a version-1 index is migrated in place and keeps its rows', () => {
       VALUES (1, 1, 'local', 'aa', 'p', '1', '1.fc38', 'x86_64', 'p-1-1.fc38.x86_64', 'file:///p.rpm', 'payload', 2, 0, 0);
     INSERT INTO files (rpm_id, buildid, path, type) VALUES (1, x'${ID}', '/usr/bin/a', 'executable'), (1, x'${ID}', '/usr/bin/b', 'executable');`);
   raw.close();
-  const again = new Store(file);
-  assert.equal(again.stats().schemaVersion, 4);
-  assert.equal(again.byBuildId(ID).length, 2);
-  assert.equal(again.instances().size, 0);
-  again.close();
+  const again = new SqliteStore(file);
+  assert.equal((await again.stats()).schemaVersion, 5);
+  assert.equal((await again.byBuildId(ID)).length, 2);
+  assert.equal((await again.instances()).size, 0);
+  await again.close();
 });

@@ -33,7 +33,7 @@ when the build-id is unknown or no source delivers the file.`;
     const buildId = /^[0-9a-fA-F]{8,64}$/.test(args.buildid) ? parseBuildId(args.buildid) : await buildIdOfFile(args.buildid);
     const { findFile } = await import('../../lib/find/finder.js');
     const net = netOptions(this.label, flags);
-    const store = openStore(flags.db, { mustExist: true });
+    const store = await openStore(flags.db, { mustExist: true });
     try {
       const r = await findFile(store, { kind, buildId, sourcePath: args.path }, {
         cacheDir: cacheRoot(), net,
@@ -42,7 +42,7 @@ when the build-id is unknown or no source delivers the file.`;
       if (flags.json) this.printJson(r);
       else process.stdout.write(`${r.path}\n`);
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

@@ -49,7 +49,7 @@ build was imported.`;
     const instance = resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
     const net = netOptions(this.label, flags);
     const { importBuilds } = await import('../../lib/import/importer.js');
-    const store = openStore(flags.db);
+    const store = await openStore(flags.db);
     const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
     const started = Date.now();
     let seen: ImportProgress | undefined;
@@ -65,9 +65,9 @@ build was imported.`;
           });
         },
         onError: (subject, message) => this.fail(`${subject}: ${message}`, 1),
-      }), (signal) => {
+      }), async (signal) => {
         bar.stop();
-        const back = releaseClaims(store.db) ?? 0;
+        const back = await releaseClaims(store) ?? 0;
         return `interrupted by ${signal}: ${seen?.rpmsDone ?? 0} of ${seen?.rpmsTotal ?? 0} RPMs done, ${back} in progress put back on the queue; `
           + 'run "darkserver import" again to finish';
       });
@@ -76,12 +76,12 @@ build was imported.`;
       else process.stdout.write(`${summaryLine(sum)}\n`);
       if (!sum.complete) this.fail('not every requested build was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
     } catch (e) {
-      const dbError = databaseError(store.file, e);
-      if (dbError) releaseClaims(store.db);
+      const dbError = databaseError(e);
+      if (dbError) await releaseClaims(store);
       throw dbError ?? e;
     } finally {
       bar.stop();
-      store.close();
+      await store.close();
     }
   }
 }

@@ -9,9 +9,9 @@ build-id, and the split by file type, instance and scan method.`;
 
   async run(): Promise<void> {
     const { flags } = await this.parse(DarkserverStats);
-    const store = openStore(flags.db, { mustExist: true });
+    const store = await openStore(flags.db, { mustExist: true });
     try {
-      const s = store.stats();
+      const s = await store.stats();
       if (flags.json) {
         this.printJson({ db: store.file, ...s });
         return;
@@ -25,7 +25,7 @@ build-id, and the split by file type, instance and scan method.`;
       ];
       for (const [k, v] of lines) process.stdout.write(`${k}:\t${v}\n`);
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

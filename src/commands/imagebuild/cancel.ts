@@ -12,14 +12,14 @@ export default class ImagebuildCancel extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ImagebuildCancel);
-    const store = openStore(flags.db);
+    const store = await openStore(flags.db);
     try {
-      const jobs = new JobStore(store.db);
-      const j = cancelJob(jobs, lookupJob(jobs, args.job));
+      const jobs = new JobStore(store);
+      const j = await cancelJob(jobs, await lookupJob(jobs, args.job));
       if (flags.json) this.printJson(j);
       else process.stdout.write(`job ${j.id} ${j.state}\n`);
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

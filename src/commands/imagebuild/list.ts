@@ -8,14 +8,14 @@ export default class ImagebuildList extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ImagebuildList);
-    const store = openStore(flags.db);
+    const store = await openStore(flags.db);
     try {
-      const jobs = new JobStore(store.db).list();
+      const jobs = await new JobStore(store).list();
       if (flags.json) { this.printJson(jobs); return; }
       const t = (s: number | null): string => (s ? new Date(s * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
       for (const j of jobs) process.stdout.write(`${j.id}\t${j.state}\t${j.type}\t${j.arch}\t${j.backend}\t${t(j.started_at)}\t${t(j.finished_at)}${j.error ? `\t${j.error}` : ''}\n`);
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

@@ -12,14 +12,14 @@ export default class ImagebuildLogs extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ImagebuildLogs);
-    const store = openStore(flags.db);
+    const store = await openStore(flags.db);
     try {
-      const jobs = new JobStore(store.db);
-      const job = lookupJob(jobs, args.job);
-      const running = (): boolean => flags.follow && ['queued', 'running'].includes(jobs.get(job.id)?.state ?? '');
+      const jobs = new JobStore(store);
+      const job = await lookupJob(jobs, args.job);
+      const running = async (): Promise<boolean> => flags.follow && ['queued', 'running'].includes((await jobs.get(job.id))?.state ?? '');
       await followLog(job.log_path, (c) => process.stdout.write(c), running);
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

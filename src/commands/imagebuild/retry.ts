@@ -18,12 +18,12 @@ export default class ImagebuildRetry extends BaseCommand {
     const { args, flags } = await this.parse(ImagebuildRetry);
     const { runJob } = await import('../../lib/image/runner.js');
     const { detach } = await import('../../lib/image/submit.js');
-    const store = openStore(flags.db);
+    const store = await openStore(flags.db);
     try {
-      const jobs = new JobStore(store.db);
-      const old = lookupJob(jobs, args.job);
+      const jobs = new JobStore(store);
+      const old = await lookupJob(jobs, args.job);
       if (old.state === 'queued' || old.state === 'running') throw new UserError(`job ${old.id} is still ${old.state}`, 1);
-      const job = jobs.create({ config: old.config, backend: old.backend, jobsRoot: jobsRoot(), timeoutS: old.timeout_s ?? undefined, retryOf: old.id });
+      const job = await jobs.create({ config: old.config, backend: old.backend, jobsRoot: jobsRoot(), timeoutS: old.timeout_s ?? undefined, retryOf: old.id });
       const secrets = await recoverSecrets(old.config);
       if (flags.detach) {
         await detach(job, resolveDbPath(flags.db), secrets, jobs);
@@ -34,7 +34,7 @@ export default class ImagebuildRetry extends BaseCommand {
       if (flags.json) this.printJson(done); else process.stdout.write(`job ${done.id} ${done.state}\n`);
       if (done.state !== 'succeeded') throw new UserError(jobOutcome(done), 1);
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

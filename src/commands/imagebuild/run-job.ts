@@ -16,14 +16,14 @@ export default class ImagebuildRunJob extends BaseCommand {
     const { runJob } = await import('../../lib/image/runner.js');
     // Read the passwords first: the parent may be gone by the time the job starts.
     const secrets = takeSecretsFromStdin() ?? takeSecretsFromEnv();
-    const store = openStore(flags.db);
+    const store = await openStore(flags.db);
     try {
-      const jobs = new JobStore(store.db);
-      const job = lookupJob(jobs, args.job);
+      const jobs = new JobStore(store);
+      const job = await lookupJob(jobs, args.job);
       if (job.state !== 'queued') return;
       await runJob(job, { jobs, attached: false, secrets });
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

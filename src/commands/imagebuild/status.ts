@@ -12,13 +12,13 @@ export default class ImagebuildStatus extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ImagebuildStatus);
-    const store = openStore(flags.db);
+    const store = await openStore(flags.db);
     try {
-      const j = lookupJob(new JobStore(store.db), args.job);
+      const j = await lookupJob(new JobStore(store), args.job);
       if (flags.json) { this.printJson(j); return; }
       for (const [k, v] of statusLines(j)) process.stdout.write(`${k}:\t${v}\n`);
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

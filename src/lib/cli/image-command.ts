@@ -42,7 +42,7 @@ export abstract class ImageBuildCommand extends BaseCommand {
     const { flags } = await this.parse(this.constructor as typeof ImageBuildCommand & { flags: typeof buildFlags });
     const { submitBuild } = await import('../image/submit.js');
     const dbFile = resolveDbPath(flags.db);
-    const store = openStore(flags.db);
+    const store = await openStore(flags.db);
     try {
       const f = flags as typeof flags & { format?: string; 'boot-iso'?: string };
       const r = await submitBuild(store, this.imageType, { ...flags, dryRun: flags['dry-run'], format: f.format, bootIso: f['boot-iso'], keepWorkdir: flags['keep-workdir'] }, { dbFile });
@@ -58,7 +58,7 @@ export abstract class ImageBuildCommand extends BaseCommand {
       // staging_failed is exit 1 as well: the images exist, but not where the caller asked for them.
       if (!flags.detach && job.state !== 'succeeded') throw new UserError(jobOutcome(job), 1);
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError, describeFailure } from '../errors.js';
 import { queryBuildIds, withCandidates } from '../index/query.js';
-import { Store } from '../index/store.js';
+import type { Store } from '../store/port.js';
 import type { NetOptions } from '../net/dispatcher.js';
 import { openSource } from '../net/open-source.js';
 import { redactUrl } from '../net/url-policy.js';
@@ -47,7 +47,7 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
   const dest = cachePath(opts.cacheDir, req.buildId, req.kind, req.sourcePath);
   if (await isFile(dest)) return { path: dest, buildId: req.buildId, kind: req.kind, cached: true };
 
-  const candidates = selectCandidates(store, req);
+  const candidates = await selectCandidates(store, req);
   const failures: string[] = [];
   await makeCacheFolder(opts.cacheDir, dirname(dest));
   for (const c of candidates) {
@@ -71,17 +71,17 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
   throw new UserError(`${req.buildId}: no download source delivered the ${req.kind} file (${failures.join('; ')})`, 1);
 }
 
-function selectCandidates(store: Store, req: FindRequest): Candidate[] {
+async function selectCandidates(store: Store, req: FindRequest): Promise<Candidate[]> {
   if (req.kind === 'source') {
     const path = req.sourcePath!;
-    const siblings = store.buildSiblings(req.buildId);
+    const siblings = await store.buildSiblings(req.buildId);
     if (!siblings.length) throw new UserError(`${req.buildId}: build-id not found in the index`, 1);
     // Sources live in the -debugsource RPM (rpm >= 4.14), before that in -debuginfo.
     const holders = [...siblings.filter((r) => r.name.endsWith('-debugsource')), ...siblings.filter((r) => r.name.endsWith('-debuginfo'))];
     if (!holders.length) throw new UserError(`${req.buildId}: the index knows no -debugsource or -debuginfo RPM of this build`, 1);
-    return withCandidates(store, holders).map((r) => ({ rpm: r.rpm, member: path, urls: r.urls }));
+    return (await withCandidates(store, holders)).map((r) => ({ rpm: r.rpm, member: path, urls: r.urls }));
   }
-  const { results } = queryBuildIds(store, [req.buildId]);
+  const { results } = await queryBuildIds(store, [req.buildId]);
   if (!results.length) throw new UserError(`${req.buildId}: build-id not found in the index`, 1);
   const wantDebug = req.kind === 'debuginfo';
   const rows = results.filter((r) => r.elf.startsWith('/usr/lib/debug/') === wantDebug);

@@ -6,8 +6,8 @@ import { ImageJob, JobStore } from './jobs.js';
 import { groupBelongsTo, runnerAlive } from '../proc/liveness.js';
 import { killGroup } from './process-group.js';
 
-export function cancelJob(jobs: JobStore, job: ImageJob): ImageJob {
-  const { job: now, canceled } = jobs.cancel(job.id);
+export async function cancelJob(jobs: JobStore, job: ImageJob): Promise<ImageJob> {
+  const { job: now, canceled } = await jobs.cancel(job.id);
   if (!canceled) throw new UserError(`job ${job.id} is already ${now.state}`, 1);
   // Signal only processes that are still the job's: a pid or group id may have been reused.
   if (now.pgid && groupBelongsTo(now.pgid, now.job_dir)) killGroup(now.pgid);

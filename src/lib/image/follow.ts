@@ -1,11 +1,11 @@
 // `imagebuild logs --follow`: print a log as it grows, until its job is no longer running.
 import { open } from 'node:fs/promises';
 
-export async function followLog(path: string, write: (chunk: Buffer) => void, running: () => boolean, pollMs = 250): Promise<void> {
+export async function followLog(path: string, write: (chunk: Buffer) => void, running: () => boolean | Promise<boolean>, pollMs = 250): Promise<void> {
   let pos = 0;
   const buf = Buffer.alloc(64 * 1024);
   for (;;) {
-    const stillRunning = running();
+    const stillRunning = await running();
     const fh = await open(path, 'r').catch(() => undefined);
     if (fh) {
       try {

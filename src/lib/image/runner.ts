@@ -110,20 +110,28 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
   // the job records the cancel, the running tool's group ends, and the steps unwind (unmounting,
   // removing scratch files) before the job is recorded as canceled. Installed before the job is
   // marked running, so no signal finds a running job without its handler.
-  const running: Running = {};
+  const running: Running = { canceled: false };
   let logFile: WriteStream | undefined;
   const stop = (signal: NodeJS.Signals): void => {
-    o.jobs.markCanceled(job.id, `canceled by ${signal}`);
+    running.canceled = true;
+    running.recording ??= o.jobs.markCanceled(job.id, `canceled by ${signal}`).catch(() => false);
     killGroup(running.pgid, signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM');
     logFile?.write(`${new Date().toISOString()} canceled by ${signal}\n`);
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signals) process.on(s, stop);
-  const unlisten = (): void => { for (const s of signals) process.removeListener(s, stop); };
-  if (!o.jobs.started(job.id, process.pid)) {
+  // A cancel recorded by another process (one that could not signal this one) is seen within a second.
+  const watch = setInterval(() => {
+    o.jobs.get(job.id).then((j) => { if (j?.state === 'canceled') running.canceled = true; }, () => undefined);
+  }, 1000).unref();
+  const unlisten = (): void => {
+    clearInterval(watch);
+    for (const s of signals) process.removeListener(s, stop);
+  };
+  if (!await o.jobs.started(job.id, process.pid)) {
     // Canceled (or given up as interrupted) before it could start: nothing to do.
     unlisten();
-    return o.jobs.get(job.id)!;
+    return (await o.jobs.get(job.id))!;
   }
   const work = workDirOf(job.job_dir);
   let logBroken = false;
@@ -163,7 +171,7 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
           return exec({ argv, cwd: x?.cwd ?? work, env: x?.env });
         },
         log,
-        checkCanceled: () => { if (o.jobs.get(job.id)?.state === 'canceled') throw new CanceledError('the job was canceled'); },
+        checkCanceled: () => { if (running.canceled) throw new CanceledError('the job was canceled'); },
       });
     } else {
       const cmd = plan.command!;
@@ -176,7 +184,7 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
     const missing: string[] = [];
     for (const out of outputs) if (!(await isFile(out))) missing.push(out);
     if (missing.length) throw new UserError(`${plan.command?.argv[0] ?? 'the builtin backend'} finished but did not write ${missing.join(', ')}`, 1);
-    if (o.jobs.get(job.id)?.state === 'canceled') throw new CanceledError('the job was canceled before its images were staged');
+    if (await isCanceled(o.jobs, job, running)) throw new CanceledError('the job was canceled before its images were staged');
     const target = parseStaging(cfg.staging ?? pathToFileURL(join(job.job_dir, 'artifacts')).href);
     log(`staging ${outputs.length} image(s) to ${job.config.staging ?? join(job.job_dir, 'artifacts')}`);
     await new Promise<void>((r) => logFile!.write('', () => r()));
@@ -204,8 +212,9 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
     error = redact(errorText(e));
     log(`failed: ${error}`);
   }
-  o.jobs.finished(job.id, state, { artifacts, error });
-  const final = o.jobs.get(job.id)!;
+  await running.recording;
+  await o.jobs.finished(job.id, state, { artifacts, error });
+  const final = (await o.jobs.get(job.id))!;
   // The record is final; the work folder goes or stays by --keep-workdir (default: it stays
   // unless the job succeeded, so a failure can be looked into).
   if (plan !== undefined || existsSync(work)) {
@@ -222,7 +231,7 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
   }
   unlisten();
   if (logFile) await new Promise<void>((r) => logFile!.end(() => r()));
-  return o.jobs.get(job.id)!;
+  return (await o.jobs.get(job.id))!;
 }
 
 /** One line for the record: the message of a UserError, a phrase for a filesystem error. */
@@ -238,8 +247,21 @@ export interface ToolCommand {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The process group of the tool running now, for the job's signal handler. */
-interface Running { pgid?: number }
+/** What the job's signal handler and its steps share. */
+interface Running {
+  /** The process group of the tool running now. */
+  pgid?: number;
+  /** A cancel was seen (a signal to this runner, or the record). */
+  canceled: boolean;
+  /** The record of a cancel this runner received, being written. */
+  recording?: Promise<boolean>;
+}
+
+/** The job was canceled: by a signal to this runner (once its record is written) or in its record. */
+async function isCanceled(jobs: JobStore, job: ImageJob, running: Running): Promise<boolean> {
+  await running.recording;
+  return (await jobs.get(job.id))?.state === 'canceled';
+}
 
 /**
  * The tool runs in a process group of its own, so cancel and timeout can end all of it. It
@@ -252,24 +274,25 @@ async function runTool(job: ImageJob, cmd: ToolCommand, o: RunOptions & { deadli
   if (left !== undefined && left <= 0) throw new UserError(`the job timed out after ${job.timeout_s} s (--timeout) before ${cmd.argv[0]} could start`, 1);
   const env = { ...o.env, ...cmd.env, [JOB_TOKEN_ENV]: job.job_dir };
   const child = execa(cmd.argv[0], cmd.argv.slice(1), { cwd: cmd.cwd, detached: true, all: true, reject: false, stdin: 'ignore', env });
-  if (o.jobs.get(job.id)?.state === 'canceled') {
-    killGroup(child.pid);
-  } else if (child.pid) {
-    o.running.pgid = child.pid;
-    o.jobs.setProcessGroup(job.id, child.pid);
-  }
   child.all?.on('data', (d: Buffer) => {
     logFile.write(d);
     if (o.attached) process.stderr.write(d);
   });
+  // The group is recorded before the cancel check: a cancel either finds it recorded and ends it,
+  // or is seen here.
+  if (child.pid) {
+    o.running.pgid = child.pid;
+    await o.jobs.setProcessGroup(job.id, child.pid);
+  }
+  if (o.running.canceled || await isCanceled(o.jobs, job, o.running)) killGroup(child.pid);
   let timedOut = false;
   const timer = left !== undefined ? setTimeout(() => { timedOut = true; killGroup(child.pid); }, left) : undefined;
   const res = await child;
   o.running.pgid = undefined;
   if (timer) clearTimeout(timer);
-  o.jobs.setProcessGroup(job.id, null);
+  await o.jobs.setProcessGroup(job.id, null);
   if (timedOut) throw new UserError(`${cmd.argv[0]} timed out after ${job.timeout_s} s (the job's --timeout)`, 1);
-  if (o.jobs.get(job.id)?.state === 'canceled') throw new CanceledError(`${cmd.argv[0]} stopped: the job was canceled`);
+  if (await isCanceled(o.jobs, job, o.running)) throw new CanceledError(`${cmd.argv[0]} stopped: the job was canceled`);
   if (res.signal) throw new UserError(`${cmd.argv[0]} was killed by signal ${res.signal}${res.signalDescription ? ` (${res.signalDescription})` : ''}`, 1);
   if (res.failed && res.exitCode === undefined) throw new UserError(`${cmd.argv[0]} could not be started: ${res.code ?? res.shortMessage}`, 1);
   if (res.exitCode !== 0) throw new UserError(`${cmd.argv[0]} failed with exit code ${res.exitCode}`, 1);

@@ -8,7 +8,7 @@ import { machine } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
-import { Store } from '../index/store.js';
+import type { Store } from '../store/port.js';
 import { ConfigOverrides, formatProblem, loadImageConfig } from './config.js';
 import { ImageJob, JobStore } from './jobs.js';
 import { jobsRoot } from './location.js';
@@ -80,11 +80,11 @@ export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, 
   const backend = backendFor(cfg);
   checkTools(cfg, backend);
   await checkKickstart(cfg, backend);
-  const jobs = new JobStore(store.db);
-  const job = jobs.create({ config: redacted, backend, jobsRoot: jobsRoot(), timeoutS: f.timeout });
+  const jobs = new JobStore(store);
+  const job = await jobs.create({ config: redacted, backend, jobsRoot: jobsRoot(), timeoutS: f.timeout });
   if (f.detach) {
     await detach(job, o.dbFile, secrets, jobs);
-    return { job: jobs.get(job.id) };
+    return { job: await jobs.get(job.id) };
   }
   return { job: await runJob(job, { jobs, attached: true, secrets }) };
 }
@@ -135,7 +135,7 @@ export async function detach(job: ImageJob, dbFile: string, secrets: JobSecrets 
     const child = spawn(process.execPath, [bin, 'imagebuild', 'run-job', String(job.id), '--db', dbFile], {
       detached: true, stdio: ['pipe', out, out], env,
     });
-    if (child.pid) jobs?.handOver(job.id, child.pid);
+    if (child.pid) await jobs?.handOver(job.id, child.pid);
     child.stdin!.on('error', () => { /* the runner ended before reading: it had nothing to do */ });
     child.stdin!.end(JSON.stringify(secrets));
     child.unref();

@@ -1,0 +1,322 @@
+// The store port: everything darkforge keeps (the build-id index, the import queue, the image
+// jobs), as domain operations. Two adapters implement it: SQLite (store/sqlite, the embedded
+// default) and PostgreSQL (store/postgres, shared by processes on many machines); openStore()
+// (store/open.ts) picks one from --db. SQL lives in the adapters only.
+//
+// Every operation is async (a PostgreSQL client is) and atomic on its own: an operation that
+// changes several rows does it in one transaction inside the adapter, so callers never hold a
+// transaction open across an await. A failure of the database itself (disk full, read-only,
+// server gone) is thrown as a DatabaseError (index/db-errors.ts): one sentence naming the store.
+import type { FileType } from '../index/filetype.js';
+import type { FileRow } from '../index/rows.js';
+import type { KojiInstance } from '../koji/instances.js';
+import type { WorkerRef } from '../proc/worker.js';
+
+// ---------------------------------------------------------------------------------------------
+// The index
+
+export interface RpmRecord {
+  instance: string;
+  pkgid: string;
+  build: { name: string; version: string; release: string; nvr: string; kojiBuildId?: number; distro: string };
+  name: string;
+  epoch?: number;
+  version: string;
+  release: string;
+  arch: string;
+  nvra: string;
+  sourceRpm?: string;
+  url: string;
+  size?: number;
+  payloadCompressor?: string;
+  method: string;
+  elfFiles: number;
+  elfWithoutBuildId: number;
+  rows: FileRow[];
+}
+
+export interface MatchRow {
+  buildid: string;
+  elf: string;
+  rpm: string;
+  distro: string;
+  url: string;
+  type: FileType;
+  arch: string;
+  nvr: string;
+  instance: string;
+  kojibuildid: number | null;
+}
+
+/** Columns a match carries for building download URLs; not printed. */
+export interface MatchCoordinates {
+  rpmName: string;
+  rpmVersion: string;
+  rpmRelease: string;
+}
+
+export type Match = MatchRow & MatchCoordinates;
+
+export interface IndexStats {
+  builds: number;
+  rpms: number;
+  files: number;
+  buildids: number;
+  elfWithoutBuildId: number;
+  elfFiles: number;
+  byType: Record<string, number>;
+  byInstance: Record<string, number>;
+  byMethod: Record<string, number>;
+  schemaVersion: number;
+}
+
+/** What the index remembers of a Koji instance, to build download URLs later. */
+export type InstanceRecord = Omit<KojiInstance, 'source'>;
+
+export interface RpmSummary {
+  nvra: string;
+  name: string;
+  version: string;
+  release: string;
+  arch: string;
+  url: string;
+  instance: string;
+  kojibuildid: number | null;
+  distro: string;
+}
+
+/**
+ * Answers come in one order on every backend: by N-V-R.A, then path (byte order, as SQLite
+ * compares text), then the order the rows were written (one NVRA in two instances, a path twice
+ * in one RPM).
+ */
+export interface IndexStore {
+  hasRpm(instance: string, pkgid: string): Promise<boolean>;
+  /** Write one RPM and its files atomically. Returns false when that package was already indexed. */
+  addRpm(rec: RpmRecord): Promise<boolean>;
+  /** Matches of a lowercase hex build-id (an odd number of digits matches nothing). */
+  byBuildId(hex: string): Promise<Match[]>;
+  byNvra(nvra: string): Promise<Match[]>;
+  hasNvra(nvra: string): Promise<boolean>;
+  /** Matches of one path in any RPM. */
+  byPath(path: string): Promise<Match[]>;
+  /** RPMs by N-V-R.A or by package name (darkserver's /package/ route), by instance then NVRA. */
+  rpmsNamed(q: string): Promise<RpmSummary[]>;
+  /** Every RPM of every build that has a file with this build-id (for its -debugsource RPM), local ones first. */
+  buildSiblings(hex: string): Promise<RpmSummary[]>;
+  saveInstance(i: InstanceRecord): Promise<void>;
+  instances(): Promise<Map<string, InstanceRecord>>;
+  stats(): Promise<IndexStats>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workers: who holds a claim
+
+export type { WorkerRef } from '../proc/worker.js';
+
+// ---------------------------------------------------------------------------------------------
+// The import queue
+// Builds: queued -> building (Koji still building) | fetching (RPM rows made) -> done | failed
+// | skipped (deleted, failed, canceled or missing in Koji). RPMs: queued -> running -> done | failed.
+
+export type BuildState = 'queued' | 'building' | 'fetching' | 'done' | 'failed' | 'skipped';
+export type RpmState = 'queued' | 'running' | 'done' | 'failed';
+
+export interface BuildJob {
+  id: number;
+  instance: string;
+  koji_build_id: number;
+  nvr: string | null;
+  state: BuildState;
+  koji_state: number | null;
+  attempts: number;
+  last_error: string | null;
+}
+
+export interface RpmJob {
+  id: number;
+  job_id: number;
+  instance: string;
+  koji_rpm_id: number;
+  nvra: string;
+  url: string;
+  payloadhash: string | null;
+  size: number | null;
+  state: RpmState;
+  attempts: number;
+  last_error: string | null;
+  worker_pid: number | null;
+  /** The claimant (WorkerRef.id) while running; null otherwise, and on claims older darkforges made. */
+  worker_id?: string | null;
+  host?: string | null;
+  /** When the claim lapses unless renewed, in milliseconds since 1970 by the store's clock. */
+  lease_until?: number | null;
+}
+
+export interface NewRpmJob {
+  koji_rpm_id: number;
+  nvra: string;
+  url: string;
+  payloadhash: string | null;
+  size: number | null;
+}
+
+/** A running claim, as whoever looks for abandoned work sees it. */
+export interface Claim {
+  id: number;
+  worker_id: string | null;
+  host: string | null;
+  worker_pid: number | null;
+  /** Last renewal, Unix seconds. */
+  heartbeat: number | null;
+  lease_until: number | null;
+}
+
+export interface QueueOverview {
+  builds: Record<string, number>;
+  rpms: Record<string, number>;
+  pending: (BuildJob & { rpms_total: number; rpms_done: number; rpms_failed: number })[];
+  /** Failed RPMs and the ones running now (with who holds them). */
+  failedRpms: RpmJob[];
+  /** The store's clock when this was read (milliseconds), to tell how long each lease has left. */
+  now: number;
+}
+
+/** What became of an RPM's result: rows written; nothing new (already indexed, or no rows); or the lease was lost, nothing written. */
+export type RpmWrite = 'indexed' | 'already' | 'lost';
+
+export interface ImportQueueStore {
+  /** Put a build on the queue (no-op if it is there already); returns its row. */
+  addBuild(instance: string, kojiBuildId: number, nvr?: string): Promise<BuildJob>;
+  build(instance: string, kojiBuildId: number): Promise<BuildJob | undefined>;
+  buildById(id: number): Promise<BuildJob | undefined>;
+  buildsIn(instance: string, state: BuildState): Promise<BuildJob[]>;
+  setBuild(id: number, state: BuildState, o?: { kojiState?: number; nvr?: string; error?: string | null }): Promise<void>;
+  /** Record a COMPLETE build's RPMs and mark it fetching, in one transaction. */
+  expandBuild(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void>;
+  rpmsOf(buildId: number): Promise<RpmJob[]>;
+  /**
+   * Claim the next RPM of `instance` (any instance when undefined) for `worker` until the store's
+   * clock passes now + leaseMs: a queued one, or one whose claim lapsed (its worker stopped
+   * renewing). Concurrent claimants never get the same row.
+   */
+  claimRpm(worker: WorkerRef, o: { instance?: string; leaseMs: number }): Promise<RpmJob | undefined>;
+  /** Extend the leases `worker` still holds among `ids`; returns how many it still holds. */
+  renewLeases(worker: WorkerRef, ids: number[], leaseMs: number): Promise<number>;
+  /**
+   * The RPM's rows (`rec`; undefined when there are none to write) and its queue row marked done,
+   * in one transaction, only while `worker` holds an unexpired lease on it. `o.method` is recorded
+   * when rows were written, "already" when the package was indexed before.
+   */
+  completeRpm(id: number, worker: WorkerRef, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite>;
+  /** Mark a claimed RPM failed, only while `worker` holds it; false when it no longer does. */
+  failRpm(id: number, worker: WorkerRef, o: { error: string; bytes: number }): Promise<boolean>;
+  /** RPMs of this instance waiting for a worker. */
+  queuedRpms(instance: string): Promise<number>;
+  /** RPMs of these Koji builds that another worker is fetching now. */
+  runningElsewhere(instance: string, worker: WorkerRef, kojiBuildIds: number[]): Promise<number>;
+  /** Every running claim, with the store's clock (milliseconds) to judge leases by. */
+  runningClaims(): Promise<{ now: number; claims: Claim[] }>;
+  /** Put these claims back on the queue, each only if the same worker (null: a legacy claim) still holds it. */
+  releaseClaims(claims: { id: number; worker_id: string | null; worker_pid?: number | null }[]): Promise<number>;
+  /** Put every claim of `worker` back on the queue. */
+  releaseWorker(worker: WorkerRef): Promise<number>;
+  /** Failed builds and RPMs of this instance back on the queue. */
+  retryFailed(instance: string): Promise<void>;
+  /** One failed build and its failed RPMs back on the queue (it was asked for again). */
+  retryBuild(buildId: number): Promise<void>;
+  /** A fetching build becomes done or failed once none of its RPMs is pending; returns its state. */
+  settleBuild(buildId: number): Promise<BuildState>;
+  overview(): Promise<QueueOverview>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image jobs: queued -> running -> one final state, never changed after.
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'staging_failed' | 'failed' | 'canceled';
+export type FinalState = Exclude<JobState, 'queued' | 'running'>;
+
+/** An image job as stored: `config` and `artifacts` are JSON text. */
+export interface ImageJobRow {
+  id: number;
+  type: string;
+  arch: string;
+  backend: string;
+  config: string;
+  state: JobState;
+  pid: number | null;
+  pgid: number | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  job_dir: string;
+  log_path: string;
+  artifacts: string;
+  error: string | null;
+  timeout_s: number | null;
+  retry_of: number | null;
+  /** The machine whose process runs (or last ran) the job; its pid and group mean something there only. */
+  host: string | null;
+  /** For workers on other machines (not used yet): who holds the job, and until when (store clock, ms). */
+  worker_id: string | null;
+  lease_until: number | null;
+}
+
+export interface NewImageJob {
+  type: string;
+  arch: string;
+  backend: string;
+  /** JSON text. */
+  config: string;
+  pid: number;
+  host: string;
+  timeoutS?: number;
+  retryOf?: number;
+}
+
+export interface ImageJobStore {
+  /**
+   * A queued job. Its folder is claimed by `claimDir(id)` inside the same transaction; if the
+   * record cannot be completed, `releaseDir(jobDir)` gives the folder up again.
+   */
+  create(job: NewImageJob, dirs: { claimDir: (id: number) => { jobDir: string; logPath: string }; releaseDir: (jobDir: string) => void }): Promise<ImageJobRow>;
+  get(id: number): Promise<ImageJobRow | undefined>;
+  list(): Promise<ImageJobRow[]>;
+  /** A detached runner takes over a queued job from the process that created it. */
+  handOver(id: number, pid: number): Promise<void>;
+  /** queued -> running; false when the job is no longer queued. */
+  started(id: number, pid: number, host: string): Promise<boolean>;
+  setProcessGroup(id: number, pgid: number | null): Promise<void>;
+  /** Final state, in one statement, only if the job is not final yet. */
+  finished(id: number, state: FinalState, o: { artifacts: string; error: string | null }): Promise<void>;
+  /** queued/running -> canceled; false when the job had already ended. */
+  markCanceled(id: number, why: string): Promise<boolean>;
+  /** markCanceled and the record as it then is, in one transaction. */
+  cancel(id: number, why: string): Promise<{ job: ImageJobRow; canceled: boolean }>;
+  /** Queued and running jobs that have a pid, for the liveness check. */
+  unfinished(): Promise<ImageJobRow[]>;
+  /** A job whose process died: failed with `why`, only if it is still in `state` with `pid`. */
+  markInterrupted(id: number, state: JobState, pid: number, why: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export type Backend = 'sqlite' | 'postgresql';
+
+export interface Store extends IndexStore {
+  readonly backend: Backend;
+  /** Where the store is, for messages and --json: the SQLite file, or the PostgreSQL URL without its password. */
+  readonly file: string;
+  /** Opened for reading only: this process cannot write it. */
+  readonly readOnly: boolean;
+  readonly queue: ImportQueueStore;
+  readonly imageJobs: ImageJobStore;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** Refuse to create a new store (query, find, stats, jobs). */
+  mustExist?: boolean;
+  /** The caller only reads: a store it cannot write is opened read-only instead of refused. */
+  readOnlyOk?: boolean;
+}
