@@ -8,6 +8,7 @@ import { machine } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
+import { storeForChild } from '../store/open.js';
 import type { Store } from '../store/port.js';
 import { ConfigOverrides, formatProblem, loadImageConfig } from './config.js';
 import { ImageJob, JobStore } from './jobs.js';
@@ -127,12 +128,13 @@ async function checkKickstart(cfg: ImageBuildConfig, backend: string): Promise<v
  */
 export async function detach(job: ImageJob, dbFile: string, secrets: JobSecrets = {}, jobs?: JobStore, baseEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
   await mkdir(job.job_dir, { recursive: true });
+  const db = await storeForChild(dbFile);
   const out = openSync(job.log_path, 'a');
   const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url));
-  const env: NodeJS.ProcessEnv = { ...baseEnv, [JOB_TOKEN_ENV]: job.job_dir };
+  const env: NodeJS.ProcessEnv = { ...baseEnv, ...db.env, [JOB_TOKEN_ENV]: job.job_dir };
   delete env[SECRETS_ENV];
   try {
-    const child = spawn(process.execPath, [bin, 'imagebuild', 'run-job', String(job.id), '--db', dbFile], {
+    const child = spawn(process.execPath, [bin, 'imagebuild', 'run-job', String(job.id), '--db', db.arg], {
       detached: true, stdio: ['pipe', out, out], env,
     });
     if (child.pid) await jobs?.handOver(job.id, child.pid);
