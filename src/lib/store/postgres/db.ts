@@ -18,6 +18,26 @@ const types = {
     : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
 };
 
+/**
+ * A client that closes its socket when the connection cannot be set up (a login refused on the
+ * client's side, such as no password for a server that asks for one): pg leaves it open, and the
+ * server would keep the process alive until its authentication_timeout (a minute).
+ */
+class Client extends pg.Client {
+  constructor(config?: pg.ClientConfig) {
+    super(config);
+    const connect = this.connect.bind(this) as (cb?: (err: Error | null) => void) => Promise<unknown> | undefined;
+    const drop = (err: Error | null | undefined): void => {
+      if (err) this.connection.stream.destroy();
+    };
+    // pg-pool connects with a callback; other callers get the promise.
+    (this as unknown as { connect: typeof connect }).connect = (cb) => {
+      if (cb) return connect((err) => { drop(err); cb(err); });
+      return connect()!.catch((err: Error) => { drop(err); throw err; });
+    };
+  }
+}
+
 /** How many times a transaction that hit a deadlock or a serialization failure is run again. */
 const TX_ATTEMPTS = 8;
 
@@ -43,6 +63,7 @@ export class PgDb {
       // An idle pool does not keep the process alive: a command ends when its work does.
       allowExitOnIdle: true,
       types,
+      Client,
     });
     this.pool.on('error', (e) => { this.lastError = e; });
     this.pool.on('connect', (client) => { client.on('error', (e) => { this.lastError = e; }); });

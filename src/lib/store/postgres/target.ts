@@ -108,30 +108,31 @@ export function parsePgTarget(url: string, env: NodeJS.ProcessEnv = process.env)
   if (path.includes('/')) throw bad(url, `"${path}" is not a database name`);
   const database = q.get('dbname') || path || env.PGDATABASE || user;
 
-  const modeText = q.get('sslmode') ?? env.PGSSLMODE ?? 'prefer';
+  // libpq takes an empty variable for an unset one.
+  const modeText = q.get('sslmode') ?? (env.PGSSLMODE || 'prefer');
   if (!SSL_MODES.includes(modeText as SslMode)) throw bad(url, `sslmode "${modeText}" is not one of ${SSL_MODES.join(', ')}`);
   const sslmode = modeText as SslMode;
-  const timeoutText = q.get('connect_timeout') ?? env.PGCONNECT_TIMEOUT ?? '10';
+  const timeoutText = q.get('connect_timeout') ?? (env.PGCONNECT_TIMEOUT || '10');
   if (!/^\d+$/.test(timeoutText)) throw bad(url, `connect_timeout "${timeoutText}" is not a number of seconds`);
 
-  // TLS with the server's certificate always verified: require and verify-ca check the chain,
-  // verify-full the host name too. disable, allow and prefer connect without TLS.
+  // TLS with the server's certificate always verified, chain and host name (Node's defaults,
+  // never turned off): require and verify-ca are as strict as verify-full here, stricter than
+  // libpq. disable, allow and prefer connect without TLS.
   let ssl: ConnectionOptions | false = false;
   if (sslmode === 'require' || sslmode === 'verify-ca' || sslmode === 'verify-full') {
     const home = env.HOME || homedir();
-    const rootcert = q.get('sslrootcert') ?? env.PGSSLROOTCERT ?? (existsSync(join(home, '.postgresql', 'root.crt')) ? join(home, '.postgresql', 'root.crt') : 'system');
-    ssl = { rejectUnauthorized: true, servername: /^[\d.:]+$/.test(host) ? undefined : host };
+    const rootcert = q.get('sslrootcert') || env.PGSSLROOTCERT || (existsSync(join(home, '.postgresql', 'root.crt')) ? join(home, '.postgresql', 'root.crt') : 'system');
+    ssl = { servername: /^[\d.:]+$/.test(host) ? undefined : host };
     if (rootcert !== 'system') ssl.ca = readPem(url, 'sslrootcert', rootcert);
-    const cert = q.get('sslcert') ?? env.PGSSLCERT;
-    const key = q.get('sslkey') ?? env.PGSSLKEY;
+    const cert = q.get('sslcert') || env.PGSSLCERT;
+    const key = q.get('sslkey') || env.PGSSLKEY;
     if (cert) ssl.cert = readPem(url, 'sslcert', cert);
     if (key) ssl.key = readPem(url, 'sslkey', key);
-    if (sslmode !== 'verify-full') ssl.checkServerIdentity = () => undefined;
   }
   if (ssl && host.startsWith('/')) ssl = false; // a Unix socket: libpq uses no TLS there either
 
   const inUrl = q.get('password') ?? urlPassword;
-  const given = inUrl ?? env.PGPASSWORD;
+  const given = inUrl ?? (env.PGPASSWORD || undefined);
   let found: string | undefined;
   const shownHost = host.startsWith('/') ? '' : host.includes(':') ? `[${host}]` : host;
   const display = `postgresql://${encodeURIComponent(user)}@${shownHost}:${port}/${encodeURIComponent(database)}`

@@ -1,6 +1,7 @@
 // Image build jobs in SQLite: each change of state is one statement (or one BEGIN IMMEDIATE
 // transaction), and the final states are never left.
 import type { Database, Statement } from 'better-sqlite3';
+import { lazyStatements } from './statements.js';
 import type { FinalState, ImageJobRow, ImageJobStore, JobState, NewImageJob } from '../port.js';
 
 const now = (): number => Math.floor(Date.now() / 1000);
@@ -9,8 +10,8 @@ export class SqliteImageJobs implements ImageJobStore {
   private readonly s: Record<string, Statement>;
 
   constructor(private readonly db: Database, private readonly guard: <T>(fn: () => T) => T) {
-    const p = (sql: string): Statement => db.prepare(sql);
-    this.s = {
+    const p = (sql: string): string => sql;
+    this.s = lazyStatements(db, {
       insert: p(`INSERT INTO image_jobs (type, arch, backend, config, state, pid, host, created_at, job_dir, log_path, timeout_s, retry_of)
                  VALUES (@type, @arch, @backend, @config, 'queued', @pid, @host, @t, '', '', @timeoutS, @retryOf)`),
       setDir: p('UPDATE image_jobs SET job_dir = ?, log_path = ? WHERE id = ?'),
@@ -24,7 +25,7 @@ export class SqliteImageJobs implements ImageJobStore {
       markCanceled: p(`UPDATE image_jobs SET state = 'canceled', finished_at = ?, error = ? WHERE id = ? AND state IN ('queued', 'running')`),
       unfinished: p(`SELECT * FROM image_jobs WHERE state IN ('queued', 'running') AND pid IS NOT NULL`),
       interrupted: p(`UPDATE image_jobs SET state = 'failed', error = ?, finished_at = ?, pgid = NULL WHERE id = ? AND state = ? AND pid = ?`),
-    };
+    });
   }
 
   async create(job: NewImageJob, dirs: { claimDir: (id: number) => { jobDir: string; logPath: string }; releaseDir: (jobDir: string) => void }): Promise<ImageJobRow> {

@@ -3,6 +3,7 @@
 // the lease checked at the start of a write cannot change before its commit. The clock is this
 // machine's (every process that opens the file runs here).
 import type { Database, Statement } from 'better-sqlite3';
+import { lazyStatements } from './statements.js';
 import type {
   BuildJob, BuildState, Claim, ImportQueueStore, NewRpmJob, QueueOverview, RpmJob, RpmRecord, RpmWrite, WorkerRef,
 } from '../port.js';
@@ -21,10 +22,10 @@ export class SqliteImportQueue implements ImportQueueStore {
 
   constructor(private readonly db: Database, private readonly guard: <T>(fn: () => T) => T,
     private readonly writeRpm: (rec: RpmRecord) => boolean) {
-    const p = (sql: string): Statement => db.prepare(sql);
+    const p = (sql: string): string => sql;
     // Queued RPMs first (import_rpms_state finds them), then claims whose lease ran out.
-    const next = (where: string): Statement => p(`SELECT * FROM import_rpms WHERE ${where} ORDER BY job_id, nvra LIMIT 1`);
-    this.s = {
+    const next = (where: string): string => `SELECT * FROM import_rpms WHERE ${where} ORDER BY job_id, nvra LIMIT 1`;
+    this.s = lazyStatements(db, {
       buildByKojiId: p('SELECT * FROM import_builds WHERE instance = ? AND koji_build_id = ?'),
       buildById: p('SELECT * FROM import_builds WHERE id = ?'),
       addBuild: p(`INSERT INTO import_builds (instance, koji_build_id, nvr, state, created_at, updated_at)
@@ -48,10 +49,10 @@ export class SqliteImportQueue implements ImportQueueStore {
       finishRpm: p(`UPDATE import_rpms SET state = @state, last_error = @last_error, bytes_fetched = @bytes, method = @method,
                     worker_pid = NULL, lease_until = NULL, updated_at = @t WHERE id = @id`),
       running: p(`SELECT id, worker_id, host, worker_pid, heartbeat, lease_until FROM import_rpms WHERE state = 'running'`),
-      queuedRpms: p(`SELECT count(*) FROM import_rpms WHERE instance = ? AND state = 'queued'`).pluck(),
-      runningElsewhere: p(`SELECT count(*) FROM import_rpms r JOIN import_builds b ON b.id = r.job_id
+      queuedRpms: [`SELECT count(*) FROM import_rpms WHERE instance = ? AND state = 'queued'`, 'pluck'],
+      runningElsewhere: [`SELECT count(*) FROM import_rpms r JOIN import_builds b ON b.id = r.job_id
                            WHERE r.instance = ? AND r.state = 'running' AND r.worker_id IS NOT ?
-                           AND b.koji_build_id IN (SELECT value FROM json_each(?))`).pluck(),
+                           AND b.koji_build_id IN (SELECT value FROM json_each(?))`, 'pluck'],
       release: p(`UPDATE import_rpms SET ${UNCLAIM}, updated_at = @t
                   WHERE id = @id AND state = 'running' AND worker_id IS @worker AND (@worker IS NOT NULL OR worker_pid IS @pid)`),
       releaseWorker: p(`UPDATE import_rpms SET ${UNCLAIM}, updated_at = ? WHERE state = 'running' AND worker_id = ?`),
@@ -61,7 +62,7 @@ export class SqliteImportQueue implements ImportQueueStore {
       retryBuild: p(`${RETRY_BUILD} WHERE id = ? AND state = 'failed'`),
       rpmCounts: p(`SELECT count(*) AS total, coalesce(sum(state IN ('queued', 'running')), 0) AS pending,
                     coalesce(sum(state = 'failed'), 0) AS failed FROM import_rpms WHERE job_id = ?`),
-    };
+    });
   }
 
   async addBuild(instance: string, kojiBuildId: number, nvr?: string): Promise<BuildJob> {

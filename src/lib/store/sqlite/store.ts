@@ -13,6 +13,7 @@ import { databaseError, writeBlocker } from './errors.js';
 import { SqliteImageJobs } from './image-jobs.js';
 import { fileExists, openForReading, openForWriting } from './open.js';
 import { SqliteImportQueue } from './queue.js';
+import { lazyStatements } from './statements.js';
 
 // A path is stored as three interned names (path-parts.ts) and a type as a file_types id.
 const MATCH_SELECT = `
@@ -51,8 +52,8 @@ export class SqliteStore implements Store {
     if (blocked && !opts.readOnlyOk) throw readOnly(file, blocked, true);
     this.readOnly = blocked !== undefined;
     this.db = this.readOnly ? openForReading(file) : openForWriting(file);
-    const s = (sql: string): Statement => this.db.prepare(sql);
-    this.stmts = {
+    const s = (sql: string): string => sql;
+    this.stmts = lazyStatements(this.db, {
       hasRpm: s('SELECT 1 FROM rpms WHERE instance = ? AND pkgid = ?'),
       findBuild: s('SELECT id FROM builds WHERE instance = ? AND nvr = ?'),
       insertBuild: s(`INSERT INTO builds (instance, name, version, release, nvr, koji_build_id, distro)
@@ -63,9 +64,9 @@ export class SqliteStore implements Store {
                       @size, @payloadCompressor, @method, @elfFiles, @elfWithoutBuildId, @indexedAt)
                     ON CONFLICT (instance, pkgid) DO NOTHING`),
       insertFile: s('INSERT INTO files (rpm_id, seq, dir, stem, tail, type, buildid) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      nameId: s('SELECT id FROM names WHERE name = ?').pluck(),
+      nameId: ['SELECT id FROM names WHERE name = ?', 'pluck'],
       insertName: s('INSERT INTO names (name) VALUES (?)'),
-      typeId: s('SELECT id FROM file_types WHERE name = ?').pluck(),
+      typeId: ['SELECT id FROM file_types WHERE name = ?', 'pluck'],
       insertType: s('INSERT INTO file_types (name) VALUES (?)'),
       byBuildId: s(`${MATCH_SELECT} WHERE f.buildid = ? ${MATCH_ORDER}`),
       byNvra: s(`${MATCH_SELECT} WHERE r.nvra = ? ${MATCH_ORDER}`),
@@ -82,7 +83,7 @@ export class SqliteStore implements Store {
                         FROM rpms r JOIN builds b ON b.id = r.build_id
                         WHERE r.build_id IN (SELECT r2.build_id FROM files f JOIN rpms r2 ON r2.id = f.rpm_id WHERE f.buildid = ?)
                         ORDER BY r.instance = 'local' DESC, r.nvra`),
-    };
+    });
     for (const [name, id] of this.db.prepare('SELECT name, id FROM file_types').raw().all() as [string, number][]) this.typeIds.set(name, id);
   }
 
