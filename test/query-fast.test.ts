@@ -10,6 +10,7 @@ import { run, tempDir, type Run } from './helpers/cli.ts';
 import { buildCore, modulePage, PF_R, PF_X, writeCore } from './helpers/core-builder.ts';
 import { makeElf } from './helpers/elf.ts';
 import { FIXTURES, readTruth } from './helpers/paths.ts';
+import { freshDb, pgCluster } from './helpers/backends.ts';
 
 const truth = readTruth(FIXTURES);
 const nvra = (rpm: string): string => rpm.replace(/^.*\//, '').replace(/\.rpm$/, '');
@@ -20,6 +21,8 @@ const unknownId = 'abcdef1234567890abcdef1234567890abcdef12';
 
 const dir = tempDir('darkforge-fast-');
 const db = join(dir, 'index.sqlite');
+/** The same index in PostgreSQL: every answer must be the same, byte for byte. */
+let pgDb = '';
 const files = {
   elf: join(dir, 'df-alpha'), // an ELF carrying df-alpha's build-id
   core: join(dir, 'core'), // a core dump mapping df-alpha and one module the index does not know
@@ -32,6 +35,10 @@ const files = {
 before(async () => {
   const r = run('darkserver', ['index', '--db', db, FIXTURES]);
   assert.equal(r.code, 0, r.stderr);
+  pgDb = await freshDb('postgresql', 'fast');
+  const p = run('darkserver', ['index', '--db', pgDb, FIXTURES]);
+  assert.equal(p.code, 0, p.stderr);
+  assert.equal(p.stdout, r.stdout);
   writeFileSync(files.elf, makeElf({ is64: true, le: true, id: Buffer.from(alpha.buildId!, 'hex') }));
   writeFileSync(files.text, 'not elf\n'.repeat(10));
   await writeCore(files.core, buildCore({
@@ -114,8 +121,8 @@ const cases: Case[] = [
   oclif('DARKFORGE_DEBUG', [alpha.buildId!], 0, { env: { DARKFORGE_DEBUG: '1' } }),
 ];
 
-function invoke(c: Case, env: NodeJS.ProcessEnv): Run {
-  const args = c.noDb ? c.args : [...c.args, '--db', db];
+function invoke(c: Case, env: NodeJS.ProcessEnv, store = db): Run {
+  const args = c.noDb ? c.args : [...c.args, '--db', store];
   return run(c.bin ?? 'darkserver', args, {
     DARKFORGE_DB: '', XDG_DATA_HOME: join(dir, 'unused'), DEBUG: '', CLI_FLAGS_DEBUG: '', ...c.env, DARKFORGE_DEBUG_FAST: '1', ...env,
   });
@@ -140,6 +147,48 @@ describe('darkserver query: the fast path prints what the oclif command prints',
       assert.doesNotMatch(viaOclif.stderr, /\n\s+at /, 'no stack trace');
     });
   }
+});
+
+// Both paths run the same code (checked above on SQLite): on PostgreSQL the one a user gets is compared.
+describe('darkserver query on PostgreSQL: the same output and exit code as on SQLite', () => {
+  // (stats names its database: left out.)
+  for (const c of cases.filter((x) => !x.noDb && !x.args.includes('stats'))) {
+    test(`${c.fast ? 'fast' : 'oclif'}: ${c.name}`, () => {
+      assert.deepEqual(invoke(c, {}, pgDb), invoke(c, {}));
+    });
+  }
+
+  const noDb = (name: string, args: string[], code: number, stderr: RegExp, env: NodeJS.ProcessEnv = {}): void => {
+    test(`fast: ${name}`, async () => {
+      const c = await pgCluster();
+      const a = args.map((x) => x.replace('$URL', pgDb).replace('$PORT', String(c.port)).replace('$PASSWORD', c.password));
+      const e = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v!.replace('$URL', pgDb)]));
+      const viaFast = invoke({ name, args: ['query', alpha.buildId!, ...a], noDb: true, fast: true, code }, e);
+      const viaOclif = invoke({ name, args: ['query', alpha.buildId!, ...a], noDb: true, fast: true, code }, { ...e, DARKFORGE_NO_FAST_PATH: '1' });
+      assert.ok(viaFast.stderr.startsWith(FAST_PATH_MARKER));
+      viaFast.stderr = viaFast.stderr.slice(FAST_PATH_MARKER.length);
+      assert.deepEqual(viaFast, viaOclif);
+      assert.equal(viaFast.code, code, viaFast.stderr);
+      assert.match(viaFast.stderr, stderr);
+      assert.ok(!viaFast.stderr.includes(c.password) && !viaFast.stdout.includes(c.password), 'the password is never shown');
+      if (code === 0) assert.equal(viaFast.stdout, invoke(q('', [alpha.buildId!], 0), {}).stdout);
+    });
+  };
+  noDb('--db=postgresql://…', ['--db=$URL'], 0, /^$/);
+  noDb('$DARKFORGE_DB=postgresql://…', [], 0, /^$/, { DARKFORGE_DB: '$URL' });
+  noDb('postgres:// is the same', ['--db', '$URL'.replace('postgresql:', 'postgres:')], 0, /^$/);
+  noDb('a wrong password', ['--db', 'postgresql://darkforge:wrong-pw@127.0.0.1:$PORT/postgres'], 2,
+    /^darkserver query: postgresql:\/\/darkforge@127\.0\.0\.1:\d+\/postgres: the PostgreSQL server refused the login \(password authentication failed for user "darkforge"\); check the user, and the password in the URL, PGPASSWORD or ~\/\.pgpass\n$/);
+  noDb('a database without an index', ['--db', 'postgresql://darkforge:$PASSWORD@127.0.0.1:$PORT/postgres'], 2,
+    /^darkserver query: postgresql:\/\/darkforge@127\.0\.0\.1:\d+\/postgres: no darkforge index in this database yet \(run "darkserver index" first, or pass --db\)\n$/);
+  noDb('no such database', ['--db', 'postgresql://darkforge:$PASSWORD@127.0.0.1:$PORT/nosuch'], 2,
+    /^darkserver query: postgresql:\/\/darkforge@127\.0\.0\.1:\d+\/nosuch: no such database on the PostgreSQL server \(database "nosuch" does not exist\); create it first \(createdb\), or pass another --db\n$/);
+  noDb('no server there', ['--db', 'postgresql://darkforge:$PASSWORD@127.0.0.1:9/x'], 1,
+    /^darkserver query: postgresql:\/\/darkforge@127\.0\.0\.1:9\/x: cannot connect to the PostgreSQL server \(connection refused\); is it running, and listening there\?\n$/);
+  noDb('a URL that does not parse', ['--db', 'postgresql://darkforge:$PASSWORD@127.0.0.1:99999/x'], 2,
+    /^darkserver query: postgresql:\/\/darkforge:\*\*\*@127\.0\.0\.1:99999\/x: not a valid PostgreSQL URL/);
+  noDb('an unknown parameter', ['--db', '$URL?sslmode=verify-full&bogus=1'], 2, /: unknown URL parameter "bogus" \(known: host, /);
+  noDb('an unknown sslmode', ['--db', '$URL?sslmode=maybe'], 2, /: sslmode "maybe" is not one of disable, allow, prefer, require, verify-ca, verify-full\n$/);
 });
 
 test('parseQueryArgv takes only the command lines it fully understands', () => {
@@ -183,12 +232,12 @@ describe('darkserver index: the fast path prints what the oclif command prints',
     { name: '--help', args: ['--help'], fast: false, code: 0 },
   ];
 
-  function invokeIndex(c: IndexCase, env: NodeJS.ProcessEnv): Run {
-    rmSync(idxDb, { force: true });
+  function invokeIndex(c: IndexCase, env: NodeJS.ProcessEnv, store = idxDb): Run {
+    if (store === idxDb) rmSync(idxDb, { force: true });
     const base = { DARKFORGE_DB: '', XDG_DATA_HOME: join(idx, 'unused'), DEBUG: '', CLI_FLAGS_DEBUG: '', DARKFORGE_DEBUG_FAST: '1' };
-    if (c.before) assert.equal(run('darkserver', ['index', '--db', idxDb, ...c.before], { ...base, DARKFORGE_NO_FAST_PATH: '1' }).code, 0);
+    if (c.before) assert.equal(run('darkserver', ['index', '--db', store, ...c.before], { ...base, DARKFORGE_NO_FAST_PATH: '1' }).code, 0);
     const args = c.bin === 'run' ? c.args : ['index', ...c.args];
-    return run(c.bin ?? 'darkserver', [...args, '--db', idxDb], { ...base, ...env });
+    return run(c.bin ?? 'darkserver', [...args, '--db', store], { ...base, ...env });
   }
 
   for (const c of cases) {
@@ -207,6 +256,17 @@ describe('darkserver index: the fast path prints what the oclif command prints',
       if (c.code === 0) assert.notEqual(viaOclif.stdout, '');
       else assert.match(viaOclif.stderr, /\S/);
       assert.doesNotMatch(viaOclif.stderr, /\n\s+at /, 'no stack trace');
+    });
+  }
+
+  // On PostgreSQL: the same output and exit code (--json names the database: that field aside).
+  const withoutDb = (r: Run): Run => ({ ...r, stdout: r.stdout.replace(/^  "db": ".*",\n/m, '') });
+  for (const c of cases.filter((x) => x.code !== 2)) {
+    test(`on PostgreSQL, ${c.fast ? 'fast' : 'oclif'}: ${c.name}`, async () => {
+      const onSqlite = invokeIndex(c, {});
+      const viaFast = invokeIndex(c, {}, await freshDb('postgresql', 'idx'));
+      assert.deepEqual(withoutDb(viaFast), withoutDb(onSqlite));
+      if (c.args.includes('--json')) assert.match(viaFast.stdout, /"db": "postgresql:\/\/darkforge@127\.0\.0\.1:\d+\/idx_\d+_\d+",/);
     });
   }
 

@@ -1,0 +1,268 @@
+// The store port (src/lib/store/port.ts), one behavioural suite run against both adapters: the
+// SQLite file and a real PostgreSQL 15 database (a throwaway cluster, helpers/pg.ts). The index
+// must answer alike, row for row and in the same order (PostgreSQL's databases here sort text by
+// an ICU locale, SQLite bytewise); the import queue's claims, leases and exactly-once writes, and
+// the image jobs' state rules, must hold on both.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { synthRecords } from '../bench/synthetic-index.ts';
+import { openStore } from '../src/lib/store/open.ts';
+import type { ImageJobStore, RpmRecord, Store, WorkerRef } from '../src/lib/store/port.ts';
+import { tempDir } from './helpers/cli.ts';
+import { BACKENDS, freshDb, type Backend } from './helpers/backends.ts';
+
+const ID_A = '699d82ed314fa6085dda4886782c4f341d2b5137';
+const ID_B = '0123456789abcdef0123456789abcdef01234567';
+const ID_C = 'c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00';
+
+function rec(pkgid: string, nvra: string, rows: RpmRecord['rows'], over: Partial<RpmRecord> = {}): RpmRecord {
+  const [, name, version, release, arch] = /^(.*)-([^-]+)-([^-]+)\.([^.]+)$/.exec(nvra)!;
+  return {
+    instance: 'local', pkgid, build: { name, version, release, nvr: `${name}-${version}-${release}`, distro: 'fc38' },
+    name, version, release, arch, nvra, url: `file:///rpms/${nvra}.rpm`, method: 'header',
+    elfFiles: rows.length, elfWithoutBuildId: 0, rows, ...over,
+  };
+}
+
+/**
+ * Realistic RPMs, and the awkward cases on top: names and paths whose byte order differs from a
+ * locale's (upper case, "_", non-ASCII), the same row twice, one path with two ids, odd paths, a
+ * type the schema does not seed, one NVRA in two instances, an RPM without files.
+ */
+function records(): RpmRecord[] {
+  const out = [...synthRecords(4000, 5)];
+  const exe = (path: string, buildId = ID_A): RpmRecord['rows'][number] => ({ path, buildId, type: 'executable' });
+  out.push(
+    rec('p1', 'Zeta-1-1.x86_64', [exe('/usr/bin/zeta'), exe('/usr/bin/Zeta'), exe('/usr/bin/_zeta'), exe('/usr/bin/ärger')]),
+    rec('p2', 'alpha-1-1.x86_64', [exe('/usr/bin/b'), exe('/usr/bin/B'), exe('/usr/bin/a'), exe('/usr/bin/a'), exe('/usr/bin/a', ID_B)]),
+    rec('p3', '_under-1-1.noarch', [exe('no-slash', ID_B), { path: '/usr/lib/debug/usr/bin/x-y-z-1.0-1.fc38.x86_64.debug', buildId: ID_B, type: 'debuginfo' },
+      { path: '/usr/lib/debug/-lead-dash.debug', buildId: ID_B, type: 'debuginfo' }, { path: '/opt/x/', buildId: ID_C, type: 'relocatable' },
+      { path: '/usr/lib/modules/x.ko', buildId: ID_A, type: 'future-type' as RpmRecord['rows'][0]['type'] }]),
+    rec('p4', 'alpha-1-1.x86_64', [exe('/usr/bin/a')], { instance: 'koji', build: { name: 'alpha', version: '1', release: '1', nvr: 'alpha-1-1', distro: '', kojiBuildId: 42 } }),
+    rec('p5', 'alpha-debugsource-1-1.x86_64', [], { build: { name: 'alpha', version: '1', release: '1', nvr: 'alpha-1-1', distro: 'fc38' } }),
+    rec('p6', 'empty-1-1.noarch', []),
+  );
+  return out;
+}
+
+describe('the index answers alike on both backends', () => {
+  const recs = records();
+  const stores = {} as Record<Backend, Store>;
+  before(async () => {
+    for (const b of BACKENDS) {
+      stores[b] = await openStore(await freshDb(b, 'answers'));
+      for (const r of recs) assert.equal(await stores[b].addRpm(r), true, `${b}: ${r.nvra}`);
+      await stores[b].saveInstance({ name: 'koji', hub: 'https://koji.example/kojihub', topurl: 'https://koji.example/kojifiles', mirrors: ['https://m/{nvra}.rpm'], retrace: [] });
+    }
+  });
+  after(async () => { for (const b of BACKENDS) await stores[b]?.close(); });
+  const ids = (): string[] => [ID_A, ID_B, ID_C, 'abcdef12', 'abc', ...recs.slice(0, 40).flatMap((r) => r.rows.slice(0, 3).map((x) => x.buildId))];
+  const nvras = (): string[] => [...new Set(recs.map((r) => r.nvra))].slice(-60).concat(['nosuch-1-1.x86_64']);
+  const paths = (): string[] => ['/usr/bin/a', '/usr/bin/B', 'no-slash', '/opt/x/', '/usr/lib/debug/usr/bin/x-y-z-1.0-1.fc38.x86_64.debug', '/none',
+    ...recs.slice(0, 40).flatMap((r) => r.rows.slice(0, 2).map((x) => x.path))];
+
+  const same = async <T>(what: string, ask: (s: Store) => Promise<T>): Promise<T> => {
+    const a = await ask(stores.sqlite);
+    const b = await ask(stores.postgresql);
+    assert.deepEqual(b, a, what);
+    return a;
+  };
+
+  test('by build-id, N-V-R.A, path: the same rows in the same order', async () => {
+    const first = await same(`byBuildId ${ID_A}`, (s) => s.byBuildId(ID_A));
+    assert.deepEqual(first.map((r) => `${r.rpm} ${r.elf} ${r.instance}`).slice(0, 4),
+      ['Zeta-1-1.x86_64 /usr/bin/Zeta local', 'Zeta-1-1.x86_64 /usr/bin/_zeta local', 'Zeta-1-1.x86_64 /usr/bin/zeta local', 'Zeta-1-1.x86_64 /usr/bin/ärger local'],
+      'bytewise order: upper case, then "_", then lower case, then non-ASCII');
+    for (const id of ids()) await same(`byBuildId ${id}`, (s) => s.byBuildId(id));
+    for (const n of nvras()) await same(`byNvra ${n}`, (s) => s.byNvra(n));
+    for (const n of nvras()) await same(`hasNvra ${n}`, (s) => s.hasNvra(n));
+    for (const p of paths()) await same(`byPath ${p}`, (s) => s.byPath(p));
+    const ties = await same('the same NVRA in two instances', (s) => s.byNvra('alpha-1-1.x86_64'));
+    assert.deepEqual(ties.map((r) => `${r.elf} ${r.instance} ${r.buildid.slice(0, 4)}`),
+      ['/usr/bin/B local 699d', '/usr/bin/a local 699d', '/usr/bin/a local 699d', '/usr/bin/a local 0123', '/usr/bin/a koji 699d', '/usr/bin/b local 699d']);
+    assert.equal((await same('an odd number of digits matches nothing', (s) => s.byBuildId(ID_A.slice(0, 39)))).length, 0);
+  });
+
+  test('packages, build siblings, instances and stats', async () => {
+    for (const q of ['alpha', 'alpha-1-1.x86_64', 'Zeta', 'nosuch', ...recs.slice(0, 20).map((r) => r.name)]) await same(`rpmsNamed ${q}`, (s) => s.rpmsNamed(q));
+    const sib = await same('buildSiblings', (s) => s.buildSiblings(ID_A));
+    assert.ok(sib.some((r) => r.name === 'alpha-debugsource'), 'the build\'s RPM without files is a sibling');
+    for (const id of ids().slice(0, 20)) await same(`buildSiblings ${id}`, (s) => s.buildSiblings(id));
+    const inst = await same('instances', async (s) => [...(await s.instances())].map(([k, v]) => [k, { ...v, updated_at: undefined }]));
+    assert.deepEqual(inst, [['koji', { name: 'koji', hub: 'https://koji.example/kojihub', topurl: 'https://koji.example/kojifiles', weburl: undefined, mirrors: ['https://m/{nvra}.rpm'], retrace: [], updated_at: undefined }]]);
+    const st = await same('stats', (s) => s.stats());
+    assert.equal(st.rpms, recs.length);
+    assert.equal(st.files, recs.reduce((n, r) => n + r.rows.length, 0));
+    assert.equal(st.schemaVersion, 5);
+    assert.deepEqual(Object.keys(st.byType), [...Object.keys(st.byType)].sort());
+    assert.ok(st.byType['future-type'] === 1);
+    assert.equal(await stores.postgresql.hasRpm('local', 'p1'), true);
+    assert.equal(await stores.postgresql.hasRpm('koji', 'p1'), false);
+  });
+});
+
+/** Fixed worker identities: two processes, possibly on two machines. */
+const W1: WorkerRef = { id: 'host-a:101:aaaa', host: 'host-a', pid: 101 };
+const W2: WorkerRef = { id: 'host-b:202:bbbb', host: 'host-b', pid: 202 };
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+for (const backend of BACKENDS) {
+  describe(`store port on ${backend}`, () => {
+    let s: Store;
+    before(async () => { s = await openStore(await freshDb(backend, 'port')); });
+    after(async () => { await s?.close(); });
+
+    test('an RPM is written whole or not at all; a package twice is written once', async () => {
+      const broken = rec('w1', 'whole-1-1.x86_64', [{ path: '/usr/bin/w', buildId: ID_A, type: 'executable' }, { path: null as unknown as string, buildId: ID_A, type: 'executable' }]);
+      await assert.rejects(s.addRpm(broken), TypeError);
+      assert.deepEqual(await s.byNvra('whole-1-1.x86_64'), []);
+      assert.equal(await s.hasRpm('local', 'w1'), false);
+      const good = rec('w1', 'whole-1-1.x86_64', [{ path: '/usr/bin/w', buildId: ID_A, type: 'executable' }]);
+      assert.equal(await s.addRpm(good), true);
+      assert.equal(await s.addRpm(good), false);
+      // Two writers of one package at once: one writes it.
+      const again = rec('w2', 'twice-1-1.x86_64', [{ path: '/usr/bin/t', buildId: ID_B, type: 'executable' }]);
+      const [x, y] = await Promise.all([s.addRpm(again), s.addRpm(again)]);
+      assert.equal(Number(x) + Number(y), 1);
+      assert.equal((await s.byNvra('twice-1-1.x86_64')).length, 1);
+    });
+
+    test('import queue: claims in queue order, never one row to two workers', async () => {
+      const q = s.queue;
+      const b = await q.addBuild('kq', 7, 'pkg-1-1');
+      assert.deepEqual(await q.addBuild('kq', 7), b, 'adding a build twice changes nothing');
+      await q.expandBuild(b, ['c', 'a', 'b', 'd'].map((n, i) => ({ koji_rpm_id: 700 + i, nvra: `${n}-1-1.x86_64`, url: `http://k/${n}.rpm`, payloadhash: null, size: 1 })),
+        { kojiState: 1, nvr: 'pkg-1-1' });
+      assert.equal((await q.buildById(b.id))!.state, 'fetching');
+      assert.equal(await q.queuedRpms('kq'), 4);
+      const claims = await Promise.all([q.claimRpm(W1, { instance: 'kq', leaseMs: 60_000 }), q.claimRpm(W2, { instance: 'kq', leaseMs: 60_000 }),
+        q.claimRpm(W1, { instance: 'kq', leaseMs: 60_000 })]);
+      assert.equal(new Set(claims.map((c) => c!.id)).size, 3, 'three different rows');
+      assert.deepEqual(claims.map((c) => c!.nvra).sort(), ['a-1-1.x86_64', 'b-1-1.x86_64', 'c-1-1.x86_64'], 'the first three in queue order');
+      for (const c of claims) {
+        assert.equal(c!.state, 'running');
+        assert.equal(c!.attempts, 1);
+        assert.ok(c!.lease_until! > Date.now() + 50_000);
+      }
+      assert.equal(await q.runningElsewhere('kq', W1, [7]), 1, 'W2 holds one');
+      assert.equal(await q.runningElsewhere('kq', W2, [7]), 2);
+      assert.equal(await q.runningElsewhere('kq', W2, [8]), 0);
+      const o = await q.overview();
+      const running = o.failedRpms.filter((r) => r.instance === 'kq');
+      assert.deepEqual(running.map((r) => [r.nvra, r.worker_id, r.host]).sort(), claims.map((c) => [c!.nvra, c!.worker_id, c!.host]).sort(),
+        'overview shows who holds each running RPM');
+      assert.deepEqual(claims.map((c) => c!.worker_id), [W1.id, W2.id, W1.id]);
+      assert.ok(Math.abs(o.now - Date.now()) < 5000, 'the store\'s clock');
+      assert.equal(await q.releaseWorker(W1), 2);
+      assert.equal(await q.queuedRpms('kq'), 3);
+      assert.equal(await q.releaseWorker(W2), 1);
+    });
+
+    test('a lapsed lease is taken over, and its old holder can then write nothing', async () => {
+      const q = s.queue;
+      const b = await q.addBuild('kl', 1);
+      await q.expandBuild(b, [{ koji_rpm_id: 1, nvra: 'lease-1-1.x86_64', url: 'http://k/l.rpm', payloadhash: null, size: 1 }], { kojiState: 1, nvr: 'lease-1-1' });
+      const mine = (await q.claimRpm(W1, { instance: 'kl', leaseMs: 300 }))!;
+      assert.equal(await q.claimRpm(W2, { instance: 'kl', leaseMs: 60_000 }), undefined, 'held: nothing to claim');
+      // Renewed in time, the claim outlives its first lease.
+      await sleep(150);
+      assert.equal(await q.renewLeases(W1, [mine.id], 300), 1);
+      assert.equal(await q.renewLeases(W2, [mine.id], 300), 0, 'only the holder renews');
+      await sleep(200);
+      assert.equal(await q.claimRpm(W2, { instance: 'kl', leaseMs: 60_000 }), undefined, 'renewed: still held');
+      await sleep(300);
+      // Lapsed: W2 takes it over; W1, back from a stall, can neither write nor fail it.
+      const theirs = (await q.claimRpm(W2, { instance: 'kl', leaseMs: 60_000 }))!;
+      assert.equal(theirs.id, mine.id);
+      assert.equal(theirs.attempts, 2);
+      const row = rec('lease-pkg', 'lease-1-1.x86_64', [{ path: '/usr/bin/lease', buildId: ID_C, type: 'executable' }], { instance: 'kl' });
+      assert.equal(await q.completeRpm(mine.id, W1, row, { method: 'header', bytes: 10 }), 'lost');
+      assert.equal(await q.failRpm(mine.id, W1, { error: 'x', bytes: 0 }), false);
+      assert.equal(await s.hasRpm('kl', 'lease-pkg'), false, 'the stale worker wrote nothing');
+      assert.equal(await q.completeRpm(theirs.id, W2, row, { method: 'header', bytes: 10 }), 'indexed');
+      assert.equal(await q.completeRpm(theirs.id, W2, row, { method: 'header', bytes: 10 }), 'lost', 'done: no longer held');
+      const [done] = await q.rpmsOf(b.id);
+      assert.deepEqual([done.state, done.worker_id, done.host, (done as unknown as { method: string }).method, done.lease_until], ['done', W2.id, W2.host, 'header', null]);
+      assert.equal((await s.byNvra('lease-1-1.x86_64')).length, 1, 'written once');
+      assert.equal(await q.settleBuild(b.id), 'done');
+      assert.equal((await q.buildById(b.id))!.state, 'done');
+      // An expired lease that nobody took over still cannot be written by its holder.
+      const b2 = await q.addBuild('kl', 2);
+      await q.expandBuild(b2, [{ koji_rpm_id: 2, nvra: 'late-1-1.x86_64', url: 'http://k/late.rpm', payloadhash: null, size: 1 }], { kojiState: 1, nvr: 'late-1-1' });
+      const late = (await q.claimRpm(W1, { instance: 'kl', leaseMs: 100 }))!;
+      await sleep(250);
+      assert.equal(await q.completeRpm(late.id, W1, undefined, { method: 'already', bytes: 0 }), 'lost');
+      const { now, claims } = await q.runningClaims();
+      const c = claims.find((x) => x.id === late.id)!;
+      assert.ok(c.lease_until! < now, 'the store sees the lease as lapsed');
+      assert.equal(await q.releaseClaims([{ id: late.id, worker_id: W2.id }]), 0, 'released only by the worker that holds it');
+      assert.equal(await q.releaseClaims([{ id: late.id, worker_id: W1.id }]), 1);
+      assert.equal(await q.queuedRpms('kl'), 1);
+    });
+
+    test('failed RPMs settle their build as failed; retry puts them back', async () => {
+      const q = s.queue;
+      const b = await q.addBuild('kf', 1, 'f-1-1');
+      await q.expandBuild(b, [1, 2].map((i) => ({ koji_rpm_id: i, nvra: `f${i}-1-1.x86_64`, url: `http://k/f${i}.rpm`, payloadhash: null, size: 1 })), { kojiState: 1, nvr: 'f-1-1' });
+      const one = (await q.claimRpm(W1, { instance: 'kf', leaseMs: 60_000 }))!;
+      assert.equal(await q.settleBuild(b.id), 'fetching', 'RPMs pending');
+      assert.equal(await q.failRpm(one.id, W1, { error: 'HTTP 503 after 5 attempts', bytes: 12 }), true);
+      const two = (await q.claimRpm(W1, { instance: 'kf', leaseMs: 60_000 }))!;
+      assert.equal(await q.completeRpm(two.id, W1, undefined, { method: 'skipped', bytes: 0 }), 'already');
+      assert.equal(await q.settleBuild(b.id), 'failed');
+      const failed = (await q.buildById(b.id))!;
+      assert.equal(failed.last_error, '1 of 2 RPMs failed');
+      const o = await q.overview();
+      assert.equal(o.failedRpms.find((r) => r.id === one.id)!.last_error, 'HTTP 503 after 5 attempts');
+      assert.ok(o.pending.some((p) => p.id === b.id && p.rpms_total === 2 && p.rpms_done === 1 && p.rpms_failed === 1));
+      await q.retryBuild(failed.id);
+      assert.equal((await q.buildById(b.id))!.state, 'fetching');
+      assert.equal(await q.queuedRpms('kf'), 1);
+      const b2 = await q.addBuild('kf', 2);
+      await q.setBuild(b2.id, 'failed', { error: 'listRPMs failed' });
+      await q.retryFailed('kf');
+      assert.equal((await q.buildById(b2.id))!.state, 'queued', 'never expanded: listed again');
+      assert.deepEqual((await q.buildsIn('kf', 'queued')).map((x) => x.koji_build_id), [2]);
+      await q.setBuild(b2.id, 'skipped', { kojiState: 3, nvr: 'f2-1-1', error: 'DELETED in Koji' });
+      const sk = (await q.build('kf', 2))!;
+      assert.deepEqual([sk.state, sk.koji_state, sk.nvr, sk.last_error], ['skipped', 3, 'f2-1-1', 'DELETED in Koji']);
+    });
+
+    test('image jobs: queued -> running -> final, and a final state never changes', async () => {
+      const j: ImageJobStore = s.imageJobs;
+      const root = tempDir();
+      const dirs = { claimDir: (id: number) => ({ jobDir: join(root, String(id)), logPath: join(root, String(id), 'job.log') }), releaseDir: () => undefined };
+      const job = await j.create({ type: 'dvd', arch: 'x86_64', backend: 'pungi', config: '{"type":"dvd"}', pid: 4242, host: 'here' }, dirs);
+      assert.deepEqual([job.state, job.pid, job.host, job.job_dir, job.artifacts, job.worker_id], ['queued', 4242, 'here', join(root, String(job.id)), '[]', null]);
+      await j.handOver(job.id, 4343);
+      assert.equal((await j.get(job.id))!.pid, 4343);
+      assert.equal(await j.started(job.id, 4444, 'here'), true);
+      assert.equal(await j.started(job.id, 4545, 'here'), false, 'only a queued job starts');
+      await j.setProcessGroup(job.id, 5000);
+      assert.equal((await j.unfinished()).find((x) => x.id === job.id)!.pgid, 5000);
+      const { job: c, canceled } = await j.cancel(job.id, 'canceled (imagebuild cancel)');
+      assert.deepEqual([canceled, c.state, c.error, c.pgid], [true, 'canceled', 'canceled (imagebuild cancel)', 5000]);
+      await j.finished(job.id, 'succeeded', { artifacts: '["/x.iso"]', error: null });
+      assert.equal((await j.get(job.id))!.state, 'canceled', 'final stays final');
+      assert.equal((await j.cancel(job.id, 'again')).canceled, false);
+      assert.equal(await j.markCanceled(job.id, 'again'), false);
+
+      const other = await j.create({ type: 'boot', arch: 'i686', backend: 'lorax', config: '{}', pid: 1, host: 'here', timeoutS: 60, retryOf: job.id }, dirs);
+      assert.deepEqual([other.retry_of, other.timeout_s], [job.id, 60]);
+      assert.equal(await j.markInterrupted(other.id, 'queued', 2, 'interrupted'), false, 'another pid: not this job\'s process');
+      assert.equal(await j.markInterrupted(other.id, 'queued', 1, 'interrupted: gone'), true);
+      const gone = (await j.get(other.id))!;
+      assert.deepEqual([gone.state, gone.error], ['failed', 'interrupted: gone']);
+      assert.deepEqual((await j.list()).map((x) => x.id), [job.id, other.id]);
+      assert.equal(await j.get(9999), undefined);
+      // A folder that cannot be recorded is given back.
+      let released = '';
+      await assert.rejects(j.create({ type: 'dvd', arch: 'x86_64', backend: 'pungi', config: '{}', pid: 1, host: 'here' },
+        { claimDir: (id) => ({ jobDir: join(root, `bad-${id}`), logPath: null as unknown as string }), releaseDir: (d) => { released = d; } }));
+      assert.match(released, /bad-\d+$/);
+      assert.ok(!existsSync(released));
+    });
+  });
+}
