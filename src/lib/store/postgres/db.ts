@@ -58,6 +58,10 @@ export class PgDb {
       options: target.options,
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
+      // A process stopped in the middle of a transaction (SIGSTOP, a frozen VM) must not hold its
+      // row locks for ever: the server ends such a session after a minute. Transactions here
+      // never wait on anything but the server between their statements.
+      idle_in_transaction_session_timeout: 60_000,
       max: o.max ?? 8,
       idleTimeoutMillis: 10_000,
       // An idle pool does not keep the process alive: a command ends when its work does.

@@ -9,6 +9,7 @@
 // interned as three parts in names (path-parts.ts), as in SQLite.
 import { UserError } from '../../errors.js';
 import type { PgDb } from './db.js';
+import { sqlState } from './errors.js';
 
 const MIGRATIONS: Record<number, string> = {
   5: `
@@ -159,10 +160,13 @@ const MIGRATION_LOCK = 0x6461726b666f7267n; // "darkforg"
 
 /** The schema version of the database, 0 when darkforge has never written to it. */
 export async function schemaVersion(db: PgDb): Promise<number> {
-  const [t] = await db.query<{ has: boolean }>(`SELECT to_regclass('darkforge_schema') IS NOT NULL AS has`);
-  if (!t.has) return 0;
-  const [r] = await db.query<{ v: number }>('SELECT coalesce(max(version), 0) AS v FROM darkforge_schema');
-  return r.v;
+  try {
+    const [r] = await db.query<{ v: number }>({ name: 'df_schema_version', text: 'SELECT coalesce(max(version), 0) AS v FROM darkforge_schema' });
+    return r.v;
+  } catch (e) {
+    if (sqlState(e) === '42P01') return 0; // undefined_table: darkforge never wrote here
+    throw e;
+  }
 }
 
 /** Bring the database to the newest schema, one transaction per migration. Returns the version. */

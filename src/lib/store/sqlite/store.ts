@@ -6,13 +6,12 @@ import type { Database, Statement } from 'better-sqlite3';
 import { UserError } from '../../errors.js';
 import { readOnly } from '../../index/db-errors.js';
 import { splitPath } from '../path-parts.js';
+import { lazyPort } from '../lazy-port.js';
 import type {
-  Backend, IndexStats, InstanceRecord, Match, RpmRecord, RpmSummary, Store, StoreOptions,
+  Backend, ImageJobStore, ImportQueueStore, IndexStats, InstanceRecord, Match, RpmRecord, RpmSummary, Store, StoreOptions,
 } from '../port.js';
 import { databaseError, writeBlocker } from './errors.js';
-import { SqliteImageJobs } from './image-jobs.js';
 import { fileExists, openForReading, openForWriting } from './open.js';
-import { SqliteImportQueue } from './queue.js';
 import { lazyStatements } from './statements.js';
 
 // A path is stored as three interned names (path-parts.ts) and a type as a file_types id.
@@ -37,8 +36,8 @@ export class SqliteStore implements Store {
   readonly backend: Backend = 'sqlite';
   readonly db: Database;
   readonly readOnly: boolean;
-  private queueStore?: SqliteImportQueue;
-  private jobStore?: SqliteImageJobs;
+  private queueStore?: ImportQueueStore;
+  private jobStore?: ImageJobStore;
   private readonly stmts: Record<string, Statement>;
   /** file_types ids by name, as committed when the store was opened (rows there are never deleted). */
   private readonly typeIds = new Map<string, number>();
@@ -87,13 +86,19 @@ export class SqliteStore implements Store {
     for (const [name, id] of this.db.prepare('SELECT name, id FROM file_types').raw().all() as [string, number][]) this.typeIds.set(name, id);
   }
 
-  // Prepared when first used: a query or an index run never needs their statements.
-  get queue(): SqliteImportQueue {
-    return this.queueStore ??= this.guard(() => new SqliteImportQueue(this.db, (fn) => this.guard(fn), (rec) => this.writeRpm(rec)));
+  // Loaded when first used: a query or an index run never needs them.
+  get queue(): ImportQueueStore {
+    return this.queueStore ??= lazyPort(async () => {
+      const { SqliteImportQueue } = await import('./queue.js');
+      return new SqliteImportQueue(this.db, (fn) => this.guard(fn), (rec) => this.writeRpm(rec));
+    });
   }
 
-  get imageJobs(): SqliteImageJobs {
-    return this.jobStore ??= this.guard(() => new SqliteImageJobs(this.db, (fn) => this.guard(fn)));
+  get imageJobs(): ImageJobStore {
+    return this.jobStore ??= lazyPort(async () => {
+      const { SqliteImageJobs } = await import('./image-jobs.js');
+      return new SqliteImageJobs(this.db, (fn) => this.guard(fn));
+    });
   }
 
   /** Run `fn`, turning SQLite's failures of the database itself into DatabaseErrors naming the file. */
