@@ -233,4 +233,9 @@ test('a class the rule does not know sends the scan to the payload, naming the f
   const r = buildIdsFromHeader(pkg([file('/usr/lib64/blob', { mode: 0o100644, fileClass: 'data' })]));
   assert.equal(r.complete, false);
   assert.equal(r.reason, 'the file class of /usr/lib64/blob ("data") does not say whether it is ELF');
+  // Longer than any libmagic description: not read at all (a crafted one must not cost time).
+  const long = `ASCII text${' (compressed data'.repeat(5000)}`;
+  const t = Date.now();
+  assert.equal(headerVerdict({ path: '/usr/share/x', mode: 0o100644, size: 100, fileClass: long }).is, 'undecided');
+  assert.ok(Date.now() - t < 50);
 });

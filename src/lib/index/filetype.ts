@@ -69,8 +69,12 @@ const NOT_ELF = [
   'block special', 'fifo (named pipe)', 'socket',
 ];
 
+/** libmagic's descriptions run to a few hundred characters; a longer one is not read (and costs nothing). */
+const MAX_CLASS = 2048;
+
 /** Read a libmagic description (an RPM file class). Sound by construction: only a positive statement is `other`. */
 export function readFileClass(cls: string): ClassVerdict {
+  if (cls.length > MAX_CLASS) return { what: 'unknown' };
   const text = cls.replace(MODE_PREFIX, '');
   if (text === '') return { what: 'unknown' };
   const wrapped = COMPRESS_WRAPPER.exec(text);

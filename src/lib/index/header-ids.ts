@@ -5,7 +5,7 @@
 // provide is matched; otherwise the caller streams the payload.
 import { posix } from 'node:path';
 import { ElfKind } from '../elf/header.js';
-import { classifyFile, isCompressedModulePath, readFileClass } from './filetype.js';
+import { ClassVerdict, classifyFile, isCompressedModulePath, readFileClass } from './filetype.js';
 import { hardLinkSets, isGhost, isRegular, isSymlink, RpmFile, RpmInfo } from '../rpm/package.js';
 import { FileRow } from './rows.js';
 
@@ -41,9 +41,10 @@ const MIN_ELF = 52;
  */
 export type HeaderVerdict = { is: 'no' } | { is: 'elf'; kind?: ElfKind } | { is: 'undecided'; reason: string };
 
-export function headerVerdict(f: Pick<RpmFile, 'path' | 'mode' | 'size' | 'fileClass'>): HeaderVerdict {
+export function headerVerdict(f: Pick<RpmFile, 'path' | 'mode' | 'size' | 'fileClass'>,
+  read: (cls: string) => ClassVerdict = readFileClass): HeaderVerdict {
   const cls = f.fileClass ?? '';
-  const v = readFileClass(cls);
+  const v = read(cls);
   const module = isCompressedModulePath(f.path);
   switch (v.what) {
     case 'other':
@@ -73,10 +74,17 @@ export function buildIdsFromHeader(info: RpmInfo): HeaderScan {
   const byPath = new Map<string, RpmFile>();
   for (const f of info.files) byPath.set(f.path, f);
 
+  // Files share a few classes (CLASSDICT): each is read once.
+  const classes = new Map<string, ClassVerdict>();
+  const read = (cls: string): ClassVerdict => {
+    let v = classes.get(cls);
+    if (!v) classes.set(cls, (v = readFileClass(cls)));
+    return v;
+  };
   const elf = new Map<number, ElfKind | undefined>();
   for (const f of info.files) {
     if (!isRegular(f.mode) || isGhost(f) || f.size === 0) continue;
-    const v = headerVerdict(f);
+    const v = headerVerdict(f, read);
     if (v.is === 'undecided') return incomplete(v.reason);
     if (v.is === 'elf') elf.set(f.index, v.kind);
   }
