@@ -80,28 +80,43 @@ export async function extractFromArchive(archive: CpioArchive, match: (e: CpioEn
       throw new FormatError(`${inputText(check.pkg)}: payload member ${inputText(e.path)} points outside the package root (".."); nothing extracted from this package`);
     }
     if ((e.mode & S_IFMT) !== S_IFREG || !match(e)) continue;
-    const tmp = tempName(dest);
     const hash = check.algo && check.digest ? createHash(check.algo) : undefined;
-    const fh = await open(tmp, 'wx', 0o644);
-    let ok = false;
-    try {
-      let size = 0;
+    const hashed = async function* (): AsyncGenerator<Buffer> {
       for await (const chunk of archive.body()) {
         hash?.update(chunk);
-        await fh.write(chunk);
-        size += chunk.length;
+        yield chunk;
       }
-      await fh.sync();
-      await fh.close();
+    };
+    return writeAtomically(dest, hashed(), () => {
       if (hash && hash.digest('hex') !== check.digest) throw new FormatError(`${check.what}: content does not match the header's file digest`);
-      await rename(tmp, dest);
-      ok = true;
-      return size;
-    } finally {
-      if (!ok) {
-        await fh.close().catch(() => undefined);
-        await unlink(tmp).catch(() => undefined);
-      }
+    });
+  }
+}
+
+/**
+ * Write `chunks` to a temporary file beside `dest`, make it durable, let `check` refuse it, then
+ * rename it into place; its size. Nothing is left behind when anything fails.
+ */
+async function writeAtomically(dest: string, chunks: AsyncIterable<Buffer>, check?: () => void): Promise<number> {
+  const tmp = tempName(dest);
+  const fh = await open(tmp, 'wx', 0o644);
+  let ok = false;
+  try {
+    let size = 0;
+    for await (const chunk of chunks) {
+      await fh.write(chunk);
+      size += chunk.length;
+    }
+    await fh.sync();
+    await fh.close();
+    check?.();
+    await rename(tmp, dest);
+    ok = true;
+    return size;
+  } finally {
+    if (!ok) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
     }
   }
 }
@@ -127,32 +142,18 @@ async function decompressInto(file: string, dest: string, what: string): Promise
     await rename(file, dest);
     return (await stat(dest)).size;
   }
-  const tmp = tempName(dest);
-  const fh = await open(tmp, 'wx', 0o644);
-  let ok = false;
-  try {
+  const decoded = async function* (): AsyncGenerator<Buffer> {
     let size = 0;
     try {
       for await (const chunk of decodePayload(createReadStream(file, { highWaterMark: 256 * 1024 }), kind)) {
         size += chunk.length;
         if (size > MAX_DECOMPRESSED) throw new FormatError(`${what}: decompresses to more than ${MAX_DECOMPRESSED >> 20} MiB; not extracted`);
-        await fh.write(chunk);
+        yield chunk;
       }
     } catch (e) {
-      if (e instanceof FormatError && !e.message.startsWith(what)) {
-        throw new FormatError(`${what}: ${e.message.replace(/^payload /, '')}`);
-      }
+      if (e instanceof FormatError && !e.message.startsWith(what)) throw new FormatError(`${what}: ${e.message.replace(/^payload /, '')}`);
       throw e;
     }
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, dest);
-    ok = true;
-    return size;
-  } finally {
-    if (!ok) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
-    }
-  }
+  };
+  return writeAtomically(dest, decoded());
 }
