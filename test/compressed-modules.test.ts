@@ -13,7 +13,8 @@ import { PayloadIdScanner, PayloadScan } from '../src/lib/index/payload-ids.ts';
 import { RpmInfo } from '../src/lib/rpm/package.ts';
 import { newc, NewcMember } from './helpers/cpio.ts';
 import { makeElf } from './helpers/elf.ts';
-import { ROOT } from './helpers/paths.ts';
+import { run, tempDir } from './helpers/cli.ts';
+import { FIXTURES, readTruth, ROOT } from './helpers/paths.ts';
 
 const KINDS: { ext: string; kind: MemberCompressor; cmd: [string, ...string[]] }[] = [
   { ext: 'xz', kind: 'xz', cmd: ['xz', '-c', '-T1', '--check=crc32', '--lzma2=dict=1MiB'] },
@@ -160,5 +161,20 @@ test('decoding 256 MiB of output per member keeps memory flat (child process, pe
     assert.ok(r.maxRss < 160 * 1024 * 1024, `peak RSS ${(r.maxRss / 1048576).toFixed(0)} MiB`);
   } finally {
     execFileSync('rm', ['-rf', dir]);
+  }
+});
+
+test('query --elf and find take a compressed module from disk, as eu-readelf reads it', () => {
+  const dir = tempDir();
+  const db = join(dir, 'i.sqlite');
+  const rpm = join(FIXTURES, 'df-kmodz-1.0-1.x86_64.rpm');
+  assert.equal(run('darkserver', ['index', '--db', db, rpm]).code, 0);
+  execFileSync('sh', ['-c', 'rpm2cpio "$1" | cpio -idm --quiet', 'sh', rpm], { cwd: dir });
+  for (const ext of ['xz', 'zst', 'gz']) {
+    const path = `/lib/modules/6.1.0-darkforge/extra/dfmodz-${ext}.ko.${ext}`;
+    const id = readTruth(FIXTURES).find((t) => t.path === path)!.buildId!;
+    const q = run('darkserver', ['query', '--db', db, '--elf', join(dir, path)]);
+    assert.equal(q.code, 0, q.stderr);
+    assert.equal(q.stdout, `${id}\tdf-kmodz-1.0-1.x86_64\t${path}\n`);
   }
 });
