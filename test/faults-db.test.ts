@@ -22,6 +22,9 @@ import { buildsFromRpmDir, type FakeKoji, startFakeKoji } from './helpers/fake-k
 import { FIXTURES } from './helpers/paths.ts';
 import { rpmSet, type RpmSet } from './helpers/rpm-set.ts';
 
+/** Binary RPMs under test/fixtures/rpms (`index` walks it recursively; source RPMs are skipped). */
+const FIXTURE_RPMS = readdirSync(FIXTURES, { recursive: true }).map(String).filter((f) => f.endsWith('.rpm') && !f.endsWith('.src.rpm')).length;
+
 const FAST = { DARKFORGE_BACKOFF_MS: '5' };
 const NO_STACK = /\bat .*\.[jt]s:\d+|^\s+at /m;
 const needsRoot = !IS_ROOT && 'needs root (tmpfs mounts)';
@@ -152,7 +155,7 @@ describe('read-only database', { skip: needsRoot }, () => {
       assert.equal(q.code, 1, 'the deletion in the log is seen');
       const s = run('darkserver', ['stats', '--json', '--db', db]);
       assert.equal(s.code, 0, s.stderr);
-      assert.equal(JSON.parse(s.stdout).rpms, 12);
+      assert.equal(JSON.parse(s.stdout).rpms, FIXTURE_RPMS - 1);
     } finally {
       fs.unmount();
     }
@@ -408,7 +411,7 @@ describe('import and several writers', () => {
     }
     for (const r of results.slice(2)) assert.match(r.stdout, /^imported 1 of 1 requested builds/, 'each import answers for the whole build');
     const indexed = results.slice(0, 2).map((r) => Number(/^indexed (\d+) RPMs/.exec(r.stdout)?.[1]));
-    assert.equal(indexed[0] + indexed[1], 60 + 13, 'every local RPM indexed by exactly one of the two');
+    assert.equal(indexed[0] + indexed[1], 60 + FIXTURE_RPMS, 'every local RPM indexed by exactly one of the two');
     const imported = results.slice(2).map((r) => Number(/: (\d+) RPMs indexed/.exec(r.stdout)?.[1]));
     assert.equal(imported[0] + imported[1], IMPORT_RPMS, 'every Koji RPM imported by exactly one of the two');
     assertSound(db);
