@@ -102,10 +102,11 @@ export interface CoreAnswer {
 }
 
 /** Every module mapped in a core dump, each answered from the index. */
-export async function queryCore(store: Store, file: string): Promise<{ modules: CoreAnswer[]; missing: QueryAnswer['missing'] }> {
+/** `file` is a readable core file; `name` says in messages where it came from (default: file). */
+export async function queryCore(store: Store, file: string, name = file): Promise<{ modules: CoreAnswer[]; missing: QueryAnswer['missing'] }> {
   // The core dump reader loads only here: `darkserver query BUILDID` starts faster without it.
   const { readCoreModules } = await import('../elf/core.js');
-  const modules = await readCoreModules(file);
+  const modules = await readCoreModules(file, { name });
   const out: CoreAnswer[] = modules.map((m) => {
     const matches = m.buildId ? present(store, store.byBuildId(m.buildId)) : [];
     return { module: m.path, start: m.start, end: m.end, buildid: m.buildId ?? null, found: matches.length > 0, matches };
@@ -113,7 +114,7 @@ export async function queryCore(store: Store, file: string): Promise<{ modules: 
   // The output already marks each unknown module with "-": one summary sentence is enough.
   const unknown = out.filter((m) => !m.found);
   const missing = unknown.length
-    ? [{ input: file, message: `${file}: ${unknown.length} of ${out.length} modules not found in the index (${unknown.map((m) => m.module).join(', ')})` }]
+    ? [{ input: name, message: `${name}: ${unknown.length} of ${out.length} modules not found in the index (${unknown.map((m) => m.module).join(', ')})` }]
     : [];
   return { modules: out, missing };
 }
