@@ -22,10 +22,11 @@ export const DT_MIPS_RLD_MAP = 0x70000016n;
 export const DT_MIPS_RLD_MAP_REL = 0x70000035n;
 
 const MiB = 1 << 20;
-/** Caps on what one image in a core may make us read. */
-export const MAX_IMAGE_PHDRS = 1 * MiB;
+/** Caps on what one image in a core may make us read (real images have a few dozen program headers). */
+export const MAX_IMAGE_PHDRS = 64 * 1024;
 const MAX_IMAGE_NOTE = 1 * MiB;
-const MAX_DYNAMIC = 1 * MiB;
+/** Real dynamic sections hold a few dozen entries; 1024 is plenty. */
+const MAX_DYNAMIC = 16 * 1024;
 /** Note segments looked at per image: real ones have two or three, a hostile one thousands. */
 const MAX_IMAGE_NOTES = 16;
 

@@ -33,9 +33,15 @@ export const PF_X = 1;
 /** Longest string read out of the core (PATH_MAX). */
 export const MAX_STRING = 4096;
 
+/** Small reads go through a cache of file blocks: segment starts, link-map nodes and names cluster. */
+const BLOCK = 64 * 1024;
+const CACHED_BLOCKS = 64;
+const SMALL_READ = 4096;
+
 export class CoreMemory {
   /** PT_LOAD segments in address order. */
   loads: Load[] = [];
+  private blocks = new Map<number, Promise<Buffer>>();
 
   constructor(readonly name: string, private readonly fh: FileHandle, readonly size: number) {}
 
@@ -45,6 +51,34 @@ export class CoreMemory {
 
   /** Bytes at a file offset; shorter than asked only at the end of the file. */
   async readAt(offset: number, length: number): Promise<Buffer> {
+    if (length > SMALL_READ || length <= 0) return this.readDirect(offset, length);
+    const first = Math.floor(offset / BLOCK);
+    const last = Math.floor((offset + length - 1) / BLOCK);
+    const parts: Buffer[] = [];
+    for (let b = first; b <= last; b++) {
+      const block = await this.block(b);
+      const from = b === first ? offset - b * BLOCK : 0;
+      const to = Math.min(block.length, offset + length - b * BLOCK);
+      if (from >= block.length) break;
+      parts.push(block.subarray(from, to));
+      if (to < BLOCK) break; // the end of the file
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  private block(index: number): Promise<Buffer> {
+    let p = this.blocks.get(index);
+    if (p) {
+      this.blocks.delete(index); // most recently used goes last
+    } else {
+      p = this.readDirect(index * BLOCK, BLOCK);
+      if (this.blocks.size >= CACHED_BLOCKS) this.blocks.delete(this.blocks.keys().next().value!);
+    }
+    this.blocks.set(index, p);
+    return p;
+  }
+
+  private async readDirect(offset: number, length: number): Promise<Buffer> {
     const len = Math.max(0, Math.min(length, this.size - offset));
     const buf = Buffer.alloc(len);
     let got = 0;

@@ -11,7 +11,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { UserError, ioMessage } from '../errors.js';
 import {
-  DT_DEBUG, imageBuildId, imageLayout, imageSoname, readDynamic, readImage, type ImageLayout, type ImageProbe, type MemoryImage,
+  DT_DEBUG, imageBuildId, imageLayout, imageSoname, readDynamic, readImage, type ImageLayout, type MemoryImage,
 } from './core-image.js';
 import {
   AT_EXECFN, AT_PAGESZ, AT_PHDR, AT_SYSINFO_EHDR, executableFromAuxv, parseAuxv, rDebugAddress, walkLinkMap, type Auxv, type LinkMapEntry,
@@ -61,17 +61,49 @@ interface Found {
   buildId?: string;
 }
 
-/** A module found by its ELF header at the start of a dumped segment. */
+/** A module found by its ELF header at the start of a dumped segment (its program headers not kept). */
 interface Sniffed extends ImageLayout {
-  image: MemoryImage;
+  image: Pick<MemoryImage, 'w' | 'type'>;
   buildId?: string;
   name?: string;
 }
 
+/** Modules by address: which one holds an address (they seldom overlap: a few are looked back at). */
+class Ranges<T extends { start: bigint; end: bigint }> {
+  private readonly sorted: T[];
+  constructor(items: T[]) {
+    this.sorted = [...items].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  }
+
+  private lastAtOrBelow(addr: bigint): number {
+    let lo = 0;
+    let hi = this.sorted.length - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.sorted[mid].start <= addr) { best = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    return best;
+  }
+
+  containing(addr: bigint): T | undefined {
+    const i = this.lastAtOrBelow(addr);
+    for (let k = i; k >= 0 && k > i - 16; k--) if (addr < this.sorted[k].end) return this.sorted[k];
+    return undefined;
+  }
+
+  startsAt(addr: bigint): boolean {
+    const i = this.lastAtOrBelow(addr);
+    return i >= 0 && this.sorted[i].start === addr;
+  }
+}
+
+interface Probe { dumped: boolean; elf?: boolean; buildId?: string }
+
 class CoreReader {
   readonly mem: CoreMemory;
-  /** Images already looked at, by address (NT_FILE and segment starts often name the same one). */
-  private images = new Map<bigint, Promise<ImageProbe>>();
+  /** Modules already looked at, by first address and mapping end (many paths may share one). */
+  private probes = new Map<string, Promise<Probe>>();
 
   constructor(name: string, fh: FileHandle, size: number) {
     this.mem = new CoreMemory(name, fh, size);
@@ -133,22 +165,23 @@ class CoreReader {
     return { table, phnum };
   }
 
-  image(base: bigint): Promise<ImageProbe> {
-    let p = this.images.get(base);
-    if (!p) this.images.set(base, (p = readImage(this.mem, base)));
-    return p;
-  }
-
   /**
    * The ELF image whose first page is mapped at base (file offset 0) and whose mapping ends at
    * limit: is that page dumped, is it ELF, and which build-id does it carry.
    */
-  async probeModule(base: bigint, limit: bigint): Promise<{ dumped: boolean; elf?: boolean; buildId?: string }> {
-    const probe = await this.image(base);
+  probeModule(base: bigint, limit: bigint): Promise<Probe> {
+    const key = `${base}:${limit}`;
+    let p = this.probes.get(key);
+    if (!p) this.probes.set(key, (p = this.probeOnce(base, limit)));
+    return p;
+  }
+
+  private async probeOnce(base: bigint, limit: bigint): Promise<Probe> {
+    const probe = await readImage(this.mem, base, limit);
     if (!probe.dumped) return { dumped: false };
     if (!probe.elf) return { dumped: true, elf: false };
     const image = probe.image;
-    if (!image || base + BigInt(image.phoff) + BigInt(image.phnum * image.phentsize) > limit) return { dumped: true, elf: true };
+    if (!image) return { dumped: true, elf: true };
     return { dumped: true, elf: true, buildId: await imageBuildId(this.mem, image, limit) };
   }
 }
@@ -232,7 +265,8 @@ async function modulesOf(core: CoreReader): Promise<CoreModule[]> {
   const files = fileNote ? parseFileNote(core, fileNote, w) : undefined;
   const auxv = auxvNote ? parseAuxv(auxvNote, w) : new Map<bigint, bigint>();
   const pageSize = pickPageSize(auxv, files?.pageSize, mem.loads);
-  const found: Found[] = files ? await fileModules(core, files.maps) : [];
+  const fromFiles: Found[] = files ? await fileModules(core, files.maps) : [];
+  const found: Found[] = [...fromFiles];
 
   const sniffed = await sniffSegments(core, pageSize);
   const exe = await executableFromAuxv(mem, auxv, w, pageSize);
@@ -240,15 +274,16 @@ async function modulesOf(core: CoreReader): Promise<CoreModule[]> {
   const vdso = auxv.get(AT_SYSINFO_EHDR);
   const execfn = auxv.has(AT_EXECFN) ? await mem.readString(auxv.get(AT_EXECFN)!) : undefined;
 
-  const at = (addr: bigint): Found | undefined => found.find((m) => m.start <= addr && addr < m.end);
-  const fileAt = (addr: bigint): string | undefined => files?.maps.find((m) => m.start <= addr && addr < m.end)?.path;
-
+  // NT_FILE stays authoritative: a header found where it already has a module adds nothing.
+  const byFile = new Ranges(fromFiles);
+  const maps = new Ranges(files?.maps ?? []);
   for (const s of sniffed) {
-    const holder = at(s.start);
-    if (found.some((m) => m.start === s.start) || holder?.buildId) continue;
-    const path = fileAt(s.start) ?? (await nameOf(core, s, { vdso, exe: exe?.start, execfn }));
+    if (byFile.startsAt(s.start) || byFile.containing(s.start)?.buildId) continue;
+    const path = maps.containing(s.start)?.path ?? (await nameOf(core, s, { vdso, exe: exe?.start, execfn }));
     found.push({ start: s.start, end: s.end, path, buildId: s.buildId });
   }
+  let index = new Ranges(found);
+  const at = (addr: bigint): Found | undefined => index.containing(addr);
 
   // The executable, when its first page is not dumped (its program headers may still be).
   if (exe && !at(exe.start)) found.push({ start: exe.start, end: exe.end, path: execfn || '[exe]', buildId: exe.buildId });
@@ -261,12 +296,15 @@ async function modulesOf(core: CoreReader): Promise<CoreModule[]> {
   }
 
   // Objects the dynamic linker lists whose headers are not in the core: their name, no build-id.
+  index = new Ranges(found);
+  const listed: Found[] = [];
   for (const e of linkMap) {
     if (!e.name || at(e.lLd)) continue;
-    found.push(await unsniffed(core, e, pageSize));
+    listed.push(await unsniffed(core, e, pageSize));
   }
+  found.push(...listed);
 
-  if (vdso && !found.some((m) => m.start === vdso)) {
+  if (vdso && !new Ranges(found).startsAt(vdso)) {
     const load = mem.loadAt(vdso);
     if (load) {
       const end = load.vaddr + (load.memsz > load.filesz ? load.memsz : load.filesz);
@@ -317,11 +355,11 @@ async function sniffSegments(core: CoreReader, pageSize: bigint): Promise<Sniffe
   const out: Sniffed[] = [];
   for (let i = 0; i < loads.length;) {
     const l = loads[i];
-    const probe = l.filesz >= 16n ? await core.image(l.vaddr) : undefined;
+    const probe = l.filesz >= 16n ? await readImage(core.mem, l.vaddr) : undefined;
     const image = probe?.dumped && probe.elf ? probe.image : undefined;
     const layout = image && imageLayout(image, pageSize);
     if (!image || !layout) { i++; continue; }
-    out.push({ ...layout, image, buildId: await imageBuildId(core.mem, image, layout.end) });
+    out.push({ ...layout, image: { w: image.w, type: image.type }, buildId: await imageBuildId(core.mem, image, layout.end) });
     let next = i + 1;
     while (next < loads.length && loads[next].vaddr < layout.end) next++;
     i = next;
@@ -339,17 +377,32 @@ async function linkMapOf(core: CoreReader, machine: number, w: Words, pageSize: 
   sniffed: Sniffed[]): Promise<LinkMapEntry[]> {
   const { mem } = core;
   let rDebug = exeDynamic && (await rDebugAddress(mem, exeDynamic, w, machine));
-  for (const s of sniffed) {
+  // Without the executable's program headers: the first modules that look like one (a few are
+  // enough; a hostile core may have thousands of headers).
+  const candidates = sniffed.filter((s) => s.dynamic && s.image.w.is64 === w.is64).slice(0, 64);
+  for (const s of candidates) {
     if (rDebug) break;
-    if (s.dynamic && s.image.w.is64 === w.is64) rDebug = await rDebugAddress(mem, s.dynamic, w, machine);
+    rDebug = await rDebugAddress(mem, s.dynamic!, w, machine);
   }
   if (!rDebug) return [];
-  // A list longer than the core has segments must loop (every object maps at least one).
-  const entries = await walkLinkMap(mem, rDebug, w, mem.loads.length + 1);
-  const unique = entries.filter((e, i) => entries.findIndex((x) => x.lLd === e.lLd) === i);
+  // A list longer than the core has segments must loop (every object maps at least one), and
+  // no process has more objects than vm.max_map_count (65530) allows mappings.
+  const entries = await walkLinkMap(mem, rDebug, w, Math.min(mem.loads.length + 1, 65536));
+  const seen = new Set<bigint>();
+  const unique = entries.filter((e) => !seen.has(e.lLd) && seen.add(e.lLd));
+  const byLd = [...unique].sort((a, b) => (a.lLd < b.lLd ? -1 : a.lLd > b.lLd ? 1 : 0));
+  const firstAtOrAbove = (addr: bigint): number => {
+    let lo = 0;
+    let hi = byLd.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (byLd[mid].lLd < addr) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  };
   for (const s of sniffed) {
-    for (const e of unique) {
-      if (!(s.start <= e.lLd && e.lLd < s.end)) continue;
+    for (let k = firstAtOrAbove(s.start); k < byLd.length && byLd[k].lLd < s.end; k++) {
+      const e = byLd[k];
       if (s.dynamic && s.dynamic.addr !== e.lLd) {
         const fixup = BigInt.asIntN(w.bits, e.lLd - s.dynamic.addr);
         if (fixup % pageSize !== 0n || !(s.start + fixup <= e.lLd && e.lLd < s.end + fixup)) continue;
@@ -367,7 +420,8 @@ async function nameOf(core: CoreReader, s: Sniffed, o: { vdso?: bigint; exe?: bi
   if (o.vdso !== undefined && s.start === o.vdso) return '[vdso]';
   if (s.name) return s.name;
   if (o.exe !== undefined && s.start === o.exe && o.execfn) return o.execfn;
-  const dyn = s.dynamic ? await readDynamic(core.mem, s.dynamic.addr, s.dynamic.size, s.image.w) : undefined;
+  // DT_SONAME, DT_STRTAB and DT_STRSZ come early in .dynamic: its first 4 KiB are enough.
+  const dyn = s.dynamic ? await readDynamic(core.mem, s.dynamic.addr, s.dynamic.size < 4096n ? s.dynamic.size : 4096n, s.image.w) : undefined;
   const soname = dyn && (await imageSoname(core.mem, s, dyn));
   if (soname) return soname;
   if (s.image.type === ET_EXEC) return '[exe]';
@@ -380,7 +434,7 @@ async function nameOf(core: CoreReader, s: Sniffed, o: { vdso?: bigint; exe?: bi
  * holding its dynamic section, from l_addr when that lies below.
  */
 async function unsniffed(core: CoreReader, e: LinkMapEntry, pageSize: bigint): Promise<Found> {
-  const probe = e.lAddr ? await core.image(e.lAddr) : undefined;
+  const probe = e.lAddr ? await readImage(core.mem, e.lAddr) : undefined;
   const layout = probe?.dumped && probe.elf && probe.image ? imageLayout(probe.image, pageSize) : undefined;
   if (probe?.dumped && probe.elf && probe.image && layout && layout.start <= e.lLd && e.lLd < layout.end) {
     return { start: layout.start, end: layout.end, path: e.name!, buildId: await imageBuildId(core.mem, probe.image, layout.end) };
