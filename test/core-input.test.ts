@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { coreTempDir, openCoreInput, type CoreInput } from '../src/lib/elf/core-input.ts';
@@ -214,6 +214,44 @@ describe('compressed cores as systemd-coredump stores them, recognised by their 
       await input.cleanup();
       writer.kill();
     }
+  });
+
+  test('standard input redirected from a file: a plain core is used where it is, a deleted one copied', async () => {
+    const plain = join(dir, 'redirected.core');
+    writeFileSync(plain, readFileSync(raw));
+    let fd = openSync(plain, 'r');
+    try {
+      const input = await openCoreInput('-', { stdinFd: fd });
+      assert.deepEqual([input.path, input.name, input.temporary], [plain, 'standard input', false]);
+    } finally {
+      closeSync(fd);
+    }
+    fd = openSync(plain, 'r');
+    const where = tmp();
+    try {
+      rmSync(plain); // `< core` of a file removed since: only the open descriptor reaches it
+      const input = await openCoreInput('-', { stdinFd: fd, tmpDir: where });
+      assert.ok(input.temporary);
+      assert.equal(sha(readFileSync(input.path)), sha(readFileSync(raw)));
+      await input.cleanup();
+    } finally {
+      closeSync(fd);
+    }
+    assert.deepEqual(readdirSync(where), []);
+  });
+
+  test('a command that handles SIGINT itself (a debugger on the copy) keeps the copy until cleanup()', async () => {
+    const own = (): void => undefined;
+    process.on('SIGINT', own);
+    const input = await openCoreInput(systemdName('.zst'), { tmpDir: tmp() });
+    try {
+      process.emit('SIGINT', 'SIGINT');
+      assert.ok(existsSync(input.path), 'still there');
+    } finally {
+      process.off('SIGINT', own);
+      await input.cleanup();
+    }
+    assert.ok(!existsSync(input.path));
   });
 
   test('TMPDIR, else /var/tmp, as coredumpctl', () => {

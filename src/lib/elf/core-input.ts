@@ -7,7 +7,7 @@
 // folder coredumpctl uses ($TMPDIR, else /var/tmp: a core may be larger than a tmpfs /tmp).
 // The copy is removed by cleanup(), and also when the process exits or is killed by SIGINT,
 // SIGTERM or SIGHUP before that. Compression is recognised by its magic, not by the file name.
-import { closeSync, createReadStream, fstatSync, openSync, readSync, rmSync, statSync, accessSync, constants } from 'node:fs';
+import { accessSync, closeSync, constants, createReadStream, fstatSync, openSync, readlinkSync, readSync, rmSync, statSync, type Stats } from 'node:fs';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,12 +117,16 @@ async function fromStream(name: string, fd: number, opts: CoreInputOptions, isSt
     throw new UserError(`${name} is a terminal: pipe a core dump into it (coredumpctl dump PID | darkserver query --core -)`, 2);
   }
   if (isStdin && st.isFile()) {
-    // `< core`: a regular file already; reread it from its start where the shell opened it.
+    // `< core`: a regular file already, read from its start. A plain core is used where it is
+    // (by its path, which a debugger started on it can open too), else copied.
     const b = Buffer.alloc(16);
     const head = b.subarray(0, readSync(fd, b, 0, 16, 0));
     const kind = sniffCoreCompression(head);
-    if (!kind) return { path: `/proc/self/fd/${fd}`, name, temporary: false, cleanup: async () => undefined };
-    return decompressInto(name, kind, createReadStream('', { fd, start: 0, autoClose: false, highWaterMark: 256 * 1024 }), opts);
+    const whole = (): AsyncIterable<Buffer> => createReadStream('', { fd, start: 0, autoClose: false, highWaterMark: 256 * 1024 });
+    if (kind) return decompressInto(name, kind, whole(), opts);
+    if (!isElf(head)) throw new UserError(`${name}: not an ELF core dump, nor zstd-, xz- or lz4-compressed`, 2);
+    const path = pathOfFd(fd, st);
+    return path ? { path, name, temporary: false, cleanup: async () => undefined } : spoolInto(name, undefined, whole(), opts);
   }
   const stream = createReadStream('', { fd, autoClose: false, highWaterMark: 256 * 1024 });
   const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -162,6 +166,17 @@ async function fromStream(name: string, fd: number, opts: CoreInputOptions, isSt
   return spoolInto(name, undefined, rest, opts, abandon);
 }
 
+/** The path of the file open on fd, when that path still names the same file. */
+function pathOfFd(fd: number, st: Stats): string | undefined {
+  try {
+    const path = readlinkSync(`/proc/self/fd/${fd}`);
+    const now = statSync(path);
+    return path.startsWith('/') && now.dev === st.dev && now.ino === st.ino ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function decompressInto(name: string, kind: CoreCompression, raw: AsyncIterable<Buffer>, opts: CoreInputOptions, abandon?: () => void): Promise<CoreInput> {
   const data = kind === 'lz4' ? decodeLz4(raw) : decodePayload(raw, kind);
   return spoolInto(name, kind, data, opts, abandon);
@@ -193,13 +208,13 @@ function removeAllSync(): void {
 }
 
 /**
- * On a signal: remove the copies, then let the signal do what it would have done. When the
- * command listens for the signal itself (it stops in order, then exits), exiting runs the
- * 'exit' hook instead.
+ * On a signal nobody else handles: remove the copies, then let the signal do what it would have
+ * done. A command that listens for the signal itself (to stop in order, or to let a debugger
+ * running on the copy have Ctrl-C) keeps the copy: its cleanup() or its exit removes it.
  */
 function onSignal(signal: NodeJS.Signals): void {
-  removeAllSync();
   if (process.listenerCount(signal) > 1) return;
+  removeAllSync();
   untrackAll();
   process.kill(process.pid, signal);
 }
