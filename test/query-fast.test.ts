@@ -2,7 +2,7 @@
 // command line the fast path answers, it must print exactly what the oclif command prints
 // (DARKFORGE_NO_FAST_PATH=1), with the same exit code; everything else must go to oclif untouched.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { FAST_PATH_MARKER, fastPathMarker, parseIndexArgv, parseQueryArgv } from '../src/lib/cli/fast-path.ts';
@@ -11,6 +11,7 @@ import { buildCore, modulePage, PF_R, PF_X, writeCore } from './helpers/core-bui
 import { makeElf } from './helpers/elf.ts';
 import { FIXTURES, readTruth } from './helpers/paths.ts';
 import { freshDb, pgCluster } from './helpers/backends.ts';
+import { CORE_FIXTURES } from './helpers/real-core.ts';
 
 const truth = readTruth(FIXTURES);
 const nvra = (rpm: string): string => rpm.replace(/^.*\//, '').replace(/\.rpm$/, '');
@@ -18,6 +19,9 @@ const alpha = truth.find((t) => t.rpm === 'df-debug-1.0-1.x86_64.rpm' && t.path 
 const cross = truth.find((t) => t.rpm === 'df-cross-1.0-1.aarch64.rpm' && t.path === '/usr/bin/df-cross')!;
 const multi = truth.find((t) => t.path === '/usr/bin/df-multi')!;
 const unknownId = 'abcdef1234567890abcdef1234567890abcdef12';
+/** Real kernel cores as systemd-coredump stores them (test/fixtures/cores). */
+const zstCore = join(CORE_FIXTURES, 'x86_64.core.zst');
+const lz4Core = join(CORE_FIXTURES, 'x86_64.core.lz4');
 
 const dir = tempDir('darkforge-fast-');
 const db = join(dir, 'index.sqlite');
@@ -64,6 +68,8 @@ interface Case {
   /** Whether the fast path answers (false: it must hand over to oclif). */
   fast: boolean;
   code: number;
+  /** Standard input. */
+  input?: () => Buffer;
 }
 
 const q = (name: string, args: string[], code: number, more: Partial<Case> = {}): Case =>
@@ -97,6 +103,12 @@ const cases: Case[] = [
   q('--core', ['--core', files.core], 1),
   q('--core --json', ['--core', files.core, '--json'], 1),
   q('--core on a file that is not a core', ['--core', files.text], 2),
+  q('--core - (a core on standard input)', ['--core', '-'], 1, { input: () => readFileSync(files.core) }),
+  q('--core=- --json, a zstd core from systemd-coredump on standard input', ['--core=-', '--json'], 1, { input: () => readFileSync(zstCore) }),
+  q('--core - with nothing on standard input', ['--core', '-'], 2, { input: () => Buffer.alloc(0) }),
+  q('--core - with a cut lz4 core on standard input', ['--core', '-'], 2, { input: () => readFileSync(lz4Core).subarray(0, 4000) }),
+  q('--core FILE.lz4 as systemd-coredump stores it', ['--core', lz4Core], 1),
+  oclif('--rpm - is not standard input', ['--rpm', '-'], 1),
   q('no question at all', [], 2),
   q('two questions', [alpha.buildId!, '--rpm', nvra(alpha.rpm)], 2),
   q('--db=FILE', [alpha.buildId!, `--db=${db}`], 0, { noDb: true }),
@@ -125,7 +137,7 @@ function invoke(c: Case, env: NodeJS.ProcessEnv, store = db): Run {
   const args = c.noDb ? c.args : [...c.args, '--db', store];
   return run(c.bin ?? 'darkserver', args, {
     DARKFORGE_DB: '', XDG_DATA_HOME: join(dir, 'unused'), DEBUG: '', CLI_FLAGS_DEBUG: '', ...c.env, DARKFORGE_DEBUG_FAST: '1', ...env,
-  });
+  }, c.input ? { input: c.input() } : {});
 }
 
 describe('darkserver query: the fast path prints what the oclif command prints', () => {
@@ -196,8 +208,11 @@ test('parseQueryArgv takes only the command lines it fully understands', () => {
   assert.deepEqual(parseQueryArgv(['--rpm=a-1-1.x86_64.rpm', '--db=x=y']), { ids: [], rpm: 'a-1-1.x86_64.rpm', db: 'x=y' });
   assert.deepEqual(parseQueryArgv(['--file', '/usr/bin/x', '--package', 'n', '--elf', 'e', '--core', 'c']),
     { ids: [], file: '/usr/bin/x', package: 'n', elf: 'e', core: 'c' });
+  assert.deepEqual(parseQueryArgv(['--core', '-']), { ids: [], core: '-' }, 'standard input');
+  assert.deepEqual(parseQueryArgv(['--core=-', '--json']), { ids: [], core: '-', json: true });
   for (const argv of [['--help'], ['-h'], ['--bogus'], ['--db'], ['--db', ''], ['--db='], ['--db', '--json'], ['--rpm', '-x'],
-    ['--json', '--json'], ['--json=1'], ['--'], ['-'], ['-1'], ['--rpm', 'a', '--rpm', 'b'], ['--no-json'], ['--DB', 'x']]) {
+    ['--json', '--json'], ['--json=1'], ['--'], ['-'], ['-1'], ['--rpm', 'a', '--rpm', 'b'], ['--no-json'], ['--DB', 'x'],
+    ['--rpm', '-'], ['--db', '-'], ['--core', '-x'], ['--core', '--']]) {
     assert.equal(parseQueryArgv(argv), undefined, argv.join(' '));
   }
 });

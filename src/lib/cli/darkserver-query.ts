@@ -17,6 +17,7 @@ export interface QueryRequest {
   file?: string;
   package?: string;
   elf?: string;
+  /** A core dump: a path (plain, or zstd/xz/lz4 as systemd-coredump stores them) or "-" for standard input. */
   core?: string;
 }
 
@@ -34,7 +35,14 @@ export async function runQuery(req: QueryRequest, label = QUERY_LABEL): Promise<
   if (req.core) {
     let core: Awaited<ReturnType<typeof queryCore>>;
     try {
-      core = await queryCore(store, req.core);
+      // A compressed core or standard input becomes a private temporary file for the time of the query.
+      const { openCoreInput } = await import('../elf/core-input.js');
+      const input = await openCoreInput(req.core);
+      try {
+        core = await queryCore(store, input.path, input.name);
+      } finally {
+        await input.cleanup();
+      }
     } finally {
       await store.close();
     }

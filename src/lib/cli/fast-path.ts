@@ -23,6 +23,8 @@ interface FlagSpec {
   integers?: Readonly<Record<string, readonly [number, number]>>;
   /** Boolean flags. */
   booleans: ReadonlySet<string>;
+  /** Value flags that take "-" (standard input) as their value. */
+  dash?: ReadonlySet<string>;
 }
 
 interface ParsedArgv {
@@ -55,7 +57,7 @@ function parseArgv(argv: readonly string[], spec: FlagSpec): ParsedArgv | undefi
     }
     if (!spec.values.has(name)) return undefined;
     const value = m[2] ?? argv[++i];
-    if (value === undefined || value === '' || value.startsWith('-')) return undefined;
+    if (value === undefined || value === '' || (value.startsWith('-') && !(value === '-' && spec.dash?.has(name)))) return undefined;
     const range = spec.integers?.[name];
     if (range && !(/^\d{1,6}$/.test(value) && Number(value) >= range[0] && Number(value) <= range[1])) return undefined;
     out.values[name] = value;
@@ -63,7 +65,7 @@ function parseArgv(argv: readonly string[], spec: FlagSpec): ParsedArgv | undefi
   return out;
 }
 
-const QUERY_SPEC: FlagSpec = { values: new Set(['db', 'rpm', 'file', 'package', 'elf', 'core']), booleans: new Set(['json']) };
+const QUERY_SPEC: FlagSpec = { values: new Set(['db', 'rpm', 'file', 'package', 'elf', 'core']), booleans: new Set(['json']), dash: new Set(['core']) };
 const INDEX_SPEC: FlagSpec = { values: new Set(['db', 'jobs']), integers: { jobs: [1, 64] }, booleans: new Set(['json', 'full']) };
 
 /** The request `darkserver query ARGV…` makes, or undefined when oclif must parse it. */

@@ -102,10 +102,11 @@ export interface CoreAnswer {
 }
 
 /** Every module mapped in a core dump, each answered from the index. */
-export async function queryCore(store: Store, file: string): Promise<{ modules: CoreAnswer[]; missing: QueryAnswer['missing'] }> {
+/** `file` is a readable core file; `name` says in messages where it came from (default: file). */
+export async function queryCore(store: Store, file: string, name = file): Promise<{ modules: CoreAnswer[]; missing: QueryAnswer['missing'] }> {
   // The core dump reader loads only here: `darkserver query BUILDID` starts faster without it.
   const { readCoreModules } = await import('../elf/core.js');
-  const modules = await readCoreModules(file);
+  const modules = await readCoreModules(file, { name });
   const out: CoreAnswer[] = [];
   for (const m of modules) {
     const matches = m.buildId ? await present(store, await store.byBuildId(m.buildId)) : [];
@@ -114,7 +115,7 @@ export async function queryCore(store: Store, file: string): Promise<{ modules: 
   // The output already marks each unknown module with "-": one summary sentence is enough.
   const unknown = out.filter((m) => !m.found);
   const missing = unknown.length
-    ? [{ input: file, message: `${file}: ${unknown.length} of ${out.length} modules not found in the index (${unknown.map((m) => m.module).join(', ')})` }]
+    ? [{ input: name, message: `${name}: ${unknown.length} of ${out.length} modules not found in the index (${unknown.map((m) => m.module).join(', ')})` }]
     : [];
   return { modules: out, missing };
 }
