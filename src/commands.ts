@@ -5,6 +5,7 @@ import DarkserverImport from './commands/darkserver/import.js';
 import DarkserverIndex from './commands/darkserver/index.js';
 import DarkserverJobs from './commands/darkserver/jobs.js';
 import DarkserverQuery from './commands/darkserver/query.js';
+import DarkserverServe from './commands/darkserver/serve.js';
 import DarkserverStats from './commands/darkserver/stats.js';
 import ImagebuildBoot from './commands/imagebuild/boot.js';
 import ImagebuildCancel from './commands/imagebuild/cancel.js';
@@ -22,6 +23,7 @@ export const COMMANDS = {
   'darkserver:index': DarkserverIndex,
   'darkserver:jobs': DarkserverJobs,
   'darkserver:query': DarkserverQuery,
+  'darkserver:serve': DarkserverServe,
   'darkserver:stats': DarkserverStats,
   'imagebuild:boot': ImagebuildBoot,
   'imagebuild:cancel': ImagebuildCancel,

@@ -77,7 +77,12 @@ export async function extractFromArchive(archive: CpioArchive, match: (e: CpioEn
       let size = 0;
       for await (const chunk of archive.body()) {
         hash?.update(chunk);
-        await fh.write(chunk);
+        // A full disk first shows as a short write (the next one fails): never drop the rest.
+        for (let at = 0; at < chunk.length;) {
+          const { bytesWritten } = await fh.write(chunk, at);
+          if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+          at += bytesWritten;
+        }
         size += chunk.length;
       }
       await fh.sync();
