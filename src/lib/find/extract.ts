@@ -17,7 +17,7 @@ import { describeRpm, hardLinkSets, isRegular, S_IFMT, S_IFREG } from '../rpm/pa
 import { readRpmHeaders } from '../rpm/reader.js';
 import { ByteSource } from '../rpm/source.js';
 
-const HASHES: Record<number, string> = { 1: 'md5', 2: 'sha1', 8: 'sha256', 9: 'sha384', 10: 'sha512', 11: 'sha224' };
+export const HASHES: Record<number, string> = { 1: 'md5', 2: 'sha1', 8: 'sha256', 9: 'sha384', 10: 'sha512', 11: 'sha224' };
 
 export interface Extracted {
   nvra: string;
