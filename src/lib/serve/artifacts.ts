@@ -4,7 +4,6 @@
 // cache (rpm-fetch.ts: one download per RPM, however many requests want files of it). Concurrent
 // requests for one file share one extraction; at most --jobs extractions run at once. Ids the
 // index does not know go to the upstream debuginfod servers, if any.
-import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { cachePath } from '../find/cache.js';
@@ -19,6 +18,7 @@ import { DiskCache } from './disk-cache.js';
 import { HttpError } from './http-error.js';
 import { Limiter, QueueFullError } from './limiter.js';
 import type { Metrics } from './metrics.js';
+import { OpenFiles, type OpenFile } from './open-files.js';
 import { RpmFetcher, sourceOf } from './rpm-fetch.js';
 import { SingleFlight } from './single-flight.js';
 import type { Upstreams, UpstreamContext } from './upstream.js';
@@ -67,24 +67,31 @@ export class Artifacts {
   private readonly flights = new SingleFlight<Origin>();
   /** Origins of files fetched by this process, and of cached ones once looked up. */
   private readonly origins = new Map<string, Origin>();
+  readonly files = new OpenFiles();
 
   constructor(private readonly o: ArtifactOptions) {}
 
+  /** `path` left the cache (evicted). */
   forget(path: string): void {
     this.origins.delete(path);
+    this.files.drop(path);
+  }
+
+  async close(): Promise<void> {
+    await this.files.closeAll();
   }
 
   async obtain(req: FindRequest, ctx: UpstreamContext): Promise<Artifact> {
     const dest = cachePath(this.o.cache.root, req.buildId, req.kind, req.sourcePath);
     const release = this.o.cache.pin(dest);
     try {
-      const cached = await openFile(dest);
+      const cached = this.files.acquire(dest) ?? await this.files.open(dest);
       if (cached) {
         if (this.o.cache.account.has(dest)) this.o.cache.used(dest);
         else await this.o.cache.added(dest); // written by `darkserver find`, or before a restart
         this.o.metrics.add('darkforge_cache_hits_total', { kind: req.kind });
         this.o.metrics.add('darkforge_cache_hit_bytes_total', {}, cached.size);
-        return { ...cached, path: dest, how: 'cache', ...(await this.originOf(dest, req)), release: closer(cached.fh, release) };
+        return { ...view(cached), path: dest, how: 'cache', ...(this.origins.get(dest) ?? await this.originOf(dest, req)), release: this.closer(cached, release) };
       }
       this.o.cache.forget(dest);
       this.o.metrics.add('darkforge_cache_misses_total', { kind: req.kind });
@@ -94,13 +101,23 @@ export class Artifacts {
         how = r.how;
         return r.origin;
       }).promise;
-      const opened = await openFile(dest);
+      const opened = await this.files.open(dest);
       if (!opened) throw new HttpError(500, `${dest} vanished from the cache right after it was written`);
-      return { ...opened, path: dest, how, ...origin, release: closer(opened.fh, release) };
+      return { ...view(opened), path: dest, how, ...origin, release: this.closer(opened, release) };
     } catch (e) {
       release();
       throw e;
     }
+  }
+
+  private closer(f: OpenFile, unpin: () => void): () => Promise<void> {
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      unpin();
+      this.files.release(f);
+    };
   }
 
   /** X-DEBUGINFOD-FILE/-ARCHIVE of a cached file: remembered, else the index's first candidate. */
@@ -161,38 +178,12 @@ export class Artifacts {
   }
 }
 
+function view(f: OpenFile): { fh: FileHandle; size: number; mtime: Date } {
+  return { fh: f.fh, size: f.size, mtime: f.mtime };
+}
+
 function noSpace(root: string): HttpError {
   return new HttpError(507, `the cache disk is full (${root}): the file could not be written there`);
-}
-
-async function openFile(path: string): Promise<{ fh: FileHandle; size: number; mtime: Date } | undefined> {
-  let fh: FileHandle;
-  try {
-    fh = await open(path, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) {
-      await fh.close();
-      return undefined;
-    }
-    return { fh, size: st.size, mtime: st.mtime };
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    throw e;
-  }
-}
-
-function closer(fh: FileHandle, release: () => void): () => Promise<void> {
-  let done = false;
-  return async () => {
-    if (done) return;
-    done = true;
-    release();
-    await fh.close().catch(() => undefined);
-  };
 }
 
 /** The RPM at `path`, after checking that its header lists the wanted member as a regular file. */

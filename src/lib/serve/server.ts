@@ -4,7 +4,6 @@
 // send them), and a graceful stop: no new connections, what is in flight is finished.
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import { inputText } from '../errors.js';
 import type { Store } from '../index/store.js';
 import type { NetOptions } from '../net/dispatcher.js';
@@ -15,6 +14,7 @@ import { Limiter } from './limiter.js';
 import { Metrics, serveMetrics } from './metrics.js';
 import type { Reply } from './reply.js';
 import { RpmFetcher } from './rpm-fetch.js';
+import { sendRange } from './send-file.js';
 import { buildIdRoute } from './routes-debuginfod.js';
 import { buildIdsRoute, homePage, packageRoute, rpmRoute, versionRoute } from './routes-darkserver.js';
 import { Upstreams, type UpstreamContext } from './upstream.js';
@@ -23,8 +23,6 @@ import { Upstreams, type UpstreamContext } from './upstream.js';
 export const MAX_URL_BYTES = 16 * 1024;
 /** Request line and headers together (Node's parser answers 431 beyond it). */
 export const MAX_HEADER_BYTES = 32 * 1024;
-/** Chunk size of file answers: 1 MiB files go out in one read and one write. */
-const FILE_CHUNK = 1 << 20;
 
 export interface ServeConfig {
   host: string;
@@ -148,10 +146,8 @@ export async function startServer(cfg: ServeConfig): Promise<RunningServer> {
     const url = req.url ?? '/';
     const at: { type: string; family: Family } = { type: 'invalid', family: 'text' };
     let sent = 0;
-    let streamed: { bytesRead: number } | undefined;
     let result = 'error';
     res.once('close', () => {
-      if (streamed) sent = streamed.bytesRead;
       const ms = performance.now() - t0;
       const code = String(res.statusCode);
       metrics.add('http_responses_total', { result });
@@ -219,10 +215,9 @@ export async function startServer(cfg: ServeConfig): Promise<RunningServer> {
       await a.release();
       return;
     }
-    const stream = a.fh.createReadStream({ start, end: start + length - 1, autoClose: false, highWaterMark: Math.min(FILE_CHUNK, length) });
-    streamed = stream;
     try {
-      await pipeline(stream, res);
+      await sendRange(res, a.fh, start, length, (n) => { sent += n; });
+      res.end();
     } catch {
       // The client went away, or the file could not be read: the connection is closed short of
       // Content-Length, so no client takes a partial file for a whole one.
@@ -272,7 +267,7 @@ export async function startServer(cfg: ServeConfig): Promise<RunningServer> {
         const sweep = setInterval(() => server.closeIdleConnections(), 50);
         server.close(() => {
           clearInterval(sweep);
-          resolve();
+          void artifacts.close().then(resolve);
         });
         server.closeIdleConnections();
       });
