@@ -79,6 +79,17 @@ describe('darkserver debug', () => {
     assert.ok(readFileSync(join(tree, 'root', crash.lib)).equals(readFileSync(join(ref, 'usr/lib64/libdfcrash.so.1'))));
     for (const s of SOURCES) assert.equal(readFileSync(join(tree, 'root', s), 'utf8'), readFileSync(join(CRASH_SRC, s.split('/').pop()!), 'utf8'));
     assert.ok(realpathSync(join(tree, 'root', crash.exe)).startsWith(realpathSync(cache)));
+    // --json: the same argument list, and where each module came from.
+    const j = run('darkserver', ['debug', '--db', db, '--cache-dir', cache, crash.core, '--print', '--json']);
+    assert.equal(j.code, 0, j.stderr);
+    const out = JSON.parse(j.stdout) as { gdb: string; args: string[]; tree: string; modules: { path: string; from: string; buildid: string | null }[] };
+    assert.equal(out.tree, tree);
+    assert.equal(out.args[out.args.length - 1], crash.core);
+    const from = new Map(out.modules.map((m) => [m.path, m.from]));
+    assert.equal(from.get(crash.exe), 'index');
+    assert.equal(from.get(crash.lib), 'index');
+    assert.equal(from.get('[vdso]'), 'vdso');
+    assert.ok([...from.entries()].some(([p, f]) => /libc\.so\.6$/.test(p) && f === 'host'));
   });
 
   test('modules the index does not know are named on stderr; gdb still runs', () => {

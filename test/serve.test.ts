@@ -475,6 +475,20 @@ describe('darkserver serve: federation, cache bound, full disk', () => {
     }
   });
 
+  test('--json: where it listens, as one JSON line on stdout', async () => {
+    const srv = await startServe(['--db', db, '--cache-dir', tempDir(), '--json']);
+    try {
+      let out = '';
+      srv.child.stdout!.on('data', (d: Buffer) => { out += d; });
+      for (let i = 0; i < 100 && !out.includes('\n'); i++) await new Promise((r) => setTimeout(r, 20));
+      const line = JSON.parse(out) as { url: string; port: number };
+      assert.equal(line.url, srv.url);
+      assert.equal(line.port, Number(new URL(srv.url).port));
+    } finally {
+      assert.equal(await srv.stop('SIGINT'), 0, 'SIGINT stops it with exit 0 too');
+    }
+  });
+
   test('bad flags and a missing index: one sentence, exit 2; a port in use: exit 1', async () => {
     const r1 = run('darkserver', ['serve', '--db', db, '--cache-size', 'lots']);
     assert.equal(r1.code, 2);

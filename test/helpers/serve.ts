@@ -24,7 +24,6 @@ export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}, wr
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => { err += s; });
-  child.stdout!.resume();
   const exited = new Promise<number>((resolve) => child.once('exit', (code, sig) => {
     live.delete(child);
     resolve(code ?? 128 + (sig === 'SIGKILL' ? 9 : sig === 'SIGTERM' ? 15 : sig === 'SIGINT' ? 2 : 0));

@@ -22,7 +22,7 @@ used when it has the same build-id). --print shows the gdb command line instead 
   static override flags = {
     db: dbFlag,
     'cache-dir': Flags.string({ description: 'Where fetched files are kept [default: $XDG_CACHE_HOME/darkforge].', helpValue: 'DIR' }),
-    print: Flags.boolean({ description: 'Print the gdb command line instead of running gdb.' }),
+    print: Flags.boolean({ description: 'Print the gdb command line instead of running gdb (with --json: the argument list, the tree and each module\'s source).' }),
     batch: Flags.boolean({ description: 'Run gdb in batch mode (for scripts): the --ex commands, or bt, then exit.' }),
     ex: Flags.string({ description: 'A gdb command to run (repeatable), as gdb -ex.', multiple: true, helpValue: 'COMMAND' }),
     gdb: Flags.string({ description: 'The gdb program.', default: 'gdb', helpValue: 'PROGRAM' }),
@@ -40,7 +40,7 @@ used when it has the same build-id). --print shows the gdb command line instead 
     try {
       code = await runDebug(store, {
         core: args.core, exe: args.exe, cacheRoot: flags['cache-dir'] ?? cacheRoot(), net, print: flags.print, batch: flags.batch,
-        commands: flags.ex ?? [], gdb: flags.gdb, sources: !flags['no-sources'], debuginfod: flags.debuginfod,
+        commands: flags.ex ?? [], gdb: flags.gdb, sources: !flags['no-sources'], debuginfod: flags.debuginfod, json: flags.json === true,
       }, (line) => this.note(line));
     } finally {
       store.close();

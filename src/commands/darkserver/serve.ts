@@ -41,6 +41,7 @@ requests in flight, exit 0.`;
       await runServe(store, {
         listen: flags.listen, port: flags.port, cacheRoot: flags['cache-dir'] ?? cacheRoot(), cacheSize,
         upstream: flags.upstream ?? [], jobs: flags.jobs, net, version: this.config.version, quiet: flags.quiet,
+        onListening: flags.json ? (url, port) => process.stdout.write(`${JSON.stringify({ url, port })}\n`) : undefined,
       }, (line) => this.note(line));
     } finally {
       store.close();

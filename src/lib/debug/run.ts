@@ -19,6 +19,8 @@ export interface DebugCommand {
   gdb: string;
   sources: boolean;
   debuginfod: boolean;
+  /** With print: the argument list and the modules as JSON. */
+  json: boolean;
 }
 
 /** Shell quoting, for showing a command line (it is never run through a shell). */
@@ -41,7 +43,15 @@ export async function runDebug(store: Store, c: DebugCommand, note: (line: strin
     if (!tree.modules.some((m) => m.from === 'index')) note(`${c.core}: none of its modules is in the index; gdb runs with what this machine has`);
     const args = gdbArgs(tree, core.path, { gdb: c.gdb, batch: c.batch, commands: c.commands, debuginfod: c.debuginfod });
     if (c.print) {
-      process.stdout.write(`${[c.gdb, ...args].map(quote).join(' ')}\n`);
+      if (c.json) {
+        const modules = tree.modules.map((o) => ({
+          path: o.module.path, buildid: o.module.buildId ?? null, from: o.from,
+          executable: o.executable ?? null, debuginfo: o.debuginfo ?? null, placed: o.placed ?? null,
+        }));
+        process.stdout.write(`${JSON.stringify({ gdb: c.gdb, args, tree: tree.dir, modules }, null, 2)}\n`);
+      } else {
+        process.stdout.write(`${[c.gdb, ...args].map(quote).join(' ')}\n`);
+      }
       return 0;
     }
     // Ctrl-C belongs to gdb (it stops the inferior's listing, not the session): this process,

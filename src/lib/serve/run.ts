@@ -19,6 +19,8 @@ export interface ServeRequest {
   net: NetOptions;
   version: string;
   quiet: boolean;
+  /** Told where the server listens, once it does. */
+  onListening?: (url: string, port: number) => void;
 }
 
 const SIGNALS = { SIGINT: 2, SIGTERM: 15 } as const;
@@ -53,6 +55,7 @@ export async function runServe(store: Store, req: ServeRequest, note: (line: str
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new UserError(`cannot listen on ${where}: no such local address`, 2);
     throw e;
   }
+  r.onListening?.(server.url, server.port);
   note(`listening on ${server.url} (index ${store.file}, cache ${r.cacheRoot}${r.cacheSize ? ` up to ${r.cacheSize} bytes` : ''}${urls.length ? `, upstream ${urls.join(' ')}` : ''})`);
   const signal = await new Promise<keyof typeof SIGNALS>((resolve) => {
     let first: keyof typeof SIGNALS | undefined;
