@@ -329,6 +329,30 @@ describe('darkserver serve from a fake Koji hub', () => {
     }
   });
 
+  test('a damaged download is refused (SIGMD5), Koji failing is 502; nothing is cached; the server keeps answering', async () => {
+    const cache = tempDir('df-serve-kc-');
+    const srv = await startServe(['--db', db, '--cache-dir', cache, '--timeout', '2'], FAST);
+    const nvra = (name: string): string => { const r = rpmOf(name); return `${r.nvr}.${r.arch}`; };
+    try {
+      await k.control({ faults: { corrupt: [nvra('dfcrash-debuginfo')], fail_forever: [nvra('dfcrash')] } });
+      const bad = await fetch(`${srv.url}/buildid/${exeId}/debuginfo`);
+      assert.equal(bad.status, 502);
+      assert.match(await bad.text(), /checksum mismatch: content MD5 is [0-9a-f]+, the package's SIGMD5 is [0-9a-f]+: the file is damaged/);
+      const down = await fetch(`${srv.url}/buildid/${exeId}/executable`);
+      assert.equal(down.status, 502);
+      assert.match(await down.text(), /no download source delivered the executable file \(http:\/\/127\.0\.0\.1:\d+\/kojifiles\/packages\/dfcrash\/.*HTTP 503/);
+      const left = readdirSync(cache).filter((d) => d !== 'serve-rpms').flatMap((d) => readdirSync(join(cache, d)).map((f) => `${d}/${f}`));
+      assert.deepEqual(left, [], 'no file of a failed fetch in the cache');
+      assert.deepEqual(readdirSync(join(cache, 'serve-rpms')), [], 'no damaged RPM kept');
+      await k.control({ faults: { corrupt: [], fail_forever: [] } });
+      assert.equal((await fetch(`${srv.url}/buildid/${exeId}/debuginfo`)).status, 200, 'asked again once Koji is well: fetched');
+      assert.ok(await metric(srv.url, /^darkforge_fetches_total\{source="koji",result="error"\}/) >= 1);
+    } finally {
+      await k.control({ faults: { corrupt: [], fail_forever: [] } });
+      assert.equal(await srv.stop(), 0);
+    }
+  });
+
   test('SIGTERM: the request in flight is finished, then the server exits 0', async () => {
     const cache = tempDir('df-serve-kc-');
     const srv = await startServe(['--db', db, '--cache-dir', cache], FAST);

@@ -83,9 +83,7 @@ export async function prepareTree(store: Store, r: DebugRequest): Promise<DebugT
       await a.release();
       return a.path;
     } catch (e) {
-      // A build whose index rows lack this kind (no -debuginfo RPM indexed) is said once, plainly.
-      if (!(e instanceof HttpError && e.status === 404 && kind === 'debuginfo')) r.note(`${buildId}: no ${kind}: ${e instanceof HttpError ? e.message : describeFailure(e)}`);
-      else r.note(`${buildId}: the index has no debuginfo for it`);
+      r.note(`${buildId}: no ${kind}: ${e instanceof HttpError ? e.message : describeFailure(e)}`);
       return undefined;
     }
   };

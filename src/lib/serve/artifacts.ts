@@ -62,9 +62,10 @@ export interface ArtifactOptions {
 }
 
 const SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
+const MAX_ORIGINS = 10_000;
 
 export class Artifacts {
-  private readonly flights = new SingleFlight<Origin>();
+  private readonly flights = new SingleFlight<{ origin: Origin; how: Artifact['how'] }>();
   /** Origins of files fetched by this process, and of cached ones once looked up. */
   private readonly origins = new Map<string, Origin>();
   readonly files = new OpenFiles();
@@ -95,12 +96,7 @@ export class Artifacts {
       }
       this.o.cache.forget(dest);
       this.o.metrics.add('darkforge_cache_misses_total', { kind: req.kind });
-      let how: Artifact['how'] = 'fetched';
-      const origin = await this.flights.run(dest, async () => {
-        const r = await this.fetch(req, dest, ctx);
-        how = r.how;
-        return r.origin;
-      }).promise;
+      const { origin, how } = await this.flights.run(dest, () => this.fetch(req, dest, ctx)).promise;
       const opened = await this.files.open(dest);
       if (!opened) throw new HttpError(500, `${dest} vanished from the cache right after it was written`);
       return { ...view(opened), path: dest, how, ...origin, release: this.closer(opened, release) };
@@ -129,8 +125,14 @@ export class Artifacts {
       const c = selectCandidates(this.o.store, req)[0];
       if (c) origin = { file: c.member, archive: redactUrl(c.urls[0] ?? c.url) };
     } catch { /* not in the index (an upstream file from an earlier run) */ }
-    this.origins.set(dest, origin);
+    this.remember(dest, origin);
     return origin;
+  }
+
+  /** A memo, bounded: a forgotten origin is looked up in the index again. */
+  private remember(dest: string, origin: Origin): void {
+    if (this.origins.size >= MAX_ORIGINS) this.origins.delete(this.origins.keys().next().value as string);
+    this.origins.set(dest, origin);
   }
 
   private async fetch(req: FindRequest, dest: string, ctx: UpstreamContext): Promise<{ origin: Origin; how: Artifact['how'] }> {
@@ -153,11 +155,11 @@ export class Artifacts {
       this.o.metrics.add('darkforge_extractions_total', { kind: req.kind, result: 'ok' });
       const origin: Origin = { file: delivered?.c.member, archive: delivered && redactUrl(delivered.url) };
       if (delivered) this.o.metrics.add('darkforge_fetches_total', { source: sourceOf(delivered.url, delivered.c), result: 'used' });
-      this.origins.set(dest, origin);
+      this.remember(dest, origin);
       await this.o.cache.added(dest);
       return { origin, how: 'fetched' };
     } catch (e) {
-      if (e instanceof QueueFullError) throw new HttpError(503, `too many files are being fetched (${e.waiting} waiting); try again shortly`, { 'Retry-After': '5' });
+      if (e instanceof QueueFullError) throw busy(e);
       if (!(e instanceof FindError)) {
         if (SPACE_CODES.has((e as NodeJS.ErrnoException)?.code ?? '')) throw noSpace(this.o.cache.root);
         throw e;
@@ -165,10 +167,12 @@ export class Artifacts {
       this.o.metrics.add('darkforge_extractions_total', { kind: req.kind, result: 'error' });
       const absent = e.reason === 'not-indexed' || e.failures.every((f) => f instanceof NotInPackage);
       if (e.failures.some((f) => SPACE_CODES.has((f as NodeJS.ErrnoException)?.code ?? ''))) throw noSpace(this.o.cache.root);
+      const full = e.failures.find((f): f is QueueFullError => f instanceof QueueFullError);
+      if (full) throw busy(full);
       // Federation: what the index does not have (or cannot deliver) may be on an upstream server.
       if (this.o.upstreams?.enabled) {
         const up = await this.o.upstreams.fetch(req, dest, ctx, absent ? undefined : e.message);
-        this.origins.set(dest, up);
+        this.remember(dest, up);
         await this.o.cache.added(dest);
         return { origin: up, how: 'upstream' };
       }
@@ -180,6 +184,10 @@ export class Artifacts {
 
 function view(f: OpenFile): { fh: FileHandle; size: number; mtime: Date } {
   return { fh: f.fh, size: f.size, mtime: f.mtime };
+}
+
+function busy(e: QueueFullError): HttpError {
+  return new HttpError(503, `too many files are being fetched (${e.waiting} waiting); try again shortly`, { 'Retry-After': '5' });
 }
 
 function noSpace(root: string): HttpError {

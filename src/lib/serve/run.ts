@@ -41,6 +41,18 @@ export async function runServe(store: Store, req: ServeRequest, note: (line: str
     if (self) note(`not using ${u} as an upstream: it is this server`);
     return !self;
   });
+  // Listening for the stop signals before the server exists: a signal that comes as it starts
+  // still stops it cleanly once it has.
+  const stopSignal = new Promise<keyof typeof SIGNALS>((resolve) => {
+    let first: keyof typeof SIGNALS | undefined;
+    const handler = (s: NodeJS.Signals): void => {
+      const sig = s as keyof typeof SIGNALS;
+      if (first) process.exit(128 + SIGNALS[sig]);
+      first = sig;
+      resolve(sig);
+    };
+    for (const s of Object.keys(SIGNALS)) process.on(s, handler);
+  });
   let server;
   try {
     server = await startServer({
@@ -57,16 +69,7 @@ export async function runServe(store: Store, req: ServeRequest, note: (line: str
   }
   r.onListening?.(server.url, server.port);
   note(`listening on ${server.url} (index ${store.file}, cache ${r.cacheRoot}${r.cacheSize ? ` up to ${r.cacheSize} bytes` : ''}${urls.length ? `, upstream ${urls.join(' ')}` : ''})`);
-  const signal = await new Promise<keyof typeof SIGNALS>((resolve) => {
-    let first: keyof typeof SIGNALS | undefined;
-    const handler = (s: NodeJS.Signals): void => {
-      const sig = s as keyof typeof SIGNALS;
-      if (first) process.exit(128 + SIGNALS[sig]);
-      first = sig;
-      resolve(sig);
-    };
-    for (const s of Object.keys(SIGNALS)) process.on(s, handler);
-  });
+  const signal = await stopSignal;
   note(`${signal}: not accepting new connections; finishing the requests in flight`);
   await server.stop();
   note('stopped');

@@ -150,6 +150,7 @@ export async function startServer(cfg: ServeConfig): Promise<RunningServer> {
     res.once('close', () => {
       const ms = performance.now() - t0;
       const code = String(res.statusCode);
+      metrics.add('http_requests_total', { type: at.type });
       metrics.add('http_responses_total', { result });
       metrics.add('http_responses_transfer_bytes_sum', { code, type: at.type }, sent);
       metrics.add('http_responses_transfer_bytes_count', { code, type: at.type });
@@ -172,7 +173,6 @@ export async function startServer(cfg: ServeConfig): Promise<RunningServer> {
         userAgent: headerText(req.headers['user-agent']),
       };
       reply = await route(path, ctx, at);
-      metrics.add('http_requests_total', { type: at.type });
       if (reply.kind === 'file') {
         const length = reply.length ?? reply.artifact.size;
         const max = Number(headerText(req.headers['x-debuginfod-maxsize']));
@@ -182,7 +182,6 @@ export async function startServer(cfg: ServeConfig): Promise<RunningServer> {
         }
       }
     } catch (e) {
-      if (at.type === 'invalid' || !(e instanceof HttpError && e.status === 406)) metrics.add('http_requests_total', { type: at.type });
       reply = errorReply(e, at.family);
     }
     if (res.destroyed) {

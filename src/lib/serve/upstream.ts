@@ -128,7 +128,9 @@ export class Upstreams {
       this.count('error', 0, performance.now() - t0);
     }
     const said = reasons.join('; ');
-    if (allMissing) throw new HttpError(404, indexFailure ? `${indexFailure}; upstream: ${said}` : `${req.buildId}: not in the index, and no upstream server has it (${said})`);
+    // The index has the file but its sources failed: that is a bad gateway, whatever upstream says.
+    if (allMissing && !indexFailure) throw new HttpError(404, `${req.buildId}: not in the index, and no upstream server has it (${said})`);
+    if (allMissing) throw new HttpError(502, `${indexFailure}; upstream: ${said}`);
     throw new HttpError(timedOut ? 504 : 502, `${req.buildId}: ${indexFailure ? `${indexFailure}; ` : 'not in the index; '}upstream servers failed (${said})`);
   }
 
