@@ -3,32 +3,17 @@
 // debuginfo file, GET (wrk) and HEAD (ApacheBench), at 1, 16 and 64 connections; and the first request of a file
 // whose RPM must be read (darkforge also when it must be fetched from Koji). Everything runs in a
 // private network namespace (serve-child.ts), as debuginfod 0.188 binds every interface.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { execa } from 'execa';
+import { inNetns } from './debuginfod.ts';
 import { ceilingRow, infoRow, msec, skippedRow, times, type Row } from './report.ts';
 import type { ServeChildInput, ServeChildOutput } from './serve-child.ts';
 import { ensureServeCorpus } from './serve-corpus.ts';
-import { log, ROOT } from './util.ts';
 
 export const SERVE_TARGET = { p99Ms16: 5, throughputVsDebuginfod: 1 };
 export const SERVE_TOOLS = ['rpmbuild', 'rpm', 'gcc', 'debuginfod', 'wrk', 'ab', 'unshare', 'ip', 'python3'];
 
 export async function serveBench(work: string, seconds: number): Promise<ServeChildOutput> {
   const corpus = await ensureServeCorpus();
-  const dir = mkdtempSync(join(work, 'serve-netns-'));
-  const inFile = join(dir, 'input.json');
-  const outFile = join(dir, 'output.json');
-  const input: ServeChildInput = { work: dir, corpus, seconds, connections: [1, 16, 64] };
-  writeFileSync(inFile, JSON.stringify(input));
-  log('serve bench: entering a private network namespace (unshare -n)');
-  const r = await execa('unshare', ['-n', '--', process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'serve-child.ts'), inFile, outFile], {
-    cwd: ROOT, stdin: 'ignore', stdout: 'inherit', stderr: 'inherit', reject: false,
-  });
-  if (r.exitCode !== 0 || !existsSync(outFile)) throw new Error(`the serve benchmark inside unshare -n failed (exit ${r.exitCode}); see the messages above`);
-  const out = JSON.parse(readFileSync(outFile, 'utf8')) as ServeChildOutput;
-  rmSync(dir, { recursive: true, force: true });
-  return out;
+  return inNetns<ServeChildInput, ServeChildOutput>('serve-child.ts', { work, corpus, seconds, connections: [1, 16, 64] }, 'serve bench');
 }
 
 export function serveRows(s: ServeChildOutput): Row[] {

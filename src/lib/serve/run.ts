@@ -68,6 +68,7 @@ export async function runServe(store: Store, req: ServeRequest, note: (line: str
     throw e;
   }
   r.onListening?.(server.url, server.port);
+  if (!LOOPBACK.has(r.listen)) note(`warning: listening on ${r.listen}, not only on loopback: every file of the index and the cache can be read by anyone who reaches this port`);
   note(`listening on ${server.url} (index ${store.file}, cache ${r.cacheRoot}${r.cacheSize ? ` up to ${r.cacheSize} bytes` : ''}${urls.length ? `, upstream ${urls.join(' ')}` : ''})`);
   const signal = await stopSignal;
   note(`${signal}: not accepting new connections; finishing the requests in flight`);
