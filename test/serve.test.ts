@@ -222,6 +222,7 @@ describe('darkserver serve on a local index of the crash fixture', () => {
       [`/buildid/${id}/source/`, 400],
       [`/buildid/${id}/source/usr/src/debug/../../../etc/passwd`, 404],
       [`/buildid/${id}/source//etc/passwd`, 404],
+      [`/buildid/${id}/source/usr/src/debug/${'x'.repeat(300)}.c`, 414],
       [`/buildid/${id}/executable/../../../etc/passwd`, 400],
       [`/buildid/../../../etc/passwd/debuginfo`, 400],
       ['/buildid/ZZZZ/debuginfo', 400],

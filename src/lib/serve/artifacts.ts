@@ -10,6 +10,7 @@ import { cachePath } from '../find/cache.js';
 import { Candidate, FindError, findFile, FindRequest, selectCandidates } from '../find/finder.js';
 import type { Store } from '../index/store.js';
 import type { NetOptions } from '../net/dispatcher.js';
+import { UserError } from '../errors.js';
 import { redactUrl } from '../net/url-policy.js';
 import { describeRpm, isRegular } from '../rpm/package.js';
 import { readRpmHeaders } from '../rpm/reader.js';
@@ -83,7 +84,14 @@ export class Artifacts {
   }
 
   async obtain(req: FindRequest, ctx: UpstreamContext): Promise<Artifact> {
-    const dest = cachePath(this.o.cache.root, req.buildId, req.kind, req.sourcePath);
+    let dest: string;
+    try {
+      dest = cachePath(this.o.cache.root, req.buildId, req.kind, req.sourcePath);
+    } catch (e) {
+      // The one path the cache cannot name: a source path whose flattened name passes NAME_MAX.
+      if (e instanceof UserError) throw new HttpError(414, e.message);
+      throw e;
+    }
     const release = this.o.cache.pin(dest);
     try {
       const cached = this.files.acquire(dest) ?? await this.files.open(dest);
@@ -154,7 +162,7 @@ export class Artifacts {
       await this.o.extractions.run(() => findFile(this.o.store, req, { cacheDir: this.o.cache.root, net: this.o.net, open }));
       this.o.metrics.add('darkforge_extractions_total', { kind: req.kind, result: 'ok' });
       const origin: Origin = { file: delivered?.c.member, archive: delivered && redactUrl(delivered.url) };
-      if (delivered) this.o.metrics.add('darkforge_fetches_total', { source: sourceOf(delivered.url, delivered.c), result: 'used' });
+      if (delivered) this.o.metrics.add('darkforge_extracted_from_total', { source: sourceOf(delivered.url, delivered.c) });
       this.remember(dest, origin);
       await this.o.cache.added(dest);
       return { origin, how: 'fetched' };

@@ -76,5 +76,6 @@ export function serveMetrics(): Metrics {
   m.counter('darkforge_fetch_duration_milliseconds_sum', 'Time spent fetching, by source.');
   m.counter('darkforge_fetch_duration_milliseconds_count', 'Fetches counted in darkforge_fetch_duration_milliseconds_sum.');
   m.counter('darkforge_extractions_total', 'Files extracted from RPMs into the cache, by kind and result.');
+  m.counter('darkforge_extracted_from_total', 'Where the RPM of each extracted file was read from, by source.');
   return m;
 }
