@@ -1,20 +1,33 @@
 // A byte range of an open file to an HTTP response, in chunks read into buffers that are reused
 // once the socket has taken them: no allocation per request, so a busy server does not spend its
-// time collecting megabyte buffers, and memory stays bounded (a chunk per response in flight; at
-// most POOL_MAX chunks are kept for reuse).
+// time collecting megabyte buffers. Memory stays bounded: at most BIG_MAX responses at a time
+// read 1 MiB chunks (a ~1 MB debuginfo file goes out in one read and one write); the others,
+// however many, read 64 KiB ones.
 import type { FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 
-const CHUNK = 1 << 20;
-const POOL_MAX = 16;
-const pool: Buffer[] = [];
+const BIG = 1 << 20;
+const SMALL = 64 << 10;
+const BIG_MAX = 16;
+const SMALL_POOL_MAX = 64;
+const bigPool: Buffer[] = [];
+const smallPool: Buffer[] = [];
+let bigOut = 0;
 
 function takeBuffer(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+  if (bigPool.length) { bigOut++; return bigPool.pop()!; }
+  if (bigOut < BIG_MAX) { bigOut++; return Buffer.allocUnsafeSlow(BIG); }
+  return smallPool.pop() ?? Buffer.allocUnsafeSlow(SMALL);
 }
 
-function giveBack(b: Buffer): void {
-  if (pool.length < POOL_MAX) pool.push(b);
+/** `reuse`: the socket is done with it. A buffer it may still hold is only counted out, never reused. */
+function giveBack(b: Buffer, reuse: boolean): void {
+  if (b.length === BIG) {
+    bigOut--;
+    if (reuse) bigPool.push(b);
+  } else if (reuse && smallPool.length < SMALL_POOL_MAX) {
+    smallPool.push(b);
+  }
 }
 
 /** Resolves once the socket has taken `chunk`; rejects if the response is closed first. */
@@ -29,7 +42,7 @@ function write(res: ServerResponse, chunk: Buffer): Promise<void> {
   });
 }
 
-/** Send bytes [start, start + length) of `fh`; the number sent. Throws if the client goes away or the file is shorter. */
+/** Send bytes [start, start + length) of `fh`. Throws if the client goes away or the file is shorter. */
 export async function sendRange(res: ServerResponse, fh: FileHandle, start: number, length: number, sent: (n: number) => void): Promise<void> {
   let pos = start;
   const end = start + length;
@@ -38,7 +51,7 @@ export async function sendRange(res: ServerResponse, fh: FileHandle, start: numb
     let handed = false;
     let written = false;
     try {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, end - pos), pos);
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
       if (bytesRead === 0) throw new Error(`the file ends at byte ${pos}, ${end} expected`);
       handed = true;
       await write(res, bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
@@ -46,8 +59,7 @@ export async function sendRange(res: ServerResponse, fh: FileHandle, start: numb
       pos += bytesRead;
       sent(bytesRead);
     } finally {
-      // A buffer the socket may still hold (a write cut short) is never reused.
-      if (written || !handed) giveBack(buf);
+      giveBack(buf, written || !handed);
     }
   }
 }
