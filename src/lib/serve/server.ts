@@ -15,7 +15,7 @@ import { Metrics, serveMetrics } from './metrics.js';
 import type { Reply } from './reply.js';
 import { RpmFetcher } from './rpm-fetch.js';
 import { sendRange } from './send-file.js';
-import { buildIdRoute } from './routes-debuginfod.js';
+import { ARTIFACT_TYPES, buildIdRoute } from './routes-debuginfod.js';
 import { buildIdsRoute, homePage, packageRoute, rpmRoute, versionRoute } from './routes-darkserver.js';
 import { Upstreams, type UpstreamContext } from './upstream.js';
 
@@ -100,7 +100,7 @@ export async function startServer(cfg: ServeConfig): Promise<RunningServer> {
       if (s1 < 0) throw new HttpError(400, 'expected /buildid/ID/TYPE');
       const s2 = rest.indexOf('/', s1 + 1);
       const rawType = s2 < 0 ? rest.slice(s1 + 1) : rest.slice(s1 + 1, s2);
-      at.type = ['debuginfo', 'executable', 'source', 'section'].includes(rawType) ? rawType : 'invalid';
+      at.type = (ARTIFACT_TYPES as readonly string[]).includes(rawType) ? rawType : 'invalid';
       return buildIdRoute(artifacts, rest.slice(0, s1), rawType, s2 < 0 ? '' : rest.slice(s2), ctx);
     }
     if (path === '/metrics') {
