@@ -4,7 +4,7 @@
 // cache bound, a full cache disk, hostile requests, and a graceful SIGTERM.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -462,19 +462,38 @@ describe('darkserver serve: federation, cache bound, full disk', () => {
       assert.equal((await fetch(`${srv.url}/buildid/${crash.exeId}/source${SOURCES[3]}`)).status, 200);
       assert.deepEqual(cached(), [`${crash.exeId}/executable`, `${crash.exeId}/source-${SOURCES[3].replace(/\//g, '#')}`].sort());
       assert.equal(await metric(srv.url, /^darkforge_cache_evictions_total /), 1);
-      // A file held open by a slow reader is not removed, even when everything else must go.
+    } finally {
+      assert.equal(await srv.stop(), 0);
+    }
+  });
+
+  test('--cache-size: a file being sent is never removed, even when it is the least recently used', async () => {
+    const cache = tempDir('df-serve-pin-');
+    // A 32 MiB file already in the cache (as a previous run would leave it): larger than what the
+    // loopback socket buffers take, so a client that reads nothing keeps its answer in flight.
+    const bigId = 'feedface00000000';
+    mkdirSync(join(cache, bigId));
+    writeFileSync(join(cache, bigId, 'executable'), Buffer.alloc(32 << 20, 7));
+    const exeSize = statSync(join(ref, 'usr/bin/dfcrash')).size;
+    const srv = await startServe(['--db', db, '--cache-dir', cache, '--cache-size', String((32 << 20) + exeSize + 100)]);
+    const has = (rel: string): boolean => existsSync(join(cache, rel));
+    try {
       const slow = await new Promise<Socket>((resolve) => {
         const s = connect(Number(new URL(srv.url).port), '127.0.0.1', () => resolve(s));
       });
-      slow.setNoDelay(true);
-      slow.write(get(`/buildid/${crash.exeId}/executable`));
-      slow.pause(); // read nothing: the answer stays in flight
-      await new Promise((r) => setTimeout(r, 300));
-      for (const kind of ['debuginfo']) {
-        for (const id of [crash.exeId, crash.libId]) assert.equal((await fetch(`${srv.url}/buildid/${id}/${kind}`)).status, 200);
-      }
-      assert.ok(cached().includes(`${crash.exeId}/executable`), `the file in flight stayed: ${cached().join(' ')}`);
+      slow.on('error', () => undefined);
+      slow.write(get(`/buildid/${bigId}/executable`));
+      slow.pause(); // reads nothing: the answer stays in flight
+      await new Promise((r) => setTimeout(r, 500));
+      // Newer files push the cache over its bound; the big file is now the least recently used.
+      for (const id of [crash.exeId, crash.libId]) assert.equal((await fetch(`${srv.url}/buildid/${id}/executable`)).status, 200);
+      assert.ok(has(`${bigId}/executable`), 'the file in flight stayed');
+      assert.ok(!has(`${crash.exeId}/executable`), 'an unpinned file went instead');
       slow.destroy();
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await fetch(`${srv.url}/buildid/${crash.exeId}/executable`)).status, 200);
+      assert.ok(!has(`${bigId}/executable`), 'released, the least recently used file goes first');
+      assert.ok(has(`${crash.libId}/executable`) && has(`${crash.exeId}/executable`));
     } finally {
       assert.equal(await srv.stop(), 0);
     }
