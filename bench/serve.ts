@@ -55,7 +55,7 @@ export function serveRows(s: ServeChildOutput): Row[] {
 
 export function serveNotes(s: ServeChildOutput): string[] {
   return [
-    `serve: ${s.version} and darkserver serve, both with their default settings (both log every request), on ${s.cpus} CPUs shared with wrk (-t 2) and with whatever else runs on this machine (load average ${s.load.join(' ')} at the end); wrk runs ${s.cases.find((c) => c.result)?.result?.requests ? 'for the same time' : ''} against each in turn.`,
+    `serve: ${s.version} and darkserver serve, both with their default settings (both log every request), on ${s.cpus} CPUs shared with wrk (-t 2) and with whatever else runs on this machine (load average ${s.load.join(' ')} at the end); wrk runs as long against each, one after the other.`,
     'serve first request: darkforge from the RPM on disk (local index), and after a header-first import from the fake Koji hub (the RPM is downloaded, checked against its SIGMD5, then the file extracted); debuginfod can only read the RPM on its disk.',
   ];
 }
