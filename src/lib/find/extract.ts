@@ -23,7 +23,7 @@ import { describeRpm, hardLinkSets, isRegular, S_IFMT, S_IFREG } from '../rpm/pa
 import { readRpmHeaders } from '../rpm/reader.js';
 import { ByteSource } from '../rpm/source.js';
 
-const HASHES: Record<number, string> = { 1: 'md5', 2: 'sha1', 8: 'sha256', 9: 'sha384', 10: 'sha512', 11: 'sha224' };
+export const HASHES: Record<number, string> = { 1: 'md5', 2: 'sha1', 8: 'sha256', 9: 'sha384', 10: 'sha512', 11: 'sha224' };
 
 export interface Extracted {
   nvra: string;
@@ -104,7 +104,12 @@ async function writeAtomically(dest: string, chunks: AsyncIterable<Buffer>, chec
   try {
     let size = 0;
     for await (const chunk of chunks) {
-      await fh.write(chunk);
+      // A full disk first shows as a short write (the next one fails): never drop the rest.
+      for (let at = 0; at < chunk.length;) {
+        const { bytesWritten } = await fh.write(chunk, at);
+        if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+        at += bytesWritten;
+      }
       size += chunk.length;
     }
     await fh.sync();

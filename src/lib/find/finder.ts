@@ -35,12 +35,28 @@ export interface FindOptions {
   onFallback?: (url: string, message: string) => void;
   /** Timeout and TLS settings for downloads (--timeout, --insecure). */
   net?: NetOptions;
+  /**
+   * How a download candidate is read (default: openSource, streaming). `darkserver serve` reads
+   * RPMs it has fetched once into its cache, so many requests for files of one RPM cost one download.
+   */
+  open?: (url: string, candidate: Candidate) => Promise<ByteSource>;
 }
 
-interface Candidate {
+export interface Candidate {
   rpm: string;
   member: string;
   urls: string[];
+  /** The index's instance and URL of that RPM (Koji's package store, or a local file). */
+  instance: string;
+  url: string;
+}
+
+/** Why findFile gave up: the index has no such file, or no download source delivered it. */
+export class FindError extends UserError {
+  constructor(message: string, readonly reason: 'not-indexed' | 'not-delivered', readonly failures: unknown[] = []) {
+    super(message, 1);
+    this.name = 'FindError';
+  }
 }
 
 export async function findFile(store: Store, req: FindRequest, opts: FindOptions): Promise<FindResult> {
@@ -49,15 +65,17 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
 
   const candidates = await selectCandidates(store, req);
   const failures: string[] = [];
+  const causes: unknown[] = [];
   await makeCacheFolder(opts.cacheDir, dirname(dest));
   for (const c of candidates) {
     for (const url of c.urls) {
       let src: ByteSource | undefined;
       try {
-        src = await openSource(url, opts.net);
+        src = opts.open ? await opts.open(url, c) : await openSource(url, opts.net);
         await extractFromRpm(src, c.member, dest);
         return { path: dest, buildId: req.buildId, kind: req.kind, cached: false, rpm: c.rpm, url: redactUrl(url) };
       } catch (e) {
+        causes.push(e);
         const shown = redactUrl(url);
         // Download errors name their URL already; it is said once, in front.
         const msg = describeFailure(e).replace(`${shown}: `, '');
@@ -68,25 +86,26 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
       }
     }
   }
-  throw new UserError(`${req.buildId}: no download source delivered the ${req.kind} file (${failures.join('; ')})`, 1);
+  throw new FindError(`${req.buildId}: no download source delivered the ${req.kind} file (${failures.join('; ')})`, 'not-delivered', causes);
 }
 
-async function selectCandidates(store: Store, req: FindRequest): Promise<Candidate[]> {
+/** The RPMs that hold the file, in the order they are tried, each with its download URLs. */
+export async function selectCandidates(store: Store, req: FindRequest): Promise<Candidate[]> {
   if (req.kind === 'source') {
     const path = req.sourcePath!;
     const siblings = await store.buildSiblings(req.buildId);
-    if (!siblings.length) throw new UserError(`${req.buildId}: build-id not found in the index`, 1);
+    if (!siblings.length) throw new FindError(`${req.buildId}: build-id not found in the index`, 'not-indexed');
     // Sources live in the -debugsource RPM (rpm >= 4.14), before that in -debuginfo.
     const holders = [...siblings.filter((r) => r.name.endsWith('-debugsource')), ...siblings.filter((r) => r.name.endsWith('-debuginfo'))];
-    if (!holders.length) throw new UserError(`${req.buildId}: the index knows no -debugsource or -debuginfo RPM of this build`, 1);
-    return (await withCandidates(store, holders)).map((r) => ({ rpm: r.rpm, member: path, urls: r.urls }));
+    if (!holders.length) throw new FindError(`${req.buildId}: the index knows no -debugsource or -debuginfo RPM of this build`, 'not-indexed');
+    return (await withCandidates(store, holders)).map((r) => ({ rpm: r.rpm, member: path, urls: r.urls, instance: r.instance, url: r.url }));
   }
   const { results } = await queryBuildIds(store, [req.buildId]);
-  if (!results.length) throw new UserError(`${req.buildId}: build-id not found in the index`, 1);
+  if (!results.length) throw new FindError(`${req.buildId}: build-id not found in the index`, 'not-indexed');
   const wantDebug = req.kind === 'debuginfo';
   const rows = results.filter((r) => r.elf.startsWith('/usr/lib/debug/') === wantDebug);
   if (!rows.length) {
-    throw new UserError(`${req.buildId}: the index has no ${req.kind} file with this build-id (it has: ${results.map((r) => `${r.rpm}:${r.elf}`).join(', ')})`, 1);
+    throw new FindError(`${req.buildId}: the index has no ${req.kind} file with this build-id (it has: ${results.map((r) => `${r.rpm}:${r.elf}`).join(', ')})`, 'not-indexed');
   }
   // Files already on this machine first.
   rows.sort((a, b) => Number(b.instance === 'local') - Number(a.instance === 'local'));
@@ -98,7 +117,7 @@ async function selectCandidates(store: Store, req: FindRequest): Promise<Candida
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
-  }).map((r) => ({ rpm: r.rpm, member: r.elf, urls: r.urls }));
+  }).map((r) => ({ rpm: r.rpm, member: r.elf, urls: r.urls, instance: r.instance, url: r.url }));
 }
 
 async function isFile(p: string): Promise<boolean> {
