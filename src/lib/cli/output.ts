@@ -1,16 +1,57 @@
 // How every darkforge command talks to the user: one-sentence errors on stderr ("LABEL: sentence")
 // with the contract's exit codes (1 not found / some inputs failed, 2 usage or input error), JSON on
 // stdout. No oclif here: the fast path (fast-path.ts) prints through it too.
+// On a terminal, errors are red and warnings yellow (chalk); see stderrColourLevel for when not.
+import { Chalk, supportsColorStderr, type ChalkInstance, type ColorSupportLevel } from 'chalk';
 import { ioMessage, UserError } from '../errors.js';
 import { InterruptedError } from './interrupt.js';
+
+let colourOff = false;
+let stderrChalk: ChalkInstance | undefined;
+
+/** `--no-color`: no colour from this process, whatever the terminal and the environment say. */
+export function disableColour(): void {
+  colourOff = true;
+  stderrChalk = undefined;
+}
+
+/** Whether ARGV (a command's arguments) asks for --no-color before any `--`. */
+export function wantsNoColour(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--no-color');
+}
+
+/**
+ * How much colour messages on stderr get. chalk decides for stderr: none when it is not a terminal
+ * or TERM is dumb, and FORCE_COLOR (0 to 3, as chalk reads it) overrides that. On top of chalk:
+ * NO_COLOR set to anything but "" turns colour off (no-color.org) unless FORCE_COLOR is set too
+ * (as Node itself ranks them), and --no-color always does.
+ */
+export function stderrColourLevel(env: NodeJS.ProcessEnv = process.env, supported = supportsColorStderr): ColorSupportLevel {
+  if (colourOff) return 0;
+  if (env.FORCE_COLOR === undefined && env.NO_COLOR) return 0;
+  return supported ? supported.level : 0;
+}
+
+function paint(): ChalkInstance {
+  stderrChalk ??= new Chalk({ level: stderrColourLevel() });
+  return stderrChalk;
+}
 
 export function note(label: string, message: string): void {
   process.stderr.write(`${label}: ${message}\n`);
 }
 
-/** Print the sentence and raise the exit code to `code` (never lower it). */
+/** A warning: the run goes on. "LABEL: warning: sentence", the word in yellow on a terminal. */
+export function warn(label: string, message: string): void {
+  const c = paint();
+  process.stderr.write(`${c.bold(label)}: ${c.yellow.bold('warning:')} ${message}\n`);
+}
+
+/** Print the sentence (red on a terminal) and raise the exit code to `code` (never lower it). */
 export function fail(label: string, message: string, code = 1): void {
-  note(label, message);
+  const c = paint();
+  process.stderr.write(`${c.bold(label)}: ${c.red(message)}\n`);
   if (Number(process.exitCode ?? 0) < code) process.exitCode = code;
 }
 
