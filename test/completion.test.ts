@@ -72,6 +72,7 @@ describe('bash', () => {
   test('darkforge autocomplete bash prints the setup line; run as printed, it completes all three programs', () => {
     const line = instructions.split('\n').map((l) => l.trim()).find((l) => l.startsWith('printf "$(darkforge autocomplete script bash)" >> ~/.bashrc'));
     assert.ok(line, instructions);
+    assert.ok(readFileSync(join(ROOT, 'README.md'), 'utf8').includes(`\n${line}\n`), 'the README shows this line');
     const r = sh(line);
     assert.equal(r.code, 0, r.stderr);
     assert.match(readFileSync(join(home, '.bashrc'), 'utf8'), /DARKFORGE_AC_BASH_SETUP_PATH=.*# darkforge autocomplete setup/);
@@ -147,6 +148,7 @@ describe('zsh', () => {
     assert.equal(r.code, 0, r.stderr);
     const line = r.stdout.split('\n').map((l) => l.trim()).find((l) => l.startsWith('printf "$(darkforge autocomplete script zsh)" >> ~/.zshrc'));
     assert.ok(line, r.stdout);
+    assert.ok(readFileSync(join(ROOT, 'README.md'), 'utf8').includes(`\n${line}\n`), 'the README shows this line');
     assert.equal(sh(line.replace(/; source ~\/\.zshrc$/, '')).code, 0);
     // What completion offers, printed between @@ marks by a compadd wrapper, and @@DONE@@ after
     // each completion (comppostfuncs is emptied after each use, so it re-arms itself).
