@@ -90,6 +90,7 @@ describe('help shows the command as it was invoked', () => {
       ['run', ['darkserver', 'stat'], 'darkforge darkserver: unknown command "stat" (did you mean "darkforge darkserver stats"? see "darkforge darkserver --help")\n'],
       ['run', ['frobnicate'], 'darkforge: unknown command "frobnicate" (see "darkforge --help")\n'],
     ];
+    cases.push(['darkserver', ['help', 'querry'], 'darkserver: unknown command "querry" (did you mean "darkserver query"? see "darkserver --help")\n']);
     for (const [bin, args, stderr] of cases) {
       const r = run(bin, args);
       assert.equal(r.code, 2, `${bin} ${args.join(' ')}`);
@@ -97,6 +98,16 @@ describe('help shows the command as it was invoked', () => {
       assert.equal(r.stdout, '');
     }
   });
+});
+
+test('"darkserver help query" is "darkserver query --help", as "darkforge help darkserver query" is', () => {
+  for (const [bin, args, same] of [['darkserver', ['help', 'query'], ['query', '--help']], ['darkserver', ['help'], ['--help']],
+    ['imagebuild', ['help', 'dvd'], ['dvd', '--help']], ['run', ['darkserver', 'help', 'index'], ['darkserver', 'index', '--help']]] as const) {
+    const r = run(bin, [...args]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, run(bin, [...same]).stdout, `${bin} ${args.join(' ')}`);
+  }
+  assert.equal(run('run', ['help', 'darkserver', 'query']).stdout, run('run', ['darkserver', 'query', '--help']).stdout);
 });
 
 describe('help reads well at 80 columns', () => {
