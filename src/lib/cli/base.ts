@@ -4,7 +4,7 @@
 import { Command, Errors, Flags } from '@oclif/core';
 import { UserError } from '../errors.js';
 import { invokedCommand } from './invoked.js';
-import { disableColour, fail, note, printJson, reportError, wantsNoColour } from './output.js';
+import { disableColour, fail, note, prepareColour, printJson, reportError, wantsNoColour } from './output.js';
 
 export { openStore } from './open-store.js';
 
@@ -17,6 +17,7 @@ export abstract class BaseCommand extends Command {
   protected override async init(): Promise<void> {
     // Before parsing: a usage error is a message too.
     if (wantsNoColour(this.argv)) disableColour();
+    await prepareColour();
     await super.init();
   }
 

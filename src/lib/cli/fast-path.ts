@@ -9,7 +9,7 @@
 // line on stderr when the fast path answers (for tests).
 import type { IndexRequest } from './darkserver-index.js';
 import type { QueryRequest } from './darkserver-query.js';
-import { disableColour, reportError, wantsNoColour } from './output.js';
+import { disableColour, prepareColour, reportError, wantsNoColour } from './output.js';
 
 export type FastCommand = 'query' | 'index';
 
@@ -99,6 +99,7 @@ export async function fastRun(command: string | undefined, argv: readonly string
     return false; // oclif warns that the current directory does not exist
   }
   if (wantsNoColour(argv)) disableColour();
+  await prepareColour(env);
   if (env.DARKFORGE_DEBUG_FAST) process.stderr.write(fastPathMarker(command));
   // As oclif does: output cut short by a closed pipe (`| head`) is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -2,7 +2,7 @@
 // completion files, complete the darkserver and imagebuild entry points too (completion.ts).
 import type { Hook } from '@oclif/core';
 import { addEntryPoints } from '../completion.js';
-import { warn } from '../output.js';
+import { prepareColour, warn } from '../output.js';
 
 const hook: Hook.Postrun = async function entryPointCompletion({ Command, config }) {
   if (Command.id !== 'autocomplete') return;
@@ -13,6 +13,7 @@ const hook: Hook.Postrun = async function entryPointCompletion({ Command, config
     await addEntryPoints(config.cacheDir, config.bin, topics);
   } catch (e) {
     // oclif drops a hook's error silently: say that darkforge itself still completes.
+    await prepareColour();
     warn(`${config.bin} autocomplete`, `${topics.join(' and ')} will not complete: ${(e as Error).message}; ${config.bin} itself will`);
   }
 };

@@ -4,7 +4,7 @@
 import { loadHelpClass, type Hook } from '@oclif/core';
 import { inputText } from '../../errors.js';
 import { invokedCommand } from '../invoked.js';
-import { fail } from '../output.js';
+import { fail, prepareColour } from '../output.js';
 
 /** Edit distance, to suggest a command for a typo. */
 function distance(a: string, b: string): number {
@@ -42,6 +42,7 @@ const hook: Hook.CommandNotFound = async function notFound({ id, config }) {
     .map((c) => c.id.split(':')[depth]);
   const near = siblings.map((s) => [s, distance(s, words[depth])] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
   const hint = near ? `did you mean "${where} ${near[0]}"? see "${where} --help"` : `see "${where} --help"`;
+  await prepareColour();
   fail(where, `unknown command "${inputText(unknown, 80)}" (${hint})`, 2);
 };
 
