@@ -22,7 +22,7 @@ before(async () => {
 describe('--version', () => {
   const expected = new RegExp(`^darkforge/${pkg.version.replace(/\./g, '\\.')} linux-\\w+ node-v\\d+\\.\\d+\\.\\d+\\n$`);
   for (const [bin, args] of [['run', ['--version']], ['run', ['-v']], ['darkserver', ['--version']], ['darkserver', ['-v']],
-    ['imagebuild', ['--version']], ['imagebuild', ['-v']]] as const) {
+    ['imagebuild', ['--version']], ['imagebuild', ['-v']], ['run', ['darkserver', '--version']], ['run', ['imagebuild', '-v']]] as const) {
     test(`${bin === 'run' ? 'darkforge' : bin} ${args.join(' ')} prints the CLI's version line`, () => {
       const r = run(bin, [...args]);
       assert.equal(r.code, 0, r.stderr);
