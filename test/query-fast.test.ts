@@ -117,11 +117,15 @@ const cases: Case[] = [
   q('a missing default database under $XDG_DATA_HOME', [alpha.buildId!], 2, { noDb: true, env: { XDG_DATA_HOME: files.xdg } }),
   q('--db is a directory', [alpha.buildId!, '--db', dir], 2, { noDb: true }),
   q('--db is not a database', [alpha.buildId!, '--db', files.text], 2, { noDb: true }),
+  q('--db is a URL', [alpha.buildId!, '--db', 'postgresql://u:pw@h/db'], 2, { noDb: true }),
+  q('--no-color', [alpha.buildId!, '--no-color'], 0),
+  q('--no-color, not found', ['--no-color', unknownId], 1, { env: { NO_COLOR: '', FORCE_COLOR: '1' } }),
+  q('FORCE_COLOR: errors in colour', [unknownId, 'xyz'], 2, { env: { NO_COLOR: '', FORCE_COLOR: '1' } }),
   q('darkforge darkserver query', [alpha.buildId!, '--json'], 0, { bin: 'run', args: ['darkserver', 'query', alpha.buildId!, '--json'] }),
   q('darkforge darkserver:query, not found', [], 1, { bin: 'run', args: ['darkserver:query', unknownId] }),
   // Left to oclif: help, usage errors it words itself, and everything else.
   oclif('--help', ['--help'], 0),
-  oclif('-h', ['-h'], 2),
+  oclif('-h', ['-h'], 0), // oclif's additionalHelpFlags
   oclif('an unknown flag', ['--bogus', alpha.buildId!], 2),
   oclif('a flag without its value', ['--rpm'], 2),
   oclif('an empty flag value', ['--rpm', ''], 2),
@@ -212,7 +216,8 @@ test('parseQueryArgv takes only the command lines it fully understands', () => {
   assert.deepEqual(parseQueryArgv(['--core=-', '--json']), { ids: [], core: '-', json: true });
   for (const argv of [['--help'], ['-h'], ['--bogus'], ['--db'], ['--db', ''], ['--db='], ['--db', '--json'], ['--rpm', '-x'],
     ['--json', '--json'], ['--json=1'], ['--'], ['-'], ['-1'], ['--rpm', 'a', '--rpm', 'b'], ['--no-json'], ['--DB', 'x'],
-    ['--rpm', '-'], ['--db', '-'], ['--core', '-x'], ['--core', '--']]) {
+    ['--rpm', '-'], ['--db', '-'], ['--core', '-x'], ['--core', '--'],
+    ['--no-color=1'], ['--no-color', '--no-color'], ['--color']]) {
     assert.equal(parseQueryArgv(argv), undefined, argv.join(' '));
   }
 });

@@ -7,12 +7,12 @@ import { cacheRoot, FindKind } from '../../lib/find/cache.js';
 import { parseBuildId } from '../../lib/index/query.js';
 
 export default class DarkserverFind extends BaseCommand {
-  static override summary = 'Fetch the executable, debuginfo or a source file of a build-id into the cache; print its path.';
-  static override description = `Like debuginfod-find, from the local index: the RPM that holds the file is read from disk or
-from its download candidates in order (mirror, Koji, retrace), the payload is streamed and only
-that file is written to $XDG_CACHE_HOME/darkforge/BUILDID/executable|debuginfo|source-…, checked
-against the RPM header's file digest. An ELF file path is accepted instead of a build-id. Exit 1
-when the build-id is unknown or no source delivers the file.`;
+  static override summary = 'Fetch the executable, debuginfo or a source file of a build-id into the cache.';
+  static override description = `Prints the path of the file in the cache. Like debuginfod-find, from the local index: the RPM that holds the file is read from disk or `
+    + `from its download candidates in order (mirror, Koji, retrace), the payload is streamed and only `
+    + `that file is written to $XDG_CACHE_HOME/darkforge/BUILDID/executable|debuginfo|source-…, checked `
+    + `against the RPM header's file digest. An ELF file path is accepted instead of a build-id. Exit 1 `
+    + `when the build-id is unknown or no source delivers the file.`;
   static override examples = [
     '<%= config.bin %> darkserver find debuginfo 420e9e3308971f4b817cc5bf83928b41a6909d88',
     '<%= config.bin %> darkserver find executable /var/tmp/core-binary',

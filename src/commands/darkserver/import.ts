@@ -12,12 +12,12 @@ import { resolveInstance } from '../../lib/koji/instances.js';
 
 export default class DarkserverImport extends BaseCommand {
   static override summary = 'Index Koji builds by build id or N-V-R, or walk a range of build ids.';
-  static override description = `Each RPM of a COMPLETE build (source RPMs excepted) is fetched header-first with HTTP Range
-requests; its payload is streamed only when the header cannot account for every ELF file.
-Everything fetched is checked against Koji's payloadhash and size. The work is a queue in the
-index database: an interrupted import resumes where it stopped (run "darkserver import" with no
-arguments to finish the queue), and nothing is indexed twice. Exit 0 only when every requested
-build was imported.`;
+  static override description = `Each RPM of a COMPLETE build (source RPMs excepted) is fetched header-first with HTTP Range `
+    + `requests; its payload is streamed only when the header cannot account for every ELF file. `
+    + `Everything fetched is checked against Koji's payloadhash and size. The work is a queue in the `
+    + `index database: an interrupted import resumes where it stopped (run "darkserver import" with no `
+    + `arguments to finish the queue), and nothing is indexed twice. Exit 0 only when every requested `
+    + `build was imported.`;
   static override examples = [
     '<%= config.bin %> darkserver import 2191547',
     '<%= config.bin %> darkserver import bash-5.2.15-3.fc38 --jobs 8',

@@ -12,7 +12,7 @@ function holder(r: RpmJob, now: number): string {
 }
 
 export default class DarkserverJobs extends BaseCommand {
-  static override summary = 'The import queue: builds and RPMs by state, and every one still pending or failed.';
+  static override summary = 'The import queue: builds and RPMs by state, and every one pending or failed.';
   static override examples = ['<%= config.bin %> darkserver jobs', '<%= config.bin %> darkserver jobs --json'];
   static override flags = { db: dbFlag };
 

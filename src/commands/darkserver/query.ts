@@ -4,8 +4,8 @@ import { runQuery } from '../../lib/cli/darkserver-query.js';
 
 export default class DarkserverQuery extends BaseCommand {
   static override summary = 'Which RPM builds contain these build-ids (or this RPM, or this path).';
-  static override description = `Prints one line per match: BUILDID<TAB>RPM-NVRA<TAB>/path/in/rpm. A build-id found in several
-RPMs gives several lines. Exit 1 when any input has no answer, 2 for input that is not a build-id.`;
+  static override description = `Prints one line per match: BUILDID<TAB>RPM-NVRA<TAB>/path/in/rpm. A build-id found in several `
+    + `RPMs gives several lines. Exit 1 when any input has no answer, 2 for input that is not a build-id.`;
   static override examples = [
     '<%= config.bin %> darkserver query 775fdcb927e4300adbe83cfacec3cfeb1f63fe17',
     '<%= config.bin %> darkserver query --json 775fdcb9... 3a54b25d...',

@@ -2,8 +2,8 @@ import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 
 export default class DarkserverStats extends BaseCommand {
   static override summary = 'Counts of what the index holds.';
-  static override description = `rpms, builds, files (ELF files with a build-id), buildids (distinct), ELF files without a
-build-id, and the split by file type, instance and scan method.`;
+  static override description = `rpms, builds, files (ELF files with a build-id), buildids (distinct), ELF files without a `
+    + `build-id, and the split by file type, instance and scan method.`;
   static override examples = ['<%= config.bin %> darkserver stats', '<%= config.bin %> darkserver stats --json'];
   static override flags = { db: dbFlag };
 

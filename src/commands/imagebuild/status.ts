@@ -5,7 +5,8 @@ import { lookupJob } from '../../lib/image/lookup.js';
 import { statusLines } from '../../lib/image/report.js';
 
 export default class ImagebuildStatus extends BaseCommand {
-  static override summary = 'One job: state, times, log, artifacts (or the images kept when staging failed), work folder, error.';
+  static override summary = 'One job: state, times, log, artifacts, work folder and error.';
+  static override description = 'When staging failed, the artifacts are the images kept in the job folder. --json adds the work folder\'s path as workdir.';
   static override examples = ['<%= config.bin %> imagebuild status 7', '<%= config.bin %> imagebuild status 7 --json'];
   static override args = { job: Args.string({ description: 'job id', required: true }) };
   static override flags = { db: dbFlag };

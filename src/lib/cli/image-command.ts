@@ -8,9 +8,9 @@ import { BaseCommand, dbFlag, openStore } from './base.js';
 
 export const buildFlags = {
   db: dbFlag,
-  config: Flags.string({ char: 'c', description: 'The imagebuild.conf (single file, or the split layout\'s imagebuild.conf beside boot/pungi/live/repoinfo.conf).', default: './config/imagebuild.conf', helpValue: 'FILE' }),
-  arch: Flags.string({ description: 'Image architecture (overrides arch =).', helpValue: 'ARCH' }),
-  release: Flags.string({ description: 'Release (overrides release =).', helpValue: 'RELEASE' }),
+  config: Flags.string({ char: 'c', description: 'The imagebuild.conf: a single file, or the split layout\'s imagebuild.conf beside boot.conf, pungi.conf, live.conf and repoinfo.conf.', default: './config/imagebuild.conf', helpValue: 'FILE' }),
+  arch: Flags.string({ description: 'Image architecture (overrides the arch key).', helpValue: 'ARCH' }),
+  release: Flags.string({ description: 'Release (overrides the release key).', helpValue: 'RELEASE' }),
   nvr: Flags.string({ description: 'Extra Koji builds by N-V-R, separated by ";".', helpValue: "'N-V-R;…'" }),
   bid: Flags.string({ description: 'Extra Koji builds by build id, separated by ";".', helpValue: "'ID;…'" }),
   staging: Flags.string({ description: 'Where images go: file:///dir, scp://[user@]host/path, host:/path, ftp://[user[:pass]@]host/path.', helpValue: 'URL' }),
@@ -18,7 +18,13 @@ export const buildFlags = {
   instance: Flags.string({ description: 'Koji profile for --nvr/--bid packages (as darkserver import).', helpValue: 'NAME' }),
   hub: Flags.string({ description: 'Koji hub XML-RPC URL, instead of a profile.', helpValue: 'URL' }),
   topurl: Flags.string({ description: 'Koji package store URL (with --hub).', helpValue: 'URL' }),
-  backend: Flags.string({ description: 'Image tool.', options: ['auto', 'lorax', 'pungi', 'livecd-creator', 'livemedia-creator', 'builtin'] }),
+  // helpValue: oclif would otherwise append "<options: auto|lorax|…>", one word too long for the
+  // column, which it breaks in the middle.
+  backend: Flags.string({
+    description: 'Image tool: auto (the one installed; builtin for dvd and live when none is), lorax, pungi, livecd-creator, livemedia-creator or builtin.',
+    options: ['auto', 'lorax', 'pungi', 'livecd-creator', 'livemedia-creator', 'builtin'],
+    helpValue: 'TOOL',
+  }),
   'dry-run': Flags.boolean({ description: 'Print the validated config, side repository, kickstart diff and exact command; run nothing.' }),
   detach: Flags.boolean({ description: 'Run the job in the background and print its id.' }),
   timeout: Flags.integer({ description: 'Stop the image tool after this many seconds.', min: 1, helpValue: 'SECONDS' }),
@@ -31,8 +37,12 @@ export const buildFlags = {
 /** `imagebuild dvd` only: what the builtin backend makes of the tree. */
 export const dvdFlags = {
   ...buildFlags,
-  format: Flags.string({ description: 'builtin backend: an ISO, or the same packages and repodata as an archive (overrides format =).', options: ['iso', 'tar.gz', 'tar.zst'] }),
-  'boot-iso': Flags.string({ description: 'builtin backend: a lorax boot.iso whose boot loader and images/ make the DVD bootable (overrides bootiso =).', helpValue: 'FILE' }),
+  format: Flags.string({
+    description: 'builtin backend: iso, or the same packages and repodata as a tar.gz or tar.zst archive (overrides the format key).',
+    options: ['iso', 'tar.gz', 'tar.zst'],
+    helpValue: 'FORMAT',
+  }),
+  'boot-iso': Flags.string({ description: 'builtin backend: a lorax boot.iso whose boot loader and images/ make the DVD bootable (overrides the bootiso key).', helpValue: 'FILE' }),
 };
 
 export abstract class ImageBuildCommand extends BaseCommand {

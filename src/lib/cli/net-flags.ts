@@ -2,7 +2,7 @@
 import { Flags } from '@oclif/core';
 import { UserError } from '../errors.js';
 import type { NetOptions } from '../net/dispatcher.js';
-import { note } from './output.js';
+import { warn } from './output.js';
 
 export const netFlags = {
   // A string, checked here: oclif would rewrap a parse error into several lines.
@@ -25,6 +25,6 @@ export function netOptions(label: string, flags: { timeout?: string; insecure?: 
     }
     timeoutMs = Math.max(1, Math.round(s * 1000));
   }
-  if (flags.insecure) note(label, 'warning: --insecure: TLS certificates are not verified in this run');
+  if (flags.insecure) warn(label, '--insecure: TLS certificates are not verified in this run');
   return { timeoutMs, insecure: flags.insecure === true, tlsHint: flags.insecure ? undefined : '--insecure skips the check' };
 }
