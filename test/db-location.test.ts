@@ -31,9 +31,8 @@ const COMMANDS: [string, string[]][] = [
 
 describe('--db names a URL', () => {
   const urls: [string, string][] = [
-    ['postgresql://darkforge:s3cret@db.example.org:5432/buildids', 'postgresql'],
-    ['postgres://db.example.org/buildids', 'postgres'],
-    ['postgresql:///buildids', 'postgresql'],
+    ['postgres:buildids', 'postgres'],
+    ['mysql://darkforge:s3cret@db.example.org:3306/buildids', 'mysql'],
     ['sqlite:///var/lib/darkforge/buildids.sqlite', 'sqlite'],
     ['sqlite:buildids.sqlite', 'sqlite'],
     ['file:///var/lib/darkforge/buildids.sqlite', 'file'],
@@ -49,7 +48,7 @@ describe('--db names a URL', () => {
         const r = runIn(cwd, bin, [...args, '--db', url]);
         const shown = url.replace(':s3cret@', ':***@');
         assert.equal(r.code, 2, `${bin} ${args[0]} --db ${url}: ${r.stderr}`);
-        assert.equal(r.stderr, `${bin} ${args[0]}: --db ${shown}: a ${scheme} URL, which darkforge cannot open (the index is a SQLite file: give its path)\n`);
+        assert.equal(r.stderr, `${bin} ${args[0]}: --db ${shown}: a ${scheme} URL, which darkforge cannot open (give the path of a SQLite file, or a postgresql:// URL)\n`);
         assert.equal(r.stdout, '');
         assert.deepEqual(readdirSync(cwd), [], `${bin} ${args[0]} --db ${url} created nothing`);
       }
@@ -58,10 +57,21 @@ describe('--db names a URL', () => {
 
   test('from $DARKFORGE_DB it says so; the password never shows', () => {
     const cwd = tempDir('darkforge-dburl-');
-    const r = runIn(cwd, 'darkserver', ['query', 'abcdef12'], { DARKFORGE_DB: 'postgresql://u:pw-secret@h/db' });
+    const r = runIn(cwd, 'darkserver', ['query', 'abcdef12'], { DARKFORGE_DB: 'mysql://u:pw-secret@h/db' });
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, 'darkserver query: $DARKFORGE_DB postgresql://u:***@h/db: a postgresql URL, which darkforge cannot open (the index is a SQLite file: give its path)\n');
+    assert.equal(r.stderr, 'darkserver query: $DARKFORGE_DB mysql://u:***@h/db: a mysql URL, which darkforge cannot open (give the path of a SQLite file, or a postgresql:// URL)\n');
     assert.deepEqual(readdirSync(cwd), []);
+  });
+
+  test('a PostgreSQL URL goes to PostgreSQL: a host that does not exist is one sentence without the password, and no folder', () => {
+    for (const url of ['postgresql://darkforge:s3cret@db.invalid:5432/buildids', 'postgres://db.invalid/buildids']) {
+      const cwd = tempDir('darkforge-dburl-');
+      const r = runIn(cwd, 'darkserver', ['query', 'abcdef12', '--db', url]);
+      assert.equal(r.code, 2, r.stderr); // a host name that does not resolve is a mistake in the input
+      assert.match(r.stderr, /^darkserver query: postgres(ql)?:\/\/(darkforge@|root@)?db\.invalid(:5432)?\/buildids: cannot connect to the PostgreSQL server \(host name not found\)\n$/);
+      assert.doesNotMatch(r.stderr, /s3cret/);
+      assert.deepEqual(readdirSync(cwd), [], 'nothing created');
+    }
   });
 
   test('a file name with a colon in it is a file, not a URL', () => {
@@ -164,5 +174,6 @@ test('resolveDbPath: --db, else $DARKFORGE_DB, else $XDG_DATA_HOME/darkforge/bui
   assert.equal(resolveDbPath(undefined, { XDG_DATA_HOME: home }), join(home, 'darkforge', 'buildids.sqlite'));
   assert.equal(resolveDbPath(undefined, { XDG_DATA_HOME: home, DARKFORGE_DB: join(home, 'x.sqlite') }), join(home, 'x.sqlite'));
   assert.equal(resolveDbPath(join(home, 'y.sqlite'), { DARKFORGE_DB: 'postgresql://h/db' }), join(home, 'y.sqlite'));
-  assert.throws(() => resolveDbPath(undefined, { DARKFORGE_DB: 'postgresql://h/db' }), /\$DARKFORGE_DB postgresql:\/\/h\/db: a postgresql URL/);
+  assert.equal(resolveDbPath(undefined, { DARKFORGE_DB: 'postgresql://h/db' }), 'postgresql://h/db');
+  assert.throws(() => resolveDbPath(undefined, { DARKFORGE_DB: 'mysql://h/db' }), /\$DARKFORGE_DB mysql:\/\/h\/db: a mysql URL/);
 });

@@ -19,11 +19,8 @@ import {
   waitingForLock, withDb,
 } from './helpers/db-faults.ts';
 import { buildsFromRpmDir, type FakeKoji, startFakeKoji } from './helpers/fake-koji.ts';
-import { FIXTURES } from './helpers/paths.ts';
+import { FIXTURE_RPMS, FIXTURES } from './helpers/paths.ts';
 import { rpmSet, type RpmSet } from './helpers/rpm-set.ts';
-
-/** Binary RPMs under test/fixtures/rpms (`index` walks it recursively; source RPMs are skipped). */
-const FIXTURE_RPMS = readdirSync(FIXTURES, { recursive: true }).map(String).filter((f) => f.endsWith('.rpm') && !f.endsWith('.src.rpm')).length;
 
 const FAST = { DARKFORGE_BACKOFF_MS: '5' };
 const NO_STACK = /\bat .*\.[jt]s:\d+|^\s+at /m;

@@ -56,9 +56,11 @@ describe('help shows the command as it was invoked', () => {
       const name = c.id.replace(/:/g, ' ');
       assert.match(r.stdout, new RegExp(`^USAGE\\n {2}\\$ ${name}( |$)`, 'm'), c.id);
       assert.doesNotMatch(r.stdout, /darkforge (darkserver|imagebuild)/, `${c.id} via ${topic}`);
-      const examples = [...r.stdout.matchAll(/^ {2}\$ (.*)$/gm)].map((m) => m[1]);
-      assert.equal(examples.length, 1 + (c.examples?.length ?? 0), `${c.id}: the usage line and one line per example`);
-      for (const e of examples) assert.ok(e.startsWith(`${name} `) || e === name, `${c.id}: "${e}"`);
+      // Examples are "$ NAME …", or a pipeline feeding it ("coredumpctl dump 1 | NAME …", no "$").
+      const section = r.stdout.includes('\nEXAMPLES\n') ? r.stdout.slice(r.stdout.indexOf('\nEXAMPLES\n')).split(/\n(?=[A-Z])/)[1] ?? '' : '';
+      const examples = [...section.matchAll(/^ {2}(?:\$ )?(\S.*)$/gm)].map((m) => m[1]);
+      assert.equal(examples.length, c.examples?.length ?? 0, `${c.id}: one line per example`);
+      for (const e of examples) assert.ok(e.startsWith(`${name} `) || e === name || e.includes(`| ${name} `), `${c.id}: "${e}"`);
     }
   });
 

@@ -12,7 +12,7 @@ import { run, tempDir } from './helpers/cli.ts';
 import { start } from './helpers/db-faults.ts';
 import { buildsFromRpmDir, startFakeKoji } from './helpers/fake-koji.ts';
 import { CONF, ib, imageEnv, statusOf, waitFor } from './helpers/image-jobs.ts';
-import { FIXTURES, readTruth } from './helpers/paths.ts';
+import { FIXTURE_RPMS, FIXTURES, readTruth } from './helpers/paths.ts';
 import { assertSoundPg, PG_USER, startPg, type PgCluster } from './helpers/pg.ts';
 import { rpmSet } from './helpers/rpm-set.ts';
 
@@ -199,7 +199,7 @@ describe('roles, several processes, a server that goes away', () => {
     const done = await Promise.all(runs.map((r) => r.exit));
     for (const d of done) assert.equal(d.code, 0, d.stderr);
     const sums = done.map((d) => JSON.parse(d.stdout));
-    assert.equal(sums.reduce((n, s) => n + s.rpms, 0), 13, 'each RPM indexed by one of them');
+    assert.equal(sums.reduce((n, s) => n + s.rpms, 0), FIXTURE_RPMS, 'each RPM indexed by one of them');
     assert.deepEqual(await c.sql('SELECT version FROM darkforge_schema', [], dbName(db)), [{ version: 5 }]);
     assert.equal(run('darkserver', ['query', '--db', db, ID]).stdout, clean);
     await assertSoundPg(c, db);

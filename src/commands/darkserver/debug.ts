@@ -4,19 +4,15 @@ import { netFlags, netOptions } from '../../lib/cli/net-flags.js';
 import { cacheRoot } from '../../lib/find/cache.js';
 
 export default class DarkserverDebug extends BaseCommand {
-  static override summary = 'From a core dump to gdb with symbols and sources, fetched through the index (no server).';
-  static override description = `Reads the modules of the core dump, fetches the executable and debuginfo of each one the index
-knows (and its build's sources) into the cache, lays them out as a .build-id tree and a sysroot,
-and runs gdb on them. Modules the index does not know are named on stderr (this machine's copy is
-used when it has the same build-id). --print shows the gdb command line instead of running it;
---batch runs gdb non-interactively (default command: bt). The exit code is gdb's.`;
+  static override summary = 'A core dump to gdb with symbols and sources from the index, no server.';
+  static override description = 'Reads the modules of the core dump (a file, a compressed core as systemd-coredump keeps them, or - for standard input), fetches the executable and debuginfo of each one the index knows (and its build\'s sources) into the cache, lays them out as a .build-id tree and a sysroot, and runs gdb on them. Modules the index does not know are named on stderr (this machine\'s copy is used when it has the same build-id). --print shows the gdb command line instead of running it; --batch runs gdb non-interactively (default command: bt). The exit code is gdb\'s.';
   static override examples = [
     '<%= config.bin %> darkserver debug core.4242',
     '<%= config.bin %> darkserver debug core.4242 ./myprog --batch --ex "thread apply all bt"',
     '<%= config.bin %> darkserver debug core.4242 --print',
   ];
   static override args = {
-    core: Args.string({ description: 'core dump file', required: true }),
+    core: Args.string({ description: 'core dump file (- for standard input)', required: true }),
     exe: Args.string({ description: 'the crashed executable [default: the one the index has for the core]' }),
   };
   static override flags = {

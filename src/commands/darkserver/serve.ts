@@ -5,19 +5,11 @@ import { cacheRoot } from '../../lib/find/cache.js';
 import { parseSize } from '../../lib/serve/size.js';
 
 export default class DarkserverServe extends BaseCommand {
-  static override summary = 'Serve the index over HTTP: the debuginfod protocol (gdb, debuginfod-find, ...) and darkserver\'s JSON API.';
-  static override description = `Listens on 127.0.0.1:8002 by default. GET/HEAD /buildid/ID/debuginfo, /buildid/ID/executable,
-/buildid/ID/source/PATH and /buildid/ID/section/NAME answer debuginfod clients (point them at it
-with DEBUGINFOD_URLS); /buildids/IDS, /rpm2buildids/NVRA, /package/NAME and /serverversion
-answer as the original darkserver did; /metrics has Prometheus metrics. A file not in the cache
-is extracted from its RPM on the first request (mirror, Koji, then retrace; one download per RPM
-however many requests want files of it); ids the index does not know are asked of the --upstream
-debuginfod servers. One line per request on stderr. SIGTERM or SIGINT: stop accepting, finish the
-requests in flight, exit 0.`;
+  static override summary = 'Serve the index over HTTP: debuginfod protocol and darkserver JSON API.';
+  static override description = 'Listens on 127.0.0.1:8002 by default. GET/HEAD /buildid/ID/debuginfo, /buildid/ID/executable, /buildid/ID/source/PATH and /buildid/ID/section/NAME answer debuginfod clients such as gdb and debuginfod-find (point them at it with DEBUGINFOD_URLS); /buildids/IDS, /rpm2buildids/NVRA, /package/NAME and /serverversion answer as the original darkserver did; /metrics has Prometheus metrics. A file not in the cache is extracted from its RPM on the first request (mirror, Koji, then retrace; one download per RPM however many requests want files of it); ids the index does not know are asked of the --upstream debuginfod servers. One line per request on stderr. SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit 0.';
   static override examples = [
     '<%= config.bin %> darkserver serve',
     '<%= config.bin %> darkserver serve --port 8080 --cache-size 20G --upstream https://debuginfod.fedoraproject.org',
-    'DEBUGINFOD_URLS=http://127.0.0.1:8002 gdb ./program core',
   ];
   static override flags = {
     db: dbFlag,
