@@ -162,3 +162,17 @@ test('DARKFORGE_DB and XDG_DATA_HOME choose the default database', () => {
   assert.equal(run('darkserver', ['index', one], { DARKFORGE_DB: envDb }).code, 0);
   assert.equal(JSON.parse(run('darkserver', ['stats', '--json'], { DARKFORGE_DB: envDb }).stdout).rpms, 1);
 });
+
+test('a piped standard input is never taken for a missing argument (commands in a `while read` loop)', () => {
+  // oclif reads an absent (or "-") argument from a piped stdin unless told not to: the loop's next
+  // line would become the argument and the loop would lose it.
+  for (const [bin, args] of [
+    ['darkserver', ['index']], ['darkserver', ['find', 'executable']], ['darkserver', ['import', '--hub', 'http://127.0.0.1:9/kojihub']],
+    ['imagebuild', ['status']], ['imagebuild', ['cancel']], ['imagebuild', ['logs']], ['imagebuild', ['retry']],
+  ] as const) {
+    const r = run(bin, [...args, '--db', db], { DARKFORGE_BACKOFF_MS: '1' }, { input: 'loop-line-42\n' });
+    // import with no build finishes the (empty) queue: exit 0; the others miss their argument.
+    assert.equal(r.code, args[0] === 'import' ? 0 : 2, `${bin} ${args.join(' ')}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr + r.stdout, /loop-line-42/, `${bin} ${args.join(' ')} read its argument from stdin`);
+  }
+});

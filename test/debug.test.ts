@@ -56,6 +56,15 @@ describe('darkserver debug', () => {
     assert.doesNotMatch(r.stderr, /dfcrash.*not in the index/);
   });
 
+  test('a core as coredumpctl hands it over: zstd-compressed, on standard input', () => {
+    const zst = spawnSync('zstd', ['-q', '-c', crash.core], { maxBuffer: 256 << 20 });
+    assert.equal(zst.status, 0, String(zst.stderr));
+    const r = run('darkserver', ['debug', '--db', db, '--cache-dir', tempDir('df-debug-cache-'), '-', '--batch', ...GDB_COMMANDS],
+      { DEBUGINFOD_URLS: '', TMPDIR: tempDir('df-debug-tmp-') }, { input: zst.stdout });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(expectCrashFrames(r.stdout).slice(0, 3), serverFrames.slice(0, 3));
+  });
+
   test('--print: the gdb command line, and the .build-id tree it points at', () => {
     const cache = tempDir('df-debug-cache-');
     const r = run('darkserver', ['debug', '--db', db, '--cache-dir', cache, crash.core, '--print']);

@@ -12,8 +12,8 @@ export default class DarkserverDebug extends BaseCommand {
     '<%= config.bin %> darkserver debug core.4242 --print',
   ];
   static override args = {
-    core: Args.string({ description: 'core dump file (- for standard input)', required: true }),
-    exe: Args.string({ description: 'the crashed executable [default: the one the index has for the core]' }),
+    core: Args.string({ description: 'core dump file (- for standard input)', required: true, ignoreStdin: true }),
+    exe: Args.string({ description: 'the crashed executable [default: the one the index has for the core]', ignoreStdin: true }),
   };
   static override flags = {
     db: dbFlag,

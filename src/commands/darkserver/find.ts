@@ -19,9 +19,9 @@ export default class DarkserverFind extends BaseCommand {
     '<%= config.bin %> darkserver find source 420e9e33... /usr/src/debug/hello-1.0-2.x86_64/hello.c',
   ];
   static override args = {
-    kind: Args.string({ description: 'what to fetch', required: true, options: ['executable', 'debuginfo', 'source'] }),
-    buildid: Args.string({ description: 'build-id (8-64 hex digits) or the path of an ELF file', required: true }),
-    path: Args.string({ description: 'source file path (for "source")' }),
+    kind: Args.string({ description: 'what to fetch', required: true, options: ['executable', 'debuginfo', 'source'], ignoreStdin: true }),
+    buildid: Args.string({ description: 'build-id (8-64 hex digits) or the path of an ELF file', required: true, ignoreStdin: true }),
+    path: Args.string({ description: 'source file path (for "source")', ignoreStdin: true }),
   };
   static override flags = { db: dbFlag, ...netFlags };
 

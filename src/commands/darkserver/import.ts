@@ -25,7 +25,7 @@ export default class DarkserverImport extends BaseCommand {
     '<%= config.bin %> darkserver import --hub https://koji.example.org/kojihub --topurl https://koji.example.org/kojifiles 42',
   ];
   static override strict = false;
-  static override args = { build: Args.string({ description: 'Koji build id or N-V-R (several allowed)' }) };
+  static override args = { build: Args.string({ description: 'Koji build id or N-V-R (several allowed)', ignoreStdin: true }) };
   static override flags = {
     db: dbFlag,
     instance: Flags.string({ char: 'i', description: 'Koji profile name (config/*.conf, /etc/koji.conf[.d], ~/.koji/config) [default: koji]', helpValue: 'NAME' }),

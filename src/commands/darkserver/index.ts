@@ -13,7 +13,7 @@ export default class DarkserverIndex extends BaseCommand {
     '<%= config.bin %> darkserver index --jobs 4 --db ./buildids.sqlite /srv/koji/packages/bash',
   ];
   static override strict = false;
-  static override args = { path: Args.string({ description: 'RPM file or folder', required: true }) };
+  static override args = { path: Args.string({ description: 'RPM file or folder', required: true, ignoreStdin: true }) };
   static override flags = {
     db: dbFlag,
     jobs: Flags.integer({ char: 'j', description: 'RPMs scanned at once [default: number of CPUs]', min: 1, max: 64 }),

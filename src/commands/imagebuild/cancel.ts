@@ -8,7 +8,7 @@ export default class ImagebuildCancel extends BaseCommand {
   static override summary = 'Stop a queued or running job, with its whole process group.';
   static override description = 'The job\'s state becomes canceled. A job that ends on its own first keeps its state, and cancel says so (exit 1).';
   static override examples = ['<%= config.bin %> imagebuild cancel 7'];
-  static override args = { job: Args.string({ description: 'job id', required: true }) };
+  static override args = { job: Args.string({ description: 'job id', required: true, ignoreStdin: true }) };
   static override flags = { db: dbFlag };
 
   async run(): Promise<void> {

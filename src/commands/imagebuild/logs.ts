@@ -7,7 +7,7 @@ import { lookupJob } from '../../lib/image/lookup.js';
 export default class ImagebuildLogs extends BaseCommand {
   static override summary = 'Print a job\'s log; --follow keeps printing until the job ends.';
   static override examples = ['<%= config.bin %> imagebuild logs 7', '<%= config.bin %> imagebuild logs 7 --follow'];
-  static override args = { job: Args.string({ description: 'job id', required: true }) };
+  static override args = { job: Args.string({ description: 'job id', required: true, ignoreStdin: true }) };
   static override flags = { db: dbFlag, follow: Flags.boolean({ char: 'f', description: 'Keep printing as the log grows, until the job ends.' }) };
 
   async run(): Promise<void> {

@@ -11,7 +11,7 @@ import { resolveDbPath } from '../../lib/index/location.js';
 export default class ImagebuildRetry extends BaseCommand {
   static override summary = 'Run a finished job again as a new job, with the configuration it started with.';
   static override examples = ['<%= config.bin %> imagebuild retry 7 --detach'];
-  static override args = { job: Args.string({ description: 'job id', required: true }) };
+  static override args = { job: Args.string({ description: 'job id', required: true, ignoreStdin: true }) };
   static override flags = { db: dbFlag, detach: Flags.boolean({ description: 'Run in the background and print the new id.' }) };
 
   async run(): Promise<void> {

@@ -8,7 +8,7 @@ import { takeSecretsFromEnv, takeSecretsFromStdin } from '../../lib/image/secret
 export default class ImagebuildRunJob extends BaseCommand {
   static override hidden = true;
   static override summary = 'Run a queued job (used by --detach).';
-  static override args = { job: Args.string({ required: true }) };
+  static override args = { job: Args.string({ required: true, ignoreStdin: true }) };
   static override flags = { db: dbFlag };
 
   async run(): Promise<void> {

@@ -8,7 +8,7 @@ export default class ImagebuildStatus extends BaseCommand {
   static override summary = 'One job: state, times, log, artifacts, work folder and error.';
   static override description = 'When staging failed, the artifacts are the images kept in the job folder. --json adds the work folder\'s path as workdir.';
   static override examples = ['<%= config.bin %> imagebuild status 7', '<%= config.bin %> imagebuild status 7 --json'];
-  static override args = { job: Args.string({ description: 'job id', required: true }) };
+  static override args = { job: Args.string({ description: 'job id', required: true, ignoreStdin: true }) };
   static override flags = { db: dbFlag };
 
   async run(): Promise<void> {
