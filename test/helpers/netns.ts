@@ -3,8 +3,8 @@
 // host, its own address on a private /24, lo up, and a UTS namespace of its own, so that its
 // processes see their own host name (hostname(2), which darkforge records as a job's and a
 // claim's host). Processes run inside with `ip netns exec NS nsenter --uts=FILE -- argv…`
-// (argument arrays, no shell). A machine's link can be cut (its host-side veth down: packets are
-// dropped, as with a pulled cable) and restored. Servers for the machines (PostgreSQL, the fake
+// (argument arrays, no shell). A machine's link can be cut (its host-side veth down, as a pulled
+// cable; or every packet to it dropped, as behind a dead router) and restored. Servers for the machines (PostgreSQL, the fake
 // Koji hub) listen on the bridge's address, `lab.hostAddress`.
 //
 // Everything made is removed by lab.cleanup() (call it in an after hook), and also when the test
@@ -15,6 +15,7 @@
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive as alive } from '../../src/lib/proc/alive.ts';
 
 const RUN_DIR = '/run/darkforge-test-netns';
 const PREFIX = 'dfl';
@@ -72,8 +73,15 @@ export interface Machine {
   spawn(argv: string[], o?: SpawnOptions): ChildProcess;
   /** Run to the end on this machine; stdout. Throws on a non-zero exit. */
   exec(argv: string[]): string;
-  /** Cut its link (packets are dropped both ways, connections hang as with a pulled cable). */
-  cut(): void;
+  /**
+   * Cut its link to the host's servers. 'down' (default): the host side of the veth goes down, as
+   * a pulled cable (the machine's own stack answers new connections with "host unreachable").
+   * 'drop': the link stays up, but the host drops everything it would send to the machine (a
+   * blackhole route): the machine's packets arrive and no answer ever comes back, so its
+   * connections hang, new and established alike, as behind a dead router or firewall.
+   */
+  cut(how?: 'down' | 'drop'): void;
+  /** Undo cut(). */
   restore(): void;
 }
 
@@ -107,7 +115,6 @@ function removeNamespace(ns: string, uts?: string): void {
 
 /** Namespaces, bridges and UTS files of labs whose test process is gone. */
 function removeStaleLabs(): void {
-  const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; } };
   for (const ns of sh(['ip', 'netns', 'list'], { quiet: true }).split('\n').map((l) => l.split(' ')[0]).filter(Boolean)) {
     const m = new RegExp(`^${PREFIX}-(\\d+)-`).exec(ns);
     if (m && !alive(Number(m[1]))) removeNamespace(ns);
@@ -191,8 +198,18 @@ export function startNetLab(): NetLab {
         name, hostname: hostName, netns: ns, address, hostVeth, wrap,
         spawn: (argv, o = {}) => { const w = wrap(argv); return spawn(w[0], w.slice(1), o); },
         exec: (argv) => sh(wrap(argv)),
-        cut: () => { sh(['ip', 'link', 'set', hostVeth, 'down']); },
-        restore: () => { sh(['ip', 'link', 'set', hostVeth, 'up']); },
+        cut: (how = 'down') => {
+          if (how === 'down') {
+            sh(['ip', 'link', 'set', hostVeth, 'down']);
+            return;
+          }
+          // netem and tc actions are not in every kernel (this one has neither); a route is.
+          sh(['ip', 'route', 'replace', 'blackhole', `${address}/32`]);
+        },
+        restore: () => {
+          sh(['ip', 'route', 'del', 'blackhole', `${address}/32`], { quiet: true });
+          sh(['ip', 'link', 'set', hostVeth, 'up']);
+        },
       };
       byName.set(name, m);
       return m;
@@ -202,6 +219,7 @@ export function startNetLab(): NetLab {
       if (cleaned) return;
       cleaned = true;
       labs.delete(lab);
+      for (const m of byName.values()) sh(['ip', 'route', 'del', 'blackhole', `${m.address}/32`], { quiet: true });
       for (const m of made) removeNamespace(m.ns, m.uts);
       sh(['ip', 'link', 'del', bridge], { quiet: true });
       rmSync(runDir, { recursive: true, force: true });

@@ -163,8 +163,10 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
     running.endedBy = why;
     killGroup(running.pgid);
   };
+  const whyEnded = (j: ImageJob | undefined): string => (!j ? 'the job record is gone'
+    : j.state === 'canceled' ? 'the job was canceled' : `the job was given up (${j.state}${j.error ? `: ${j.error}` : ''})`);
   const watch = setInterval(() => {
-    o.jobs.get(job.id).then((j) => { if (j && j.state !== 'running' && j.state !== 'queued') ended(`the job was ${j.state === 'canceled' ? 'canceled' : `given up (${j.state}: ${j.error ?? ''})`}`); }, () => undefined);
+    o.jobs.get(job.id).then((j) => { if (!j || (j.state !== 'running' && j.state !== 'queued')) ended(whyEnded(j)); }, () => undefined);
   }, 1000).unref();
   // The lease: renewed four times per lease, so one or two renewals that fail only make it
   // shorter. When none has succeeded for a whole lease, other machines may have given the job up:
@@ -172,18 +174,23 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
   let renewedAt = Date.now();
   let renewing = false;
   const heart = setInterval(() => {
-    if (renewing) {
+    const tick = Date.now();
+    const lapsed = (): void => {
       if (Date.now() - renewedAt > lease) ended(`its lease ran out: the database could not be reached for ${Math.round((Date.now() - renewedAt) / 1000)} s`);
+    };
+    // A renewal still waiting for the server (a link that drops packets) is not sent again.
+    if (renewing) {
+      lapsed();
       return;
     }
     renewing = true;
-    const tick = Date.now();
-    o.jobs.renewLease(job.id, worker, lease).then((held) => {
-      if (held) renewedAt = tick;
-      else ended('the job is no longer held by this runner');
-    }, () => {
-      if (Date.now() - renewedAt > lease) ended(`its lease ran out: the database could not be reached for ${Math.round((Date.now() - renewedAt) / 1000)} s`);
-    }).finally(() => { renewing = false; });
+    o.jobs.renewLease(job.id, worker, lease)
+      .then(async (held) => {
+        if (held) renewedAt = tick;
+        else ended(whyEnded(await o.jobs.get(job.id)));
+      })
+      .catch(lapsed)
+      .finally(() => { renewing = false; });
   }, Math.max(50, Math.floor(lease / 4))).unref();
   const unlisten = (): void => {
     clearInterval(watch);
