@@ -8,7 +8,7 @@ export default class ImagebuildWorker extends BaseCommand {
   static override description = 'Takes the jobs recorded with --queue (or queued for an arch their submitting host cannot build) whose arch this machine builds, one at a time (--jobs N: N at once), with a lease renewed while each runs; stages and mails here. A job canceled from any machine stops within a second or two; a worker that dies loses its job when the lease (DARKFORGE_LEASE_SECONDS, default 120) runs out, and the job fails with "worker lost on HOST". SIGTERM, SIGINT or SIGHUP put the running jobs back on the queue and exit 0; SIGQUIT lets them finish first. Job records keep no passwords: --config names this machine\'s imagebuild.conf, whose [smtp] password and FTP staging passwords serve jobs of the same SMTP server and user, or the same FTP user and host.';
   static override examples = [
     '<%= config.bin %> imagebuild worker --db postgresql://build@db.example.org/darkforge',
-    '<%= config.bin %> imagebuild worker --arch i686 --jobs 2 --config /etc/darkforge/imagebuild.conf',
+    '<%= config.bin %> imagebuild worker --arch i686 --jobs 2 -c /etc/darkforge/imagebuild.conf',
     '<%= config.bin %> imagebuild worker --once',
   ];
   static override flags = {

@@ -128,6 +128,12 @@ export class JobStore {
     return r && decode(r);
   }
 
+  /** The record as it is, without looking for dead jobs first (a runner checking its own job often). */
+  async record(id: number): Promise<ImageJob | undefined> {
+    const r = await this.rows.get(id);
+    return r && decode(r);
+  }
+
   async list(): Promise<ImageJob[]> {
     await this.reapDead();
     return (await this.rows.list()).map(decode);

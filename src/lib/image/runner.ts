@@ -61,6 +61,8 @@ export interface PlanOptions {
 }
 
 const SIDE_REPO = 'koji-side';
+/** How often a runner reads its job's record: a cancel from any machine ends the tool within about this long. */
+const WATCH_MS = 500;
 
 /** Everything a job would do, without doing it (also what --dry-run prints). */
 export async function planJob(cfg: ImageBuildConfig, o: PlanOptions): Promise<JobPlan> {
@@ -128,7 +130,7 @@ export interface RunOptions {
 /**
  * Run a queued job to its end; returns its final record. Never throws for a build failure.
  * While it runs, the runner holds the job under a lease it renews every quarter of
- * DARKFORGE_LEASE_SECONDS, and checks the record every second: a job canceled from any machine,
+ * DARKFORGE_LEASE_SECONDS, and checks the record twice a second: a job canceled from any machine,
  * or given up as lost while this runner could not reach the store, has its tool ended at once.
  */
 export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
@@ -166,8 +168,8 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
   const whyEnded = (j: ImageJob | undefined): string => (!j ? 'the job record is gone'
     : j.state === 'canceled' ? 'the job was canceled' : `the job was given up (${j.state}${j.error ? `: ${j.error}` : ''})`);
   const watch = setInterval(() => {
-    o.jobs.get(job.id).then((j) => { if (!j || (j.state !== 'running' && j.state !== 'queued')) ended(whyEnded(j)); }, () => undefined);
-  }, 1000).unref();
+    o.jobs.record(job.id).then((j) => { if (!j || (j.state !== 'running' && j.state !== 'queued')) ended(whyEnded(j)); }, () => undefined);
+  }, WATCH_MS).unref();
   // The lease: renewed four times per lease, so one or two renewals that fail only make it
   // shorter. When none has succeeded for a whole lease, other machines may have given the job up:
   // this runner stops its tool rather than build on beside another.
@@ -187,7 +189,7 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
     o.jobs.renewLease(job.id, worker, lease)
       .then(async (held) => {
         if (held) renewedAt = tick;
-        else ended(whyEnded(await o.jobs.get(job.id)));
+        else ended(whyEnded(await o.jobs.record(job.id)));
       })
       .catch(lapsed)
       .finally(() => { renewing = false; });
@@ -225,7 +227,9 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
   let error: string | undefined;
   let plan: JobPlan | undefined;
   let keepWork = false;
-  const mailTo = cfg.email && cfg.smtp ? { to: cfg.email, smtp: cfg.smtp } : undefined;
+  // A masked password would only be refused by the server (and count against the account).
+  const noSmtpPassword = maskedSecrets(cfg).some((m) => m.startsWith('SMTP'));
+  const mailTo = cfg.email && cfg.smtp && !noSmtpPassword ? { to: cfg.email, smtp: cfg.smtp } : undefined;
   try {
     await mkdir(work, { recursive: true });
     logFile = createWriteStream(job.log_path, { flags: 'a' });
@@ -236,7 +240,9 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
     });
     if (mailTo) await sendJobMail(mailTo.smtp, mailTo.to, jobStartedMail({ id: String(job.id), type: cfg.type, arch: cfg.arch }), log);
     log(`image build ${job.id}: ${cfg.type} for ${cfg.arch}, release ${cfg.release}, config ${cfg.files.join(', ')}, on ${hostname()}`);
-    for (const m of maskedSecrets(cfg)) log(`this machine has no ${m} (a job's record keeps none); see "imagebuild worker --help"`);
+    for (const m of maskedSecrets(cfg)) {
+      log(`this machine has no ${m} (a job's record keeps none; see "imagebuild worker --help")${m.startsWith('SMTP') ? ': no mail is sent' : ''}`);
+    }
     plan = await planJob(cfg, { workDir: work, env: o.env });
     if (plan.sideRepo.length) {
       log(`creating the side repository with ${plan.sideRepo.length} RPMs from Koji`);
@@ -366,7 +372,7 @@ interface Running {
 async function isCanceled(jobs: JobStore, job: ImageJob, running: Running): Promise<boolean> {
   await running.recording;
   if (running.canceled && running.endedBy === undefined && !running.recording) return true;
-  const state = (await jobs.get(job.id))?.state;
+  const state = (await jobs.record(job.id))?.state;
   return state !== 'running';
 }
 
