@@ -167,8 +167,14 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
   };
   const whyEnded = (j: ImageJob | undefined): string => (!j ? 'the job record is gone'
     : j.state === 'canceled' ? 'the job was canceled' : `the job was given up (${j.state}${j.error ? `: ${j.error}` : ''})`);
+  // One read at a time: a store that does not answer (a cut link) must not pile reads up.
+  let reading = false;
   const watch = setInterval(() => {
-    o.jobs.record(job.id).then((j) => { if (!j || (j.state !== 'running' && j.state !== 'queued')) ended(whyEnded(j)); }, () => undefined);
+    if (reading) return;
+    reading = true;
+    o.jobs.record(job.id)
+      .then((j) => { if (!j || (j.state !== 'running' && j.state !== 'queued')) ended(whyEnded(j)); }, () => undefined)
+      .finally(() => { reading = false; });
   }, WATCH_MS).unref();
   // The lease: renewed four times per lease, so one or two renewals that fail only make it
   // shorter. When none has succeeded for a whole lease, other machines may have given the job up:
