@@ -17,6 +17,7 @@ import ImagebuildLogs from './commands/imagebuild/logs.js';
 import ImagebuildRetry from './commands/imagebuild/retry.js';
 import ImagebuildRunJob from './commands/imagebuild/run-job.js';
 import ImagebuildStatus from './commands/imagebuild/status.js';
+import ImagebuildWorker from './commands/imagebuild/worker.js';
 
 export const COMMANDS = {
   'darkserver:debug': DarkserverDebug,
@@ -36,4 +37,5 @@ export const COMMANDS = {
   'imagebuild:retry': ImagebuildRetry,
   'imagebuild:run-job': ImagebuildRunJob,
   'imagebuild:status': ImagebuildStatus,
+  'imagebuild:worker': ImagebuildWorker,
 };

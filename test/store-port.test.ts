@@ -95,7 +95,7 @@ describe('the index answers alike on both backends', () => {
     const st = await same('stats', (s) => s.stats());
     assert.equal(st.rpms, recs.length);
     assert.equal(st.files, recs.reduce((n, r) => n + r.rows.length, 0));
-    assert.equal(st.schemaVersion, 5);
+    assert.equal(st.schemaVersion, 6);
     assert.deepEqual(Object.keys(st.byType), [...Object.keys(st.byType)].sort());
     assert.ok(st.byType['future-type'] === 1);
     assert.equal(await stores.postgresql.hasRpm('local', 'p1'), true);
@@ -263,6 +263,80 @@ for (const backend of BACKENDS) {
         { claimDir: (id) => ({ jobDir: join(root, `bad-${id}`), logPath: null as unknown as string }), releaseDir: (d) => { released = d; } }));
       assert.match(released, /bad-\d+$/);
       assert.ok(!existsSync(released));
+    });
+
+    test('image jobs for workers: claimed by arch in queue order, one worker each, under a lease; lost, put back', async () => {
+      const j: ImageJobStore = s.imageJobs;
+      const root = tempDir();
+      const claimed: string[] = [];
+      const dirs = { claimDir: (id: number) => { claimed.push(String(id)); return { jobDir: join(root, String(id)), logPath: join(root, String(id), 'job.log') }; }, releaseDir: () => undefined };
+      const none = { claimDir: () => ({ jobDir: '', logPath: '' }), releaseDir: () => undefined };
+      const make = (arch: string) => j.create({ type: 'boot', arch, backend: 'lorax', config: '{}', pid: null, host: null, forWorker: true }, none);
+      const local = await j.create({ type: 'boot', arch: 'x86_64', backend: 'lorax', config: '{}', pid: 77, host: 'here' }, dirs);
+      const [a, b, p, c] = [await make('x86_64'), await make('x86_64'), await make('ppc64le'), await make('x86_64')];
+      assert.deepEqual([a.state, a.pid, a.host, a.job_dir, a.for_worker], ['queued', null, null, '', 1]);
+      assert.equal(local.for_worker, 0);
+      const got = await Promise.all([W1, W2, W1, W2].map((w) => j.claim(w, { arches: ['x86_64', 'i686'], leaseMs: 60_000 }, dirs)));
+      const ids = got.map((g) => g?.id);
+      assert.deepEqual(ids.filter(Boolean).sort((x, y) => x! - y!), [a.id, b.id, c.id], 'each x86_64 job once; not the local job, not ppc64le');
+      assert.equal(ids.filter((x) => x === undefined).length, 1);
+      for (const g of got.filter(Boolean)) {
+        assert.equal(g!.state, 'running');
+        assert.ok([W1.id, W2.id].includes(g!.worker_id!));
+        assert.equal(g!.host, g!.worker_id === W1.id ? W1.host : W2.host);
+        assert.equal(g!.job_dir, join(root, String(g!.id)), 'the folder claimed on the worker');
+        assert.ok(g!.lease_until! > Date.now() + 50_000);
+      }
+      assert.equal((await j.claim(W1, { arches: ['ppc64le'], leaseMs: 300 }, dirs))!.id, p.id);
+      assert.deepEqual(await j.lapsed(), [], 'no lease ran out yet');
+      await sleep(150);
+      assert.equal(await j.renewLease(p.id, W1.id, 300), true);
+      assert.equal(await j.renewLease(p.id, W2.id, 300), false, 'only the holder renews');
+      await sleep(200);
+      assert.deepEqual((await j.lapsed()).map((x) => x.id), [], 'renewed in time');
+      assert.equal(await j.markLost(p.id, W1.id, 'worker lost'), false, 'not while the lease holds');
+      await sleep(300);
+      assert.deepEqual((await j.lapsed()).map((x) => x.id), [p.id]);
+      assert.equal(await j.markLost(p.id, W2.id, 'worker lost'), false, 'another worker\'s claim is not this one');
+      assert.equal(await j.markLost(p.id, W1.id, 'worker lost on b'), true);
+      assert.deepEqual([(await j.get(p.id))!.state, (await j.get(p.id))!.error, (await j.get(p.id))!.worker_id], ['failed', 'worker lost on b', W1.id]);
+      assert.equal(await j.renewLease(p.id, W1.id, 300), false, 'the holder learns it lost the job');
+      assert.equal(await j.putBack(p.id, W1.id), false, 'a final state stays');
+      // A stopped worker puts its job back: queued for anyone, its process, folder and lease forgotten.
+      const held = got.find((g) => g && g.worker_id === W2.id)!;
+      assert.equal(await j.putBack(held.id, W1.id), false, 'only by its holder');
+      assert.equal(await j.putBack(held.id, W2.id), true);
+      const back = (await j.get(held.id))!;
+      assert.deepEqual([back.state, back.pid, back.host, back.worker_id, back.lease_until, back.job_dir, back.started_at], ['queued', null, null, null, null, '', null]);
+      assert.equal((await j.claim(W1, { arches: ['x86_64'], leaseMs: 60_000 }, dirs))!.id, held.id, 'claimed again');
+      // A local job is never put back nor claimed.
+      assert.equal(await j.started(local.id, 77, 'here', { workerId: W1.id, leaseMs: 60_000 }), true);
+      assert.equal((await j.get(local.id))!.worker_id, W1.id);
+      assert.equal(await j.putBack(local.id, W1.id), false);
+    });
+
+    test('image job logs: appended in pieces, read from any offset, only the newest part kept', async () => {
+      const j: ImageJobStore = s.imageJobs;
+      const none = { claimDir: () => ({ jobDir: '', logPath: '' }), releaseDir: () => undefined };
+      const job = await j.create({ type: 'dvd', arch: 'x86_64', backend: 'auto', config: '{}', pid: null, host: null, forWorker: true }, none);
+      const other = await j.create({ type: 'dvd', arch: 'x86_64', backend: 'auto', config: '{}', pid: null, host: null, forWorker: true }, none);
+      assert.deepEqual(await j.readLog(job.id, 0, 1 << 20), []);
+      const pieces = [Buffer.from('first line\n'), Buffer.from([0xe2, 0x82]), Buffer.from([0xac, 0x0a, 0x00, 0xff]), Buffer.alloc(3000, 'x')];
+      for (const p of pieces) await j.appendLog(job.id, p, 1 << 20);
+      await j.appendLog(other.id, Buffer.from('other job\n'), 1 << 20);
+      await j.appendLog(job.id, Buffer.alloc(0), 1 << 20);
+      const all = await j.readLog(job.id, 0, 1 << 20);
+      assert.deepEqual(all.map((c) => c.pos), [0, 11, 13, 17], 'each piece at its byte offset');
+      assert.deepEqual(Buffer.concat(all.map((c) => Buffer.from(c.data))), Buffer.concat(pieces), 'bytes as written, any bytes');
+      assert.deepEqual((await j.readLog(job.id, 13, 1 << 20)).map((c) => c.pos), [13, 17]);
+      assert.deepEqual((await j.readLog(job.id, 0, 12)).map((c) => c.pos), [0, 11], 'about maxBytes');
+      assert.deepEqual((await j.readLog(job.id, 0, 1)).map((c) => c.pos), [0], 'at least one piece');
+      assert.deepEqual((await j.readLog(job.id, 3017, 1 << 20)), [], 'nothing after the end');
+      // Keep about 4000 bytes: the pieces that end before the newest 4000 go.
+      await j.appendLog(job.id, Buffer.alloc(2000, 'y'), 4000);
+      const kept = await j.readLog(job.id, 0, 1 << 20);
+      assert.deepEqual(kept.map((c) => c.pos), [17, 3017], 'the oldest pieces are dropped, offsets stay');
+      assert.deepEqual((await j.readLog(other.id, 0, 1 << 20)).map((c) => Buffer.from(c.data).toString()), ['other job\n'], 'per job');
     });
   });
 }

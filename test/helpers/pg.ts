@@ -34,6 +34,8 @@ export interface PgCluster {
   dataDir: string;
   /** postgresql://darkforge:PASSWORD@127.0.0.1:PORT/DB */
   url(db?: string): string;
+  /** The same URL through another address the server listens on (PgOptions.listen), e.g. for test machines. */
+  urlAt(address: string, db?: string): string;
   /** The same URL without the password (what darkforge shows). */
   shown(db?: string): string;
   /** A new empty database; returns its URL (with the password). */
@@ -63,6 +65,10 @@ let counter = 0;
 export interface PgOptions {
   /** Serve TLS with this certificate and key (PEM); TCP logins then need TLS too. */
   tls?: { cert: string; key: string };
+  /** Listen on these addresses too (besides 127.0.0.1), e.g. the host side of test machines' links (helpers/netns.ts). */
+  listen?: string[];
+  /** Networks (CIDR) whose clients may log in over TCP, with the password, besides loopback. */
+  allow?: string[];
 }
 
 export async function startPg(o: PgOptions = {}): Promise<PgCluster> {
@@ -92,13 +98,19 @@ export async function startPg(o: PgOptions = {}): Promise<PgCluster> {
     const hba = join(dataDir, 'pg_hba.conf');
     writeFileSync(hba, readFileSync(hba, 'utf8').replace(/^host(\s)/gm, 'hostssl$1'));
   }
+  if (o.allow?.length) {
+    const hba = join(dataDir, 'pg_hba.conf');
+    const kind = o.tls ? 'hostssl' : 'host';
+    writeFileSync(hba, `${readFileSync(hba, 'utf8')}\n${o.allow.map((c) => `${kind} all all ${c} scram-sha-256`).join('\n')}\n`);
+  }
+  const listen = ['127.0.0.1', ...(o.listen ?? [])].join(',');
   let port = await freePort();
   let proc: ChildProcess | undefined;
   const log = join(root, 'server.log');
 
   const start = async (): Promise<void> => {
     const out = openSync(log, 'a');
-    proc = spawn(join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-k', socketDir, '-c', 'listen_addresses=127.0.0.1',
+    proc = spawn(join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-k', socketDir, '-c', `listen_addresses=${listen}`,
       '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200',
       '-c', 'shared_buffers=32MB', '-c', 'log_min_messages=warning', '-c', 'log_min_error_statement=panic', ...tlsArgs],
     { ...ids, stdio: ['ignore', out, out], cwd: root });
@@ -157,6 +169,7 @@ export async function startPg(o: PgOptions = {}): Promise<PgCluster> {
   };
   return {
     host, port, socketDir, password, dataDir, url, sql,
+    urlAt: (address: string, db = 'postgres') => `postgresql://${PG_USER}:${password}@${address}:${port}/${db}`,
     shown: (db = 'postgres') => `postgresql://${PG_USER}@${host}:${port}/${db}`,
     newDatabase: async (prefix = 'df') => {
       const name = `${prefix}_${process.pid}_${++counter}`;

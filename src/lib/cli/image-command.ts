@@ -4,7 +4,9 @@ import { UserError } from '../errors.js';
 import { jobOutcome } from '../image/report.js';
 import { ImageType } from '../image/types.js';
 import { resolveDbPath } from '../index/location.js';
+import { testMachineWarning } from '../proc/machine.js';
 import { BaseCommand, dbFlag, openStore } from './base.js';
+import { warn } from './output.js';
 
 export const buildFlags = {
   db: dbFlag,
@@ -27,6 +29,10 @@ export const buildFlags = {
   }),
   'dry-run': Flags.boolean({ description: 'Print the validated config, side repository, kickstart diff and exact command; run nothing.' }),
   detach: Flags.boolean({ description: 'Run the job in the background and print its id.' }),
+  queue: Flags.boolean({
+    description: 'Record the job for an "imagebuild worker" of its arch (on this machine or, with a PostgreSQL --db, any other) and print its id; run nothing here.',
+    exclusive: ['detach', 'dry-run'],
+  }),
   timeout: Flags.integer({ description: 'Stop the image tool after this many seconds.', min: 1, helpValue: 'SECONDS' }),
   'keep-workdir': Flags.boolean({
     description: 'Keep the job\'s work folder after the job (--no-keep-workdir: always remove it). Default: removed when the job succeeds, kept otherwise.',
@@ -52,6 +58,8 @@ export abstract class ImageBuildCommand extends BaseCommand {
     const { flags } = await this.parse(this.constructor as typeof ImageBuildCommand & { flags: typeof buildFlags });
     const { submitBuild } = await import('../image/submit.js');
     const dbFile = resolveDbPath(flags.db);
+    const machineWarning = testMachineWarning();
+    if (machineWarning) warn(this.label, machineWarning);
     const store = await openStore(flags.db);
     try {
       const f = flags as typeof flags & { format?: string; 'boot-iso'?: string };
@@ -62,6 +70,14 @@ export abstract class ImageBuildCommand extends BaseCommand {
         return;
       }
       const job = r.job!;
+      if (r.queued) {
+        // The id on stdout, as --detach prints it; why it was queued (when not asked) on stderr.
+        if (r.queued.why) this.note(`job ${job.id} queued for an imagebuild worker of ${job.arch}: ${r.queued.why} (follow it with "imagebuild logs ${job.id} --follow")`);
+        for (const n of r.notes) this.note(n);
+        if (flags.json) this.printJson(job);
+        else process.stdout.write(`${job.id}\n`);
+        return;
+      }
       if (flags.json) this.printJson(flags.detach ? { id: job.id } : job);
       else if (flags.detach) process.stdout.write(`${job.id}\n`);
       else process.stdout.write(`job ${job.id} ${job.state}${job.artifacts.length ? `: ${job.artifacts.join(' ')}` : ''}\n`);

@@ -5,6 +5,7 @@
 // An RPM is claimed with a lease: a deadline its worker renews while it works. A claim whose
 // lease ran out is taken over by the next worker that looks; one made by a process of this
 // machine that is gone (kill -9, then maybe pid reuse) is given back at once.
+import { leaseMs } from '../proc/lease.js';
 import { runnerAlive } from '../proc/liveness.js';
 import { onThisHost, thisWorker, type WorkerRef } from '../proc/worker.js';
 import type { BuildJob, BuildState, Claim, NewRpmJob, RpmJob, RpmRecord, RpmWrite, Store } from '../store/port.js';
@@ -14,15 +15,7 @@ export type { BuildJob, BuildState, NewRpmJob, QueueOverview, RpmJob, RpmState }
 /** A claim older than this without a heartbeat is abandoned even if its pid is alive (pid reuse); for claims without a lease. */
 const STALE_SECONDS = 600;
 
-/**
- * How long a claim lasts without renewal: DARKFORGE_LEASE_SECONDS, default 120. A worker renews
- * its claims every quarter of that; a worker that stops (killed, cut off from the store) loses
- * them after at most this long, and another takes them over.
- */
-export function leaseMs(env: NodeJS.ProcessEnv = process.env): number {
-  const s = Number(env.DARKFORGE_LEASE_SECONDS);
-  return Number.isFinite(s) && s > 0 ? Math.round(s * 1000) : 120_000;
-}
+export { leaseMs };
 
 export class ImportQueue {
   readonly leaseMs: number;

@@ -257,9 +257,29 @@ export interface ImageJobRow {
   retry_of: number | null;
   /** The machine whose process runs (or last ran) the job; its pid and group mean something there only. */
   host: string | null;
-  /** For workers on other machines (not used yet): who holds the job, and until when (store clock, ms). */
+  /** The process that holds (or last held) the running job (WorkerRef.id), and until when (store clock, ms) unless it renews. */
   worker_id: string | null;
   lease_until: number | null;
+  /** 1: recorded for an `imagebuild worker` (which claims it); 0: run by the command that made it. */
+  for_worker: number;
+}
+
+/** One piece of a job's log as the store keeps it: `pos` is its byte offset in the whole log. */
+export interface JobLogChunk {
+  pos: number;
+  data: Buffer;
+}
+
+/** How a job's folder on the machine that runs it is claimed, inside the transaction that records it. */
+export interface JobDirs {
+  claimDir: (id: number) => { jobDir: string; logPath: string };
+  releaseDir: (jobDir: string) => void;
+}
+
+/** A claim on a running job: who holds it, for how long without renewal. */
+export interface JobLease {
+  workerId: string;
+  leaseMs: number;
 }
 
 export interface NewImageJob {
@@ -268,10 +288,13 @@ export interface NewImageJob {
   backend: string;
   /** JSON text. */
   config: string;
-  pid: number;
-  host: string;
+  /** The process responsible until a runner takes over; null for a job waiting for a worker. */
+  pid: number | null;
+  host: string | null;
   timeoutS?: number;
   retryOf?: number;
+  /** Waits for an `imagebuild worker` to claim it. */
+  forWorker?: boolean;
 }
 
 export interface ImageJobStore {
@@ -279,13 +302,31 @@ export interface ImageJobStore {
    * A queued job. Its folder is claimed by `claimDir(id)` inside the same transaction; if the
    * record cannot be completed, `releaseDir(jobDir)` gives the folder up again.
    */
-  create(job: NewImageJob, dirs: { claimDir: (id: number) => { jobDir: string; logPath: string }; releaseDir: (jobDir: string) => void }): Promise<ImageJobRow>;
+  create(job: NewImageJob, dirs: JobDirs): Promise<ImageJobRow>;
   get(id: number): Promise<ImageJobRow | undefined>;
   list(): Promise<ImageJobRow[]>;
   /** A detached runner takes over a queued job from the process that created it. */
   handOver(id: number, pid: number): Promise<void>;
-  /** queued -> running; false when the job is no longer queued. */
-  started(id: number, pid: number, host: string): Promise<boolean>;
+  /** queued -> running, held under `lease` when given; false when the job is no longer queued. */
+  started(id: number, pid: number, host: string, lease?: JobLease): Promise<boolean>;
+  /**
+   * A worker takes the oldest job waiting for one (queued, for_worker) whose arch is one of
+   * `arches`: queued -> running, held by `worker` until the store's clock passes now + leaseMs,
+   * with its folder claimed on the worker's machine. Concurrent claimants never get the same job.
+   */
+  claim(worker: WorkerRef, o: { arches: string[]; leaseMs: number }, dirs: JobDirs): Promise<ImageJobRow | undefined>;
+  /** Extend the lease of a running job `workerId` holds; false when it holds it no longer (ended, canceled, given up). */
+  renewLease(id: number, workerId: string, leaseMs: number): Promise<boolean>;
+  /** Running jobs whose lease ran out by the store's clock. */
+  lapsed(): Promise<ImageJobRow[]>;
+  /** running -> failed with `why`, only if `workerId` still holds it and its lease ran out. */
+  markLost(id: number, workerId: string, why: string): Promise<boolean>;
+  /** A worker's running job -> queued again for any worker (its process, folder and lease forgotten), only if `workerId` holds it. */
+  putBack(id: number, workerId: string): Promise<boolean>;
+  /** Append to a job's log, keeping about its last `keepBytes` (older pieces are dropped). */
+  appendLog(id: number, data: Buffer, keepBytes: number): Promise<void>;
+  /** Pieces of a job's log that start at or after byte `from`, in order, about `maxBytes` at most (at least one). */
+  readLog(id: number, from: number, maxBytes: number): Promise<JobLogChunk[]>;
   setProcessGroup(id: number, pgid: number | null): Promise<void>;
   /** Final state, in one statement, only if the job is not final yet. */
   finished(id: number, state: FinalState, o: { artifacts: string; error: string | null }): Promise<void>;
@@ -305,6 +346,8 @@ export type Backend = 'sqlite' | 'postgresql';
 
 export interface Store extends IndexStore {
   readonly backend: Backend;
+  /** Processes on other machines may share this store (a server), not only this machine's. */
+  readonly shared: boolean;
   /** Where the store is, for messages and --json: the SQLite file, or the PostgreSQL URL without its password. */
   readonly file: string;
   /** Opened for reading only: this process cannot write it. */

@@ -149,6 +149,17 @@ const MIGRATIONS: Record<number, string> = {
   );
   CREATE INDEX image_jobs_state ON image_jobs (state);
   `,
+  // Image workers: the job logs, readable from any machine (see SQLite's migration 6).
+  6: `
+  ALTER TABLE image_jobs ADD COLUMN for_worker smallint NOT NULL DEFAULT 0;
+  CREATE TABLE image_job_logs (
+    job_id integer NOT NULL REFERENCES image_jobs(id) ON DELETE CASCADE,
+    pos    bigint NOT NULL,
+    data   bytea NOT NULL,
+    PRIMARY KEY (job_id, pos)
+  );
+  CREATE INDEX image_jobs_waiting ON image_jobs (id) WHERE state = 'queued' AND for_worker = 1;
+  `,
 };
 
 /** The first version a PostgreSQL database can have. */

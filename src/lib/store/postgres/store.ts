@@ -99,6 +99,7 @@ function idBytes(hex: string): Buffer | undefined {
 
 export class PostgresStore implements Store {
   readonly backend: Backend = 'postgresql';
+  readonly shared = true;
   readonly file: string;
   readonly queue: PgImportQueue;
   readonly imageJobs: PgImageJobs;
@@ -281,7 +282,9 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
  * A standby server, a read-only default transaction, or missing privileges make it read-only.
  */
 async function writeAccess(db: PgDb, version: number): Promise<true | string> {
-  const tables = ['builds', 'rpms', 'files', 'names', 'file_types', 'instances', 'import_builds', 'import_rpms', 'image_jobs'];
+  // The tables of the schema the database has now (image_job_logs came with version 6).
+  const tables = ['builds', 'rpms', 'files', 'names', 'file_types', 'instances', 'import_builds', 'import_rpms', 'image_jobs',
+    ...(version >= 6 ? ['image_job_logs'] : [])];
   const [r] = await db.query<{ standby: boolean; ro: string; schema: string | null; create: boolean; write: boolean }>(`SELECT pg_is_in_recovery() AS standby,
       current_schema() AS schema,
       current_setting('transaction_read_only') AS ro,

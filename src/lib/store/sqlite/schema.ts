@@ -190,9 +190,23 @@ const MIGRATIONS: string[] = [
   ALTER TABLE image_jobs ADD COLUMN worker_id TEXT;
   ALTER TABLE image_jobs ADD COLUMN lease_until INTEGER;
   `,
+  // 6: image workers (issue 16). for_worker (0 or 1) marks a job recorded for an `imagebuild
+  // worker` (--queue) rather than run by the command that made it. A job's log is kept in the
+  // store as well, in pieces appended while it runs (the newest few MB of it), so it can be read
+  // from any machine; pos is a piece's byte offset in the whole log.
+  `
+  ALTER TABLE image_jobs ADD COLUMN for_worker INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE image_job_logs (
+    job_id INTEGER NOT NULL REFERENCES image_jobs(id) ON DELETE CASCADE,
+    pos    INTEGER NOT NULL,
+    data   BLOB NOT NULL,
+    PRIMARY KEY (job_id, pos)
+  );
+  CREATE INDEX image_jobs_waiting ON image_jobs (id) WHERE state = 'queued' AND for_worker = 1;
+  `,
 ];
 
-/** The oldest schema a read-only opening can answer from: 5 only added queue and job columns. */
+/** The oldest schema a read-only opening can answer from: 5 and 6 only added queue and job columns and job logs. */
 export const READABLE_SCHEMA_VERSION = 4;
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

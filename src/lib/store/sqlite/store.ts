@@ -34,6 +34,8 @@ function idBytes(hex: string): Buffer | undefined {
 
 export class SqliteStore implements Store {
   readonly backend: Backend = 'sqlite';
+  /** One machine's file: processes elsewhere cannot share it (SQLite over a network file system is not supported). */
+  readonly shared = false;
   readonly db: Database;
   readonly readOnly: boolean;
   private queueStore?: ImportQueueStore;
