@@ -1,5 +1,6 @@
 // Explicit command registry (oclif "explicit" discovery): `darkserver index` cannot come from
 // file-name discovery, where commands/darkserver/index.ts would be the topic itself.
+import DarkserverDbCopy from './commands/darkserver/db/copy.js';
 import DarkserverDebug from './commands/darkserver/debug.js';
 import DarkserverFind from './commands/darkserver/find.js';
 import DarkserverImport from './commands/darkserver/import.js';
@@ -20,6 +21,7 @@ import ImagebuildStatus from './commands/imagebuild/status.js';
 import ImagebuildWorker from './commands/imagebuild/worker.js';
 
 export const COMMANDS = {
+  'darkserver:db:copy': DarkserverDbCopy,
   'darkserver:debug': DarkserverDebug,
   'darkserver:find': DarkserverFind,
   'darkserver:import': DarkserverImport,

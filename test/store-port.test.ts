@@ -8,9 +8,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { synthRecords } from '../bench/synthetic-index.ts';
-import { openStore } from '../src/lib/store/open.ts';
-import type { ImageJobStore, RpmRecord, Store, WorkerRef } from '../src/lib/store/port.ts';
+import { readdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { UserError } from '../src/lib/errors.ts';
+import { TargetNotEmpty } from '../src/lib/store/not-empty.ts';
+import { openIndexLoad, openStore } from '../src/lib/store/open.ts';
+import { COPY_COLUMNS, COPY_ORDER, COPY_TABLES, type CopyRow, type CopyTable, type ImageJobStore, type RpmRecord, type Store, type WorkerRef } from '../src/lib/store/port.ts';
 import { tempDir } from './helpers/cli.ts';
+import { AWKWARD_IDS, awkwardRecords, fillQueueAndJobs } from './helpers/awkward-index.ts';
 import { BACKENDS, freshDb, type Backend } from './helpers/backends.ts';
 
 const ID_A = '699d82ed314fa6085dda4886782c4f341d2b5137';
@@ -340,3 +345,192 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Copying a store: snapshot() and openIndexLoad(), between every pair of backends.
+
+/** Every table of a store as its snapshot reads it, in batches of `batch`. */
+async function dump(s: Store, batch = 1000): Promise<Record<CopyTable, CopyRow[]>> {
+  const snap = await s.snapshot();
+  try {
+    const out = {} as Record<CopyTable, CopyRow[]>;
+    for (const t of COPY_TABLES) {
+      out[t] = [];
+      for await (const rows of snap.rows(t, batch)) {
+        assert.ok(rows.length > 0 && rows.length <= batch, `${t}: a batch of ${rows.length}`);
+        out[t].push(...rows);
+      }
+      assert.equal(out[t].length, snap.counts[t], `${t}: as many rows as counted`);
+    }
+    return out;
+  } finally {
+    await snap.close();
+  }
+}
+
+/** Copy `from` into the store at `to` through the port, `batch` rows at a time. */
+async function load(from: Store, to: string, o: { replace?: boolean; batch?: number } = {}): Promise<void> {
+  const snap = await from.snapshot();
+  const l = await openIndexLoad(to, { replace: o.replace });
+  try {
+    for (const t of COPY_TABLES) for await (const rows of snap.rows(t, o.batch ?? 777)) await l.write(t, rows);
+    await snap.close();
+    await l.commit();
+  } finally {
+    await l.abort();
+    await snap.close();
+  }
+}
+
+describe('copying a store: snapshot and bulk load', () => {
+  const sources = {} as Record<Backend, string>;
+  const recs = [...records(), ...awkwardRecords()];
+  before(async () => {
+    for (const b of BACKENDS) {
+      sources[b] = await freshDb(b, 'copysrc');
+      const s = await openStore(sources[b]);
+      for (const r of recs) await s.addRpm(r);
+      await fillQueueAndJobs(s);
+      await s.close();
+    }
+  });
+
+  for (const from of BACKENDS) {
+    for (const to of BACKENDS) {
+      test(`${from} to ${to}: every row with its id, and every answer, as in the source`, async () => {
+        const src = await openStore(sources[from], { readOnly: true });
+        const dst = await freshDb(to, 'copydst');
+        try {
+          await load(src, dst);
+          const copy = await openStore(dst);
+          try {
+            const [a, b] = [await dump(src), await dump(copy)];
+            for (const t of COPY_TABLES) assert.deepEqual(b[t], a[t], `${t}: the same rows in the same order`);
+            assert.ok(a.files.length > 20_000 && a.import_rpms.length === 4 && a.instances.length === 2);
+            for (const id of [...AWKWARD_IDS, ID_A, ID_B, ...recs.slice(0, 30).map((r) => r.rows[0]?.buildId).filter(Boolean)]) {
+              assert.deepEqual(await copy.byBuildId(id), await src.byBuildId(id), `byBuildId ${id}`);
+              assert.deepEqual(await copy.buildSiblings(id), await src.buildSiblings(id), `buildSiblings ${id}`);
+            }
+            for (const r of recs.slice(-30)) {
+              assert.deepEqual(await copy.byNvra(r.nvra), await src.byNvra(r.nvra), `byNvra ${r.nvra}`);
+              assert.deepEqual(await copy.rpmsNamed(r.name), await src.rpmsNamed(r.name), `rpmsNamed ${r.name}`);
+              for (const f of r.rows) assert.deepEqual(await copy.byPath(f.path), await src.byPath(f.path), `byPath ${JSON.stringify(f.path)}`);
+            }
+            assert.deepEqual(await copy.stats(), await src.stats());
+            assert.deepEqual(await copy.instances(), await src.instances());
+            assert.deepEqual(await copy.imageJobs.list(), [], 'image jobs are not copied');
+            // The copy goes on: new ids follow the copied ones, new names and types are interned.
+            assert.equal(await copy.addRpm(rec('after-copy', 'after-1-1.x86_64', [{ path: '/usr/bin/brand-new-name', buildId: ID_C, type: 'executable' },
+              { path: '/usr/bin/after', buildId: ID_C, type: 'newer-type' as RpmRecord['rows'][0]['type'] }])), true);
+            const added = await copy.byNvra('after-1-1.x86_64');
+            assert.deepEqual(added.map((m) => [m.elf, m.type]), [['/usr/bin/after', 'newer-type'], ['/usr/bin/brand-new-name', 'executable']]);
+            const after = await dump(copy);
+            const maxId = (rows: CopyRow[]): number => Math.max(...rows.map((r) => r[0] as number));
+            assert.equal(maxId(after.rpms), maxId(a.rpms) + 1);
+            assert.equal(maxId(after.file_types), maxId(a.file_types) + 1);
+            const nb = await copy.queue.addBuild('koji', 123456);
+            assert.equal(nb.id, maxId(a.import_builds) + 1);
+          } finally {
+            await copy.close();
+          }
+        } finally {
+          await src.close();
+        }
+      });
+    }
+  }
+
+  for (const backend of BACKENDS) {
+    test(`${backend}: rows come in primary-key order, from one snapshot that later writes do not change`, async () => {
+      const db = await freshDb(backend, 'snap');
+      const s = await openStore(db);
+      const writer = await openStore(db);
+      try {
+        for (const r of recs.slice(0, 200)) await s.addRpm(r);
+        const snap = await s.snapshot();
+        const before = snap.counts.rpms;
+        // Another connection writes while the snapshot is read.
+        await writer.addRpm(rec('late', 'late-1-1.x86_64', [{ path: '/usr/bin/late', buildId: ID_C, type: 'executable' }]));
+        for (const t of COPY_TABLES) {
+          const key = COPY_ORDER[t].map((c) => COPY_COLUMNS[t].indexOf(c));
+          let prev: CopyRow | undefined;
+          let n = 0;
+          for await (const rows of snap.rows(t, 50)) {
+            for (const r of rows) {
+              if (prev) {
+                const cmp = key.map((k) => (prev![k]! < r[k]! ? -1 : prev![k]! > r[k]! ? 1 : 0)).find((x) => x !== 0) ?? 0;
+                assert.equal(cmp, -1, `${t}: ascending ${COPY_ORDER[t].join(', ')}`);
+              }
+              prev = r;
+              n++;
+            }
+          }
+          assert.equal(n, snap.counts[t]);
+        }
+        assert.equal(snap.counts.rpms, before);
+        assert.equal(snap.counts.rpms, 200, 'the RPM written after the snapshot began is not in it');
+        await snap.close();
+        assert.equal((await s.stats()).rpms, 201);
+      } finally {
+        await writer.close();
+        await s.close();
+      }
+    });
+
+    test(`${backend}: a target that holds an index is refused and left as it was; replace replaces it and keeps the target's image jobs`, async () => {
+      const src = await openStore(sources.sqlite, { readOnly: true });
+      const db = await freshDb(backend, 'full');
+      const t = await openStore(db);
+      await t.addRpm(rec('mine', 'mine-1-1.x86_64', [{ path: '/usr/bin/mine', buildId: ID_A, type: 'executable' }]));
+      const root = tempDir();
+      const job = await t.imageJobs.create({ type: 'boot', arch: 'x86_64', backend: 'lorax', config: '{}', pid: 7, host: 'server' },
+        { claimDir: (id) => ({ jobDir: join(root, String(id)), logPath: join(root, String(id), 'job.log') }), releaseDir: () => undefined });
+      await t.close();
+      try {
+        const e = await load(src, db).then(() => undefined, (x: unknown) => x);
+        assert.ok(e instanceof TargetNotEmpty, String(e));
+        assert.equal(e.exitCode, 2);
+        assert.match(e.message, /holds an index already \(1 RPMs, 1 build-id rows, 0 builds in the import queue\).*pass --replace/);
+        let again = await openStore(db);
+        assert.equal((await again.byNvra('mine-1-1.x86_64')).length, 1, 'left as it was');
+        await again.close();
+        await load(src, db, { replace: true });
+        again = await openStore(db);
+        assert.deepEqual(await again.byNvra('mine-1-1.x86_64'), [], 'replaced');
+        assert.equal((await again.stats()).rpms, (await src.stats()).rpms);
+        assert.deepEqual((await again.imageJobs.list()).map((j) => [j.id, j.type, j.host]), [[job.id, 'boot', 'server']], 'its own image job stays');
+        await again.close();
+      } finally {
+        await src.close();
+      }
+    });
+
+    test(`${backend}: an aborted load, or one whose rows point nowhere, leaves the target as it was`, async () => {
+      const src = await openStore(sources.postgresql, { readOnly: true });
+      const db = await freshDb(backend, 'abort');
+      const t = await openStore(db);
+      await t.addRpm(rec('keep', 'keep-1-1.x86_64', [{ path: '/usr/bin/keep', buildId: ID_B, type: 'executable' }]));
+      const before = await dump(t);
+      await t.close();
+      try {
+        const snap = await src.snapshot();
+        const l = await openIndexLoad(db, { replace: true });
+        for await (const rows of snap.rows('builds', 100)) await l.write('builds', rows);
+        for await (const rows of snap.rows('rpms', 100)) { await l.write('rpms', rows); break; }
+        await snap.close();
+        await l.abort();
+        await l.abort();
+        const orphan = await openIndexLoad(db, { replace: true });
+        await orphan.write('file_types', [[0, 'debuginfo']]);
+        await orphan.write('files', [[424242, 0, 0, 0, 0, 0, Buffer.from(ID_A, 'hex')]]);
+        await assert.rejects(orphan.commit(), (e: unknown) => e instanceof UserError && /refer|reference/.test(e.message) && /nothing was changed/.test(e.message));
+        const s = await openStore(db);
+        assert.deepEqual(await dump(s), before, 'the target is as it was');
+        await s.close();
+        if (backend === 'sqlite') assert.deepEqual(readdirSync(dirname(db)).filter((f) => f.includes('.copy-')), [], 'no temporary file left');
+      } finally {
+        await src.close();
+      }
+    });
+  }
+});

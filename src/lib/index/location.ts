@@ -35,15 +35,22 @@ export function dbUrlScheme(value: string): string | undefined {
  */
 export function resolveDbPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const [value, where] = flag ? [flag, '--db'] : [env.DARKFORGE_DB, '$DARKFORGE_DB'];
-  if (value) {
-    if (isPostgresUrl(value)) return value;
-    // Any other scheme is refused: the index is a SQLite file or a PostgreSQL database.
-    const scheme = dbUrlScheme(value);
-    if (scheme) {
-      throw new UserError(`${where} ${redactUrl(value)}: a ${scheme} URL, which darkforge cannot open (give the path of a SQLite file, or a postgresql:// URL)`, 2);
-    }
+  return value ? resolveStoreArg(value, where) : checkDbFile(defaultDbPath(env));
+}
+
+/**
+ * A store named on the command line (`where` says how, for the message: "--db", "FROM"): a
+ * postgresql:// URL as it is, else the SQLite file it names (checkDbFile). Throws a UserError
+ * (exit 2) for a URL of another scheme.
+ */
+export function resolveStoreArg(value: string, where: string): string {
+  if (isPostgresUrl(value)) return value;
+  // Any other scheme is refused: the index is a SQLite file or a PostgreSQL database.
+  const scheme = dbUrlScheme(value);
+  if (scheme) {
+    throw new UserError(`${where} ${redactUrl(value)}: a ${scheme} URL, which darkforge cannot open (give the path of a SQLite file, or a postgresql:// URL)`, 2);
   }
-  return checkDbFile(value ? resolve(value) : defaultDbPath(env));
+  return checkDbFile(resolve(value));
 }
 
 /**

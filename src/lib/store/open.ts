@@ -2,7 +2,7 @@
 // PostgreSQL database; anything else is an SQLite file. Each adapter loads only when used, so a
 // query on an SQLite index never loads the PostgreSQL client.
 import { isPostgresUrl } from '../index/location.js';
-import type { Store, StoreOptions } from './port.js';
+import type { IndexLoad, LoadOptions, Store, StoreOptions } from './port.js';
 
 export async function openStore(target: string, opts: StoreOptions = {}): Promise<Store> {
   if (isPostgresUrl(target)) {
@@ -22,4 +22,17 @@ export async function storeForChild(target: string): Promise<{ arg: string; env:
   if (!isPostgresUrl(target)) return { arg: target, env: {} };
   const { parsePgTarget } = await import('./postgres/target.js');
   return parsePgTarget(target).child;
+}
+
+/**
+ * A bulk load of a whole index into the store `target` names (darkserver db copy): a new or empty
+ * store, or one whose index and queue are replaced when `o.replace`. Created when absent.
+ */
+export async function openIndexLoad(target: string, o: LoadOptions = {}): Promise<IndexLoad> {
+  if (isPostgresUrl(target)) {
+    const { PgIndexLoad } = await import('./postgres/copy.js');
+    return PgIndexLoad.open(target, o);
+  }
+  const { SqliteIndexLoad } = await import('./sqlite/copy.js');
+  return SqliteIndexLoad.open(target, o);
 }

@@ -341,6 +341,76 @@ export interface ImageJobStore {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Copying a store (darkserver db copy): the index and the import queue as rows, table by table.
+// Ids are kept, so a copy answers every query as its source did (ties are ordered by id).
+
+/** The tables a copy carries, in the order they are written (a row's references come first). */
+export const COPY_TABLES = ['builds', 'rpms', 'names', 'file_types', 'files', 'instances', 'import_builds', 'import_rpms'] as const;
+export type CopyTable = typeof COPY_TABLES[number];
+
+/** Each table's columns, in the order a CopyRow holds them. The same on every backend and schema version this darkforge copies. */
+export const COPY_COLUMNS: Record<CopyTable, readonly string[]> = {
+  builds: ['id', 'instance', 'name', 'version', 'release', 'nvr', 'koji_build_id', 'distro'],
+  rpms: ['id', 'build_id', 'instance', 'pkgid', 'name', 'epoch', 'version', 'release', 'arch', 'nvra', 'source_rpm', 'url', 'size',
+    'payload_compressor', 'method', 'elf_files', 'elf_without_buildid', 'indexed_at'],
+  names: ['id', 'name'],
+  file_types: ['id', 'name'],
+  files: ['rpm_id', 'seq', 'dir', 'stem', 'tail', 'type', 'buildid'],
+  instances: ['name', 'hub', 'topurl', 'weburl', 'mirrors', 'retrace', 'updated_at'],
+  import_builds: ['id', 'instance', 'koji_build_id', 'nvr', 'state', 'koji_state', 'attempts', 'last_error', 'worker_pid', 'heartbeat',
+    'created_at', 'updated_at'],
+  import_rpms: ['id', 'job_id', 'instance', 'koji_rpm_id', 'nvra', 'url', 'payloadhash', 'size', 'state', 'attempts', 'last_error',
+    'worker_pid', 'heartbeat', 'bytes_fetched', 'method', 'updated_at', 'worker_id', 'host', 'lease_until'],
+};
+
+/** The primary key each table is read in: the stable order of an export, the same on every backend. */
+export const COPY_ORDER: Record<CopyTable, readonly string[]> = {
+  builds: ['id'], rpms: ['id'], names: ['id'], file_types: ['id'], files: ['rpm_id', 'seq'], instances: ['name'],
+  import_builds: ['id'], import_rpms: ['id'],
+};
+
+/** One row: text as strings, integers as numbers, build-ids as bytes, NULL as null. */
+export type CopyValue = string | number | Buffer | null;
+export type CopyRow = CopyValue[];
+
+/** Rows per table, and the image job records (which a copy leaves where they are). */
+export type CopyCounts = Record<CopyTable, number> & { image_jobs: number };
+
+/** A consistent view of a store, read table by table (one read transaction). */
+export interface IndexSnapshot {
+  readonly schemaVersion: number;
+  readonly counts: CopyCounts;
+  /** The rows of `table` in COPY_ORDER, `batch` at a time (never the whole table in memory). */
+  rows(table: CopyTable, batch?: number): AsyncIterable<CopyRow[]>;
+  /** End the read transaction; every `rows` iterator must be finished or abandoned first. */
+  close(): Promise<void>;
+}
+
+export interface LoadOptions {
+  /** Replace what the target holds instead of refusing a target that already holds an index or a queue. */
+  replace?: boolean;
+}
+
+/**
+ * A bulk load of a whole index into one store: nothing is visible to its readers until commit(),
+ * and abort() (or a crash, or a lost connection) leaves the target as it was. The target's own
+ * image job records are kept.
+ */
+export interface IndexLoad {
+  /** The target, for messages (a PostgreSQL URL without its password). */
+  readonly file: string;
+  readonly schemaVersion: number;
+  /** What the target held before (an index replaced under LoadOptions.replace). */
+  readonly previous: CopyCounts;
+  /** Append rows to `table`: tables in COPY_TABLES order, each table's rows in COPY_ORDER. */
+  write(table: CopyTable, rows: CopyRow[]): Promise<void>;
+  /** Rebuild indexes, check every reference, and make the new index visible at once. */
+  commit(): Promise<void>;
+  /** Drop everything written; the target stays as it was. Safe to call more than once, and after commit (then it does nothing). */
+  abort(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 export type Backend = 'sqlite' | 'postgresql';
 
@@ -354,6 +424,8 @@ export interface Store extends IndexStore {
   readonly readOnly: boolean;
   readonly queue: ImportQueueStore;
   readonly imageJobs: ImageJobStore;
+  /** A consistent snapshot of the index and the import queue, to copy them (darkserver db copy). */
+  snapshot(): Promise<IndexSnapshot>;
   close(): Promise<void>;
 }
 
@@ -362,4 +434,6 @@ export interface StoreOptions {
   mustExist?: boolean;
   /** The caller only reads: a store it cannot write is opened read-only instead of refused. */
   readOnlyOk?: boolean;
+  /** This process only reads, and changes nothing: the store is never created nor migrated (the source of a copy). */
+  readOnly?: boolean;
 }

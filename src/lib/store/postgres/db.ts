@@ -125,6 +125,19 @@ export class PgDb {
     }
   }
 
+  /**
+   * One connection for a session of many statements (a snapshot read through cursors, a bulk
+   * load): give it back with release(), or release(true) to close it, which also ends (and so
+   * rolls back) any transaction it still has open.
+   */
+  async connect(): Promise<PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (e) {
+      throw this.mapError(e);
+    }
+  }
+
   async close(): Promise<void> {
     await this.pool.end().catch(() => undefined);
   }

@@ -5,7 +5,7 @@ import { UserError } from '../../errors.js';
 import { readOnly } from '../../index/db-errors.js';
 import { splitPath } from '../path-parts.js';
 import type {
-  Backend, IndexStats, InstanceRecord, Match, RpmRecord, RpmSummary, Store, StoreOptions,
+  Backend, IndexSnapshot, IndexStats, InstanceRecord, Match, RpmRecord, RpmSummary, Store, StoreOptions,
 } from '../port.js';
 import { nowS, PgDb, TxClient } from './db.js';
 import { PgImageJobs } from './image-jobs.js';
@@ -115,6 +115,11 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await this.db.close();
+  }
+
+  async snapshot(): Promise<IndexSnapshot> {
+    const { PgSnapshot } = await import('./copy.js');
+    return PgSnapshot.open(this.db);
   }
 
   async hasRpm(instance: string, pkgid: string): Promise<boolean> {
@@ -255,8 +260,18 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
   const db = new PgDb(target);
   try {
     const version = await schemaVersion(db);
-    if (version === 0 && opts.mustExist) {
+    if (version === 0 && (opts.mustExist || opts.readOnly)) {
       throw new UserError(`${db.display}: no darkforge index in this database yet (run "darkserver index" first, or pass --db)`);
+    }
+    if (opts.readOnly) {
+      if (version < PG_SCHEMA_VERSION) {
+        throw new UserError(`${db.display}: the index database was written by an older darkforge (schema ${version}, this one needs `
+          + `${PG_SCHEMA_VERSION}); run any darkserver command on it once to upgrade it`);
+      }
+      if (version > PG_SCHEMA_VERSION) {
+        throw new UserError(`${db.display}: database schema version ${version} is newer than this darkforge understands (${PG_SCHEMA_VERSION}); upgrade darkforge`);
+      }
+      return new PostgresStore(db, true);
     }
     // A reader of a current schema needs no more: it never writes (one round trip less for a query).
     const access = opts.readOnlyOk && version === PG_SCHEMA_VERSION ? true : await writeAccess(db, version);

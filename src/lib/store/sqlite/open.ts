@@ -30,6 +30,27 @@ export function openForWriting(file: string): Database {
   }
 }
 
+/**
+ * An existing database this process may write but must not change (the source of a copy): opened
+ * read-write, since in WAL mode a reader needs the FILE-shm index that only a writer may create
+ * (a read-only opening would otherwise read the whole file into memory), but never migrated.
+ */
+export function openUnchanged(file: string): Database {
+  let db: Database;
+  try {
+    db = new BetterSqlite3(file, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+  } catch (e) {
+    throw databaseError(file, e) ?? new UserError(`${file}: cannot open the index database (${ioMessage(e)})`);
+  }
+  try {
+    checkReadableSchema(db, file, false);
+    return db;
+  } catch (e) {
+    db.close();
+    throw unusable(file, e);
+  }
+}
+
 /** An error from opening or checking `file`, as the one sentence the user gets. */
 function unusable(file: string, e: unknown): UserError {
   if (e instanceof UserError) return e;
@@ -76,13 +97,14 @@ export function openForReading(file: string): Database {
 }
 
 /** A database opened read-only cannot be migrated: it must already have a schema this darkforge reads. */
-function checkReadableSchema(db: Database, file: string): void {
+function checkReadableSchema(db: Database, file: string, readOnly = true): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
     throw new UserError(`${file}: database schema version ${version} is newer than this darkforge understands (${SCHEMA_VERSION}); upgrade darkforge`);
   }
+  if (version === 0 && !readOnly) throw new UserError(`${file}: not a darkforge index database (no schema in it)`);
   if (version < READABLE_SCHEMA_VERSION) {
-    throw new UserError(`${file}: the index database is read-only and was written by an older darkforge (schema ${version}, `
+    throw new UserError(`${file}: the index database ${readOnly ? 'is read-only and ' : ''}was written by an older darkforge (schema ${version}, `
       + `this one needs ${SCHEMA_VERSION}); open it once with write access to upgrade it`);
   }
 }

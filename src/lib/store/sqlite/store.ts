@@ -8,10 +8,10 @@ import { readOnly } from '../../index/db-errors.js';
 import { splitPath } from '../path-parts.js';
 import { lazyPort } from '../lazy-port.js';
 import type {
-  Backend, ImageJobStore, ImportQueueStore, IndexStats, InstanceRecord, Match, RpmRecord, RpmSummary, Store, StoreOptions,
+  Backend, ImageJobStore, ImportQueueStore, IndexSnapshot, IndexStats, InstanceRecord, Match, RpmRecord, RpmSummary, Store, StoreOptions,
 } from '../port.js';
 import { databaseError, writeBlocker } from './errors.js';
-import { fileExists, openForReading, openForWriting } from './open.js';
+import { fileExists, openForReading, openForWriting, openUnchanged } from './open.js';
 import { lazyStatements } from './statements.js';
 
 // A path is stored as three interned names (path-parts.ts) and a type as a file_types id.
@@ -45,14 +45,14 @@ export class SqliteStore implements Store {
   private readonly typeIds = new Map<string, number>();
 
   constructor(readonly file: string, opts: StoreOptions = {}) {
-    if (opts.mustExist && !fileExists(file)) {
+    if ((opts.mustExist || opts.readOnly) && !fileExists(file)) {
       throw new UserError(`${file}: no index database there yet (run "darkserver index" first, or pass --db)`);
     }
     // Refuse a read-only index before anything is opened or written (not even the folder).
     const blocked = writeBlocker(file);
-    if (blocked && !opts.readOnlyOk) throw readOnly(file, blocked, true);
-    this.readOnly = blocked !== undefined;
-    this.db = this.readOnly ? openForReading(file) : openForWriting(file);
+    if (blocked && !opts.readOnlyOk && !opts.readOnly) throw readOnly(file, blocked, true);
+    this.readOnly = blocked !== undefined || opts.readOnly === true;
+    this.db = blocked !== undefined ? openForReading(file) : opts.readOnly ? openUnchanged(file) : openForWriting(file);
     const s = (sql: string): string => sql;
     this.stmts = lazyStatements(this.db, {
       hasRpm: s('SELECT 1 FROM rpms WHERE instance = ? AND pkgid = ?'),
@@ -101,6 +101,11 @@ export class SqliteStore implements Store {
       const { SqliteImageJobs } = await import('./image-jobs.js');
       return new SqliteImageJobs(this.db, (fn) => this.guard(fn));
     });
+  }
+
+  async snapshot(): Promise<IndexSnapshot> {
+    const { SqliteSnapshot } = await import('./copy.js');
+    return this.guard(() => new SqliteSnapshot(this.db, (fn) => this.guard(fn)));
   }
 
   /** Run `fn`, turning SQLite's failures of the database itself into DatabaseErrors naming the file. */
