@@ -2,7 +2,8 @@
 // SQLite rows, loaded into a throwaway PostgreSQL 15 cluster by `darkserver db copy` (the path an
 // operator takes), then the in-process lookup (queryBuildIds on one open Store, as `darkserver
 // query` does) timed on both backends in one run, with each backend's bytes per build-id row.
-// The cluster is the tests' (test/helpers/pg.ts): fsync off, which speeds the load, not the lookups.
+// The cluster is the tests' (test/helpers/pg.ts: fsync off, which speeds the load, not the lookups)
+// with a server's shared_buffers.
 import { copyStore } from '../src/lib/store/copy.ts';
 import { startPg } from '../test/helpers/pg.ts';
 import type { SyntheticDb } from './inproc.ts';
@@ -33,7 +34,8 @@ async function lookup(db: string, sampleFrom: string, n: number): Promise<Lookup
 }
 
 export async function pgBench(synthetic: SyntheticDb, n = 10_000): Promise<PgBenchResult> {
-  const cluster = await startPg();
+  // Sized as an operator sizes a server that holds this index: its working set in shared buffers.
+  const cluster = await startPg({ settings: { shared_buffers: '2GB', effective_cache_size: '8GB' } });
   try {
     const url = await cluster.newDatabase('bench');
     log(`postgresql: db copy of ${synthetic.rows} rows into a throwaway cluster`);
