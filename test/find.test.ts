@@ -132,7 +132,7 @@ test('download candidates: a failing mirror and a failing Koji fall back to the 
       '[alpha]', `server = ${a.hub}`, `topurl = ${a.topurl}`, `mirrors = ${a.base}/no/mirror/{nvra}.rpm`,
       `retrace = ${b.topurl}/packages/{name}/{version}/{release}/{arch}/{nvra}.rpm`, '',
     ].join('\n'));
-    const env = { XDG_CONFIG_HOME: home, XDG_CACHE_HOME: tempDir(), DARKFORGE_BACKOFF_MS: '1' };
+    const env = { XDG_CONFIG_HOME: home, XDG_CACHE_HOME: tempDir(), DARKFORGE_BACKOFF_MS: '1', DARKFORGE_RETRY_TIME: '1' };
     const db = join(tempDir(), 'i.sqlite');
     const build = builds.find((x) => x.nvr === 'df-kmod-1.0-1')!;
     await a.control({ faults: { fail_forever: [] } });

@@ -8,6 +8,8 @@ import { queryBuildIds, withCandidates } from '../index/query.js';
 import { Store } from '../index/store.js';
 import type { NetOptions } from '../net/dispatcher.js';
 import { openSource } from '../net/open-source.js';
+import { OutageLog } from '../net/outages.js';
+import { defaultRetryTimeMs, RetriesExhausted } from '../net/retry.js';
 import { redactUrl } from '../net/url-policy.js';
 import type { ByteSource } from '../rpm/source.js';
 import { cachePath, FindKind, makeCacheFolder } from './cache.js';
@@ -33,7 +35,7 @@ export interface FindOptions {
   cacheDir: string;
   /** Told about each source that failed before one delivered. */
   onFallback?: (url: string, message: string) => void;
-  /** Timeout and TLS settings for downloads (--timeout, --insecure). */
+  /** Timeout, TLS and retry settings for downloads (--timeout, --insecure, --retry-time). */
   net?: NetOptions;
 }
 
@@ -48,28 +50,48 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
   if (await isFile(dest)) return { path: dest, buildId: req.buildId, kind: req.kind, cached: true };
 
   const candidates = selectCandidates(store, req);
-  const failures: string[] = [];
   await makeCacheFolder(opts.cacheDir, dirname(dest));
-  for (const c of candidates) {
-    for (const url of c.urls) {
-      let src: ByteSource | undefined;
-      try {
-        src = await openSource(url, opts.net);
-        await extractFromRpm(src, c.member, dest);
-        return { path: dest, buildId: req.buildId, kind: req.kind, cached: false, rpm: c.rpm, url: redactUrl(url) };
-      } catch (e) {
-        const shown = redactUrl(url);
-        // Download errors name their URL already; it is said once, in front.
-        const msg = describeFailure(e).replace(`${shown}: `, '');
-        failures.push(`${shown}: ${msg}`);
-        opts.onFallback?.(shown, msg);
-      } finally {
-        await src?.close();
-      }
+  // Every source but the last gets a short first try, so one that is down does not hold up the
+  // others; those that failed for a passing reason are then tried again with the whole budget.
+  const budget = opts.net?.retryTimeMs ?? defaultRetryTimeMs();
+  const net: NetOptions = { ...opts.net, outages: opts.net?.outages ?? new OutageLog() };
+  const tries = candidates.flatMap((c) => c.urls.map((url) => ({ c, url })));
+  const failures = new Map<string, string>();
+  const later: typeof tries = [];
+  const attempt = async ({ c, url }: (typeof tries)[number], retryTimeMs: number): Promise<FindResult | unknown> => {
+    let src: ByteSource | undefined;
+    try {
+      src = await openSource(url, { ...net, retryTimeMs });
+      await extractFromRpm(src, c.member, dest);
+      return { path: dest, buildId: req.buildId, kind: req.kind, cached: false, rpm: c.rpm, url: redactUrl(url) } satisfies FindResult;
+    } catch (e) {
+      const shown = redactUrl(url);
+      // Download errors name their URL already; it is said once, in front.
+      const msg = describeFailure(e).replace(`${shown}: `, '');
+      failures.set(shown, msg);
+      opts.onFallback?.(shown, msg);
+      return e;
+    } finally {
+      await src?.close();
     }
+  };
+  for (const [i, t] of tries.entries()) {
+    const last = i === tries.length - 1;
+    const got = await attempt(t, last ? budget : Math.min(budget, FIRST_TRY_MS));
+    if (isResult(got)) return got;
+    if (!last && got instanceof RetriesExhausted && budget > FIRST_TRY_MS) later.push(t);
   }
-  throw new UserError(`${req.buildId}: no download source delivered the ${req.kind} file (${failures.join('; ')})`, 1);
+  for (const t of later) {
+    const got = await attempt(t, budget);
+    if (isResult(got)) return got;
+  }
+  throw new UserError(`${req.buildId}: no download source delivered the ${req.kind} file (${[...failures].map(([u, m]) => `${u}: ${m}`).join('; ')})`, 1);
 }
+
+/** How long a source with others after it is retried before they get their turn. */
+const FIRST_TRY_MS = 15_000;
+
+const isResult = (v: unknown): v is FindResult => typeof v === 'object' && v !== null && 'cached' in v && 'path' in v;
 
 function selectCandidates(store: Store, req: FindRequest): Candidate[] {
   if (req.kind === 'source') {

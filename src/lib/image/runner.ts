@@ -17,6 +17,8 @@ import { killGroup } from './process-group.js';
 import { addRepo, loadKickstart, parseKickstartSummary, readKickstartSource, unifiedDiff } from './kickstart.js';
 import { jobFinishedMail, jobStartedMail, sendJobMail } from './mail.js';
 import { JobSecrets, secretRedactor, withSecrets } from './secrets.js';
+import type { NetOptions } from '../net/dispatcher.js';
+import { OutageLog } from '../net/outages.js';
 import { buildSideRepo, planSideRepo, SideRpm } from './siderepo.js';
 import { parseStaging, stageArtifacts } from './staging.js';
 import { backendFor, requireTool } from './tools.js';
@@ -54,6 +56,8 @@ export function planOutputs(plan: JobPlan): { outputs: string[]; logs: string[] 
 export interface PlanOptions {
   workDir: string;
   env?: NodeJS.ProcessEnv;
+  /** Retries and outage lines for the Koji hub of the side repository. */
+  net?: NetOptions;
 }
 
 const SIDE_REPO = 'koji-side';
@@ -64,7 +68,7 @@ export async function planJob(cfg: ImageBuildConfig, o: PlanOptions): Promise<Jo
   let sideRepo: SideRpm[] = [];
   if (cfg.nvr.length || cfg.bid.length) {
     const inst = resolveInstance({ instance: cfg.kojiHub ? undefined : cfg.koji, hub: cfg.kojiHub, topurl: cfg.kojiTopurl });
-    sideRepo = await planSideRepo(new KojiClient({ hub: inst.hub }), inst, cfg.arch, cfg.nvr, cfg.bid);
+    sideRepo = await planSideRepo(new KojiClient({ hub: inst.hub, ...o.net }), inst, cfg.arch, cfg.nvr, cfg.bid);
   }
   const sideUrl = pathToFileURL(join(o.workDir, SIDE_REPO)).href;
   const ksPath = join(o.workDir, 'kickstart.ks');
@@ -148,10 +152,12 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
     });
     if (mailTo) await sendJobMail(mailTo.smtp, mailTo.to, jobStartedMail({ id: String(job.id), type: cfg.type, arch: cfg.arch }), log);
     log(`image build ${job.id}: ${cfg.type} for ${cfg.arch}, release ${cfg.release}, config ${cfg.files.join(', ')}`);
-    plan = await planJob(cfg, { workDir: work, env: o.env });
+    // A Koji hub or package store that is down is waited for, and the job log says so, once per outage.
+    const net: NetOptions = { outages: new OutageLog(log) };
+    plan = await planJob(cfg, { workDir: work, env: o.env, net });
     if (plan.sideRepo.length) {
       log(`creating the side repository with ${plan.sideRepo.length} RPMs from Koji`);
-      await buildSideRepo(join(work, SIDE_REPO), plan.sideRepo, { createrepo: requireTool('createrepo_c'), log });
+      await buildSideRepo(join(work, SIDE_REPO), plan.sideRepo, { createrepo: requireTool('createrepo_c'), log, net });
     }
     if (plan.kickstart) await writeFile(join(work, 'kickstart.ks'), plan.kickstart.flattened);
     const deadline = job.timeout_s ? Date.now() + job.timeout_s * 1000 : undefined;

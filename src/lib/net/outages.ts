@@ -1,0 +1,74 @@
+// What the user hears of a server that stops answering: one line when a source starts failing
+// long enough to notice, one when it answers again or when the run gives up on it; never a line
+// per attempt of each of 32 parallel workers. Shared by every request of a run (the hub client
+// and every download), it also remembers since when each source has been failing, so a request
+// that starts in the middle of an outage does not wait a whole budget again.
+
+export interface OutageLogOptions {
+  now?: () => number;
+  /** Failures shorter than this (and waits shorter than this) are not announced. Default 1 s. */
+  quietMs?: number;
+}
+
+interface Outage {
+  since: number;
+  announced: boolean;
+  gaveUp: boolean;
+}
+
+export class OutageLog {
+  private readonly down = new Map<string, Outage>();
+  private readonly now: () => number;
+  private readonly quietMs: number;
+
+  /** `say` prints one line (without the command's label); without it, nothing is said. */
+  constructor(private readonly say?: (line: string) => void, o: OutageLogOptions = {}) {
+    this.now = o.now ?? Date.now;
+    this.quietMs = o.quietMs ?? 1000;
+  }
+
+  /** When the current outage of `source` began (its first failure with no success since), if it is failing. */
+  since(source: string): number | undefined {
+    return this.down.get(source)?.since;
+  }
+
+  /** A request to `source` failed for `reason` and waits `waitMs` before it asks again, `leftMs` of its budget left. */
+  waiting(source: string, reason: string, waitMs: number, leftMs: number, asked = false): void {
+    const now = this.now();
+    let o = this.down.get(source);
+    if (!o) {
+      o = { since: now, announced: false, gaveUp: false };
+      this.down.set(source, o);
+    }
+    if (o.announced || o.gaveUp || (waitMs < this.quietMs && now - o.since < this.quietMs)) return;
+    o.announced = true;
+    this.say?.(`${source}: ${reason}; retrying in ${formatDuration(waitMs)}${asked ? ', as the server asks' : ''} (retry budget ${formatDuration(leftMs)} left)`);
+  }
+
+  /** `source` answered: its outage, if any, is over. */
+  recovered(source: string): void {
+    const o = this.down.get(source);
+    if (!o) return;
+    this.down.delete(source);
+    if (o.announced) this.say?.(`${source}: answering again after ${formatDuration(this.now() - o.since)}`);
+  }
+
+  /** A request to `source` ran out of budget; the last failure was `reason`. */
+  gaveUp(source: string, reason: string): void {
+    const o = this.down.get(source);
+    if (!o || o.gaveUp) return;
+    o.gaveUp = true;
+    if (o.announced) this.say?.(`${source}: still failing after ${formatDuration(this.now() - o.since)} (${reason}); giving up`);
+  }
+}
+
+/** "0.3 s", "12 s", "4 min 10 s", "2 h 5 min". */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  if (s < 9.95) return `${(Math.round(s * 10) / 10).toString()} s`;
+  const total = Math.round(s);
+  if (total < 60) return `${total} s`;
+  if (total < 3600) return `${Math.floor(total / 60)} min${total % 60 ? ` ${total % 60} s` : ''}`;
+  const m = Math.round(total / 60);
+  return `${Math.floor(m / 60)} h${m % 60 ? ` ${m % 60} min` : ''}`;
+}
