@@ -94,16 +94,24 @@ export interface ChildOutput { version: string; scans: ScanResult[]; query?: Que
 
 /** Run the scans (and the CLI query comparison) in a fresh network namespace; see netns-child.ts. */
 export async function runInNetns(input: ChildInput): Promise<ChildOutput> {
+  return inNetns<ChildInput, ChildOutput>('netns-child.ts', input, 'debuginfod');
+}
+
+/**
+ * Run bench/SCRIPT under `unshare -n` (loopback only) with `input` (its `work` folder replaced by
+ * a fresh one inside it); the JSON the script writes. `what` names the run in messages.
+ */
+export async function inNetns<I extends { work: string }, O>(script: string, input: I, what: string): Promise<O> {
   const work = mkdtempSync(join(input.work, 'netns-'));
   const inFile = join(work, 'input.json');
   const outFile = join(work, 'output.json');
   writeFileSync(inFile, JSON.stringify({ ...input, work }));
-  log('debuginfod: entering a private network namespace (unshare -n)');
-  const r = await execa('unshare', ['-n', '--', process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'netns-child.ts'), inFile, outFile], {
+  log(`${what}: entering a private network namespace (unshare -n)`);
+  const r = await execa('unshare', ['-n', '--', process.execPath, '--import', 'tsx', join(ROOT, 'bench', script), inFile, outFile], {
     cwd: ROOT, stdin: 'ignore', stdout: 'inherit', stderr: 'inherit', reject: false,
   });
-  if (r.exitCode !== 0 || !existsSync(outFile)) throw new Error(`the debuginfod run inside unshare -n failed (exit ${r.exitCode}); see the messages above`);
-  const out = JSON.parse(readFileSync(outFile, 'utf8')) as ChildOutput;
+  if (r.exitCode !== 0 || !existsSync(outFile)) throw new Error(`the ${what} run inside unshare -n failed (exit ${r.exitCode}); see the messages above`);
+  const out = JSON.parse(readFileSync(outFile, 'utf8')) as O;
   rmSync(work, { recursive: true, force: true });
   return out;
 }

@@ -11,7 +11,7 @@ import { ROOT, cacheRoot, log, sha256 } from './util.ts';
 export type BuildSynthetic = (db: string, rows: number, onProgress: (done: number, total: number) => void) => void;
 
 /** Times `n` in-process lookups on `db` (bench/lookup.ts's measureLookup does the timing). */
-export type MeasureLookup = (db: string, n: number) => InprocResult;
+export type MeasureLookup = (db: string, n: number) => Promise<InprocResult>;
 
 export interface SyntheticDb { db: string; rows: number; dbBytes: number; bytesPerRow: number }
 export interface InprocResult {
@@ -38,9 +38,9 @@ export async function loadLookup(): Promise<MeasureLookup | string> {
   // queryBuildIds (what `darkserver query` calls) on one open Store; 10% of the ids are absent
   // A first pass on other ids (seed 2) reads the pages in: right after the 10 M build its p99 was
   // ~3 ms, warm ~0.3 ms. The warm pass is the figure; the cold one is reported beside it.
-  return (db, n) => {
-    const cold = m.measureLookup({ db, n, seed: 2 });
-    const r = m.measureLookup({ db, n });
+  return async (db, n) => {
+    const cold = await m.measureLookup({ db, n, seed: 2 });
+    const r = await m.measureLookup({ db, n });
     return {
       coldP99Ms: cold.p99Ms, n: r.n, present: r.present, absent: r.absent, matches: r.matches, p50Ms: r.p50Ms, p90Ms: r.p90Ms, p99Ms: r.p99Ms, maxMs: r.maxMs, meanMs: r.meanMs, loadAverage: r.loadAverage };
   };
@@ -48,7 +48,7 @@ export async function loadLookup(): Promise<MeasureLookup | string> {
 
 /** The cache key covers the generator and the schema it writes through, so a schema change rebuilds. */
 function dbKey(rows: number): string {
-  const src = ['bench/synthetic-index.ts', 'src/lib/index/schema.ts', 'src/lib/index/store.ts', 'src/lib/index/rows.ts']
+  const src = ['bench/synthetic-index.ts', 'src/lib/store/sqlite/schema.ts', 'src/lib/store/sqlite/store.ts', 'src/lib/store/path-parts.ts', 'src/lib/index/rows.ts']
     .map((f) => (existsSync(join(ROOT, f)) ? readFileSync(join(ROOT, f)) : Buffer.alloc(0)));
   return sha256('synthetic-v1', String(rows), ...src).slice(0, 16);
 }

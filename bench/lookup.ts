@@ -3,7 +3,7 @@
  *
  * Exported (for bench/run.ts):
  *
- *   measureLookup(opts: LookupOptions): LookupResult                 (synchronous)
+ *   measureLookup(opts: LookupOptions): Promise<LookupResult>
  *     opts.db      an index database at the current schema (e.g. from bench/synthetic-index.ts)
  *     opts.n       ids to time (default 10 000), one queryBuildIds(store, [id]) call each
  *     opts.absent  fraction of them that are not in the index (default 0.1)
@@ -28,7 +28,7 @@ import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { queryBuildIds } from '../src/lib/index/query.ts';
-import { Store } from '../src/lib/index/store.ts';
+import { openStore } from '../src/lib/store/open.ts';
 
 export interface LookupOptions {
   db: string;
@@ -106,7 +106,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-export function measureLookup(opts: LookupOptions): LookupResult {
+export async function measureLookup(opts: LookupOptions): Promise<LookupResult> {
   const n = opts.n ?? 10_000;
   const absent = Math.round(n * (opts.absent ?? 0.1));
   const warmup = opts.warmup ?? 100;
@@ -115,19 +115,19 @@ export function measureLookup(opts: LookupOptions): LookupResult {
   const warm = sampleIds(opts.db, warmup, 0, next);
   const ids = sampleIds(opts.db, n - absent, absent, next);
 
-  const store = new Store(opts.db, { mustExist: true });
+  const store = await openStore(opts.db, { mustExist: true });
   const times: number[] = [];
   let matches = 0;
   try {
-    for (const id of warm) queryBuildIds(store, [id]);
+    for (const id of warm) await queryBuildIds(store, [id]);
     for (const id of ids) {
       const t0 = process.hrtime.bigint();
-      const a = queryBuildIds(store, [id]);
+      const a = await queryBuildIds(store, [id]);
       times.push(Number(process.hrtime.bigint() - t0) / 1e6);
       matches += a.results.length;
     }
   } finally {
-    store.close();
+    await store.close();
   }
   const loadAverage = loadavg()[0];
   const raw = new BetterSqlite3(opts.db, { readonly: true });
@@ -152,7 +152,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     },
   });
   if (!values.db) { process.stderr.write('lookup: --db FILE is required\n'); process.exit(2); }
-  const r = measureLookup({ db: values.db, n: Number(values.n), absent: Number(values.absent), seed: Number(values.seed) });
+  const r = await measureLookup({ db: values.db, n: Number(values.n), absent: Number(values.absent), seed: Number(values.seed) });
   if (values.json) process.stdout.write(`${JSON.stringify(r)}\n`);
   else {
     process.stdout.write(`${r.db}: ${r.rows} rows, ${r.dbBytes} bytes (${r.freeBytes} free), ${r.bytesPerRow.toFixed(1)} bytes/row\n`

@@ -11,6 +11,8 @@ import { CLI_ENV, indexMedian, indexOnce, nodeStartMs, type IndexResult } from '
 import { runInNetns, type ChildOutput } from './debuginfod.ts';
 import { decompressionFloor } from './floor.ts';
 import { ensureSyntheticDb, loadLookup, loadSynthetic, type InprocResult, type SyntheticDb } from './inproc.ts';
+import type { ServeChildOutput } from './serve-child.ts';
+import { SERVE_TOOLS, serveBench, serveNotes, serveRows } from './serve.ts';
 import { kojiImport, type KojiResult } from './koji.ts';
 import { originalWay, type OriginalResult } from './original.ts';
 import { bytes, ceilingRow, fasterRow, infoRow, msec, sec, skippedRow, table, times, withinRow, type Row } from './report.ts';
@@ -19,9 +21,11 @@ import { BenchError, MB, ROOT, log, median, missingTools, percentile, rng } from
 const TARGET = { headerVsDebuginfod: 10, fullVsDebuginfod: 1.5, fullVsFloor: 1.5, cliQueryMs: 150, p99Ms: 1, rssMb: 200, bytesPerRow: 120 };
 const SYNTHETIC_ROWS = 10_000_000;
 
-const USAGE = `usage: npm run bench [-- --quick] [-- --runs N]
-  --quick    small corpus; skips the 10 M-row index and the 1 GB RPM
-  --runs N   timed runs per measurement, the median is reported (default 3)`;
+const USAGE = `usage: npm run bench [-- --quick] [-- --runs N] [-- --only serve]
+  --quick       small corpus; skips the 10 M-row index and the 1 GB RPM
+  --runs N      timed runs per measurement, the median is reported (default 3)
+  --only serve  only the darkserver serve section (against debuginfod; writes bench/results-serve.json)
+  --seconds N   length of each wrk run of the serve section (default 5)`;
 
 interface Results {
   started: string; quick: boolean; runs: number;
@@ -37,18 +41,26 @@ interface Results {
   synthetic: SyntheticDb | { skipped: string };
   inproc: InprocResult | { skipped: string };
   bigRpm?: { file: string; bytes: number; ms: number; peakRssKb: number } | { skipped: string };
+  serve: ServeChildOutput;
   checks: string[];
   rows: Row[];
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, help: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: {
+    quick: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, help: { type: 'boolean', default: false },
+    only: { type: 'string' }, seconds: { type: 'string', default: '5' },
+  } });
   if (values.help) { process.stdout.write(`${USAGE}\n`); return; }
+  const seconds = Number(values.seconds);
+  if (!Number.isInteger(seconds) || seconds < 1) throw new BenchError(`--seconds must be a whole number >= 1, not "${values.seconds}"`);
+  if (values.only !== undefined && values.only !== 'serve') throw new BenchError(`--only takes "serve", not "${values.only}"`);
+  if (values.only === 'serve') { await onlyServe(seconds); return; }
   const quick = values.quick;
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new BenchError(`--runs must be a whole number >= 1, not "${values.runs}"`);
 
-  const missing = missingTools(['rpmbuild', 'rpm', 'rpm2cpio', 'cpio', 'eu-unstrip', 'debuginfod', 'debuginfod-find', 'unshare', 'ip', 'python3', '/usr/bin/time']);
+  const missing = missingTools([...new Set(['rpmbuild', 'rpm', 'rpm2cpio', 'cpio', 'eu-unstrip', 'debuginfod', 'debuginfod-find', 'unshare', 'ip', 'python3', '/usr/bin/time', ...SERVE_TOOLS])]);
   if (missing.length) throw new BenchError(missing.join('\n'));
   if (process.getuid?.() !== 0) throw new BenchError('debuginfod is run in a private network namespace (unshare -n), which needs root: run the benchmark as root.');
   if (!existsSync(join(ROOT, 'dist', 'commands.js'))) throw new BenchError('dist/ is not built: run "npx tsc -p tsconfig.json" (npm run bench does it).');
@@ -119,7 +131,7 @@ async function main(): Promise<void> {
     else if ('skipped' in synthetic) inproc = { skipped: synthetic.skipped };
     else {
       log('in-process lookups: 10 000 random ids (bench/lookup.ts)');
-      inproc = lookup(synthetic.db, 10_000);
+      inproc = await lookup(synthetic.db, 10_000);
       if (inproc.matches < inproc.present) checks.push(`in-process lookups: ${inproc.matches} matches for ${inproc.present} present ids`);
     }
     if ('skipped' in inproc) log(`in-process lookups skipped: ${inproc.skipped}`);
@@ -136,6 +148,9 @@ async function main(): Promise<void> {
     bigRpm = { file: big.file, bytes: big.bytes, ms: r.ms, peakRssKb: r.peakRssKb };
     if (r.summary.buildIds !== big.elfFiles) checks.push(`1 GB RPM: ${r.summary.buildIds} build-ids, it has ${big.elfFiles} ELF files`);
   }
+
+  // darkserver serve against debuginfod serving the same RPMs
+  const serve = await serveBench(work, seconds);
 
   // The CLI rows run without NODE_EXTRA_CA_CERTS (see CLI_ENV): show what it would add.
   const caCerts = process.env.NODE_EXTRA_CA_CERTS;
@@ -178,13 +193,14 @@ async function main(): Promise<void> {
     const mb = bigRpm.peakRssKb / 1024;
     rows.push(ceilingRow('peak RSS, index --full of a 1 GB RPM', mb, `${mb.toFixed(0)} MB`, TARGET.rssMb, `${TARGET.rssMb} MB`, `${bytes(bigRpm.bytes)} in ${sec(bigRpm.ms)}`));
   } else rows.push(skippedRow('peak RSS, index --full of a 1 GB RPM', bigRpm!.skipped, `<= ${TARGET.rssMb} MB`));
+  rows.push(...serveRows(serve));
 
   const rpmVersion = (await execa('rpm', ['--version'])).stdout.trim();
   const results: Results = {
     started: new Date().toISOString(), quick, runs,
     machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version, rpm: rpmVersion, debuginfod: dbg.version },
     corpus: { ...corpus, packages: corpus.packages.map((p) => ({ name: p.name, compressor: p.compressor, files: p.files.length })) },
-    index, floor, original, koji, debuginfod: dbg, nodeStart, cliQuery, synthetic, inproc, bigRpm, checks, rows,
+    index, floor, original, koji, debuginfod: dbg, nodeStart, cliQuery, synthetic, inproc, bigRpm, serve, checks, rows,
   };
   writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
 
@@ -197,10 +213,27 @@ async function main(): Promise<void> {
     'link-less RPMs can still be header-only: rpm stores libmagic\'s "BuildID[sha1]=..." in FILECLASS; --full always reads the payload.',
     'darkforge CLI rows run without NODE_EXTRA_CA_CERTS (set in this shell: Node 20 loads that bundle at every start, before any of our code; index and query make no TLS connection); the start-up row shows its cost.',
     `CLI query: ${cliQuery.n} random ids, both clients in the same network namespace, alternating; debuginfod-find gets an empty cache each call and fetches the file, darkserver query prints the rows.`,
+    ...serveNotes(serve),
   ];
   process.stdout.write(`\nnotes:\n${notes.map((x) => `  - ${x}`).join('\n')}\n`);
   if (checks.length) process.stdout.write(`\nchecks that failed:\n${checks.map((x) => `  - ${x}`).join('\n')}\n`);
   process.stdout.write(`\nraw figures: bench/results.json\n`);
+}
+
+/** `--only serve`: the serve section alone, its table, bench/results-serve.json. */
+async function onlyServe(seconds: number): Promise<void> {
+  const missing = missingTools([...SERVE_TOOLS, 'rpm2cpio']);
+  if (missing.length) throw new BenchError(missing.join('\n'));
+  if (process.getuid?.() !== 0) throw new BenchError('the serve section runs debuginfod in a private network namespace (unshare -n), which needs root: run it as root.');
+  if (!existsSync(join(ROOT, 'dist', 'commands.js'))) throw new BenchError('dist/ is not built: run "npx tsc -p tsconfig.json" (npm run bench does it).');
+  const work = mkdtempSync(join(tmpdir(), 'darkforge-bench-'));
+  process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+  process.on('SIGINT', () => process.exit(130));
+  const serve = await serveBench(work, seconds);
+  const rows = serveRows(serve);
+  writeFileSync(join(ROOT, 'bench', 'results-serve.json'), `${JSON.stringify({ started: new Date().toISOString(), seconds, machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version }, serve, rows }, null, 1)}\n`);
+  process.stdout.write(`darkforge bench --only serve: ${serve.version} vs darkserver serve, wrk ${seconds} s per run, ${availableParallelism()} CPUs\n\n${table(rows)}\n`);
+  process.stdout.write(`\nnotes:\n${serveNotes(serve).map((x) => `  - ${x}`).join('\n')}\n\nraw figures: bench/results-serve.json\n`);
 }
 
 main().catch((e: unknown) => {

@@ -46,8 +46,9 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { FileType } from '../src/lib/index/filetype.ts';
 import type { FileRow } from '../src/lib/index/rows.ts';
-import { migrate } from '../src/lib/index/schema.ts';
-import { RpmRecord, Store } from '../src/lib/index/store.ts';
+import type { RpmRecord } from '../src/lib/store/port.ts';
+import { migrate } from '../src/lib/store/sqlite/schema.ts';
+import { SqliteStore } from '../src/lib/store/sqlite/store.ts';
 
 export interface SyntheticOptions {
   db: string;
@@ -383,15 +384,15 @@ export function buildSyntheticIndex(opts: SyntheticOptions): SyntheticResult {
   const t0 = performance.now();
   let db: Database;
   let add: (rec: RpmRecord) => boolean;
-  let store: Store | undefined;
+  let store: SqliteStore | undefined;
   if (schema === 'v3') {
     const v3 = openV3(opts.db);
     db = v3.db;
     add = v3.addRpm;
   } else {
-    store = new Store(opts.db);
+    store = new SqliteStore(opts.db);
     db = store.db;
-    add = (rec) => store!.addRpm(rec);
+    add = (rec) => store!.writeRpm(rec); // inside flush's transaction, as addRpm writes it
   }
   // Generator-only tuning: no journal, no syncs, a big page cache.
   db.pragma('journal_mode = DELETE');
@@ -424,7 +425,7 @@ export function buildSyntheticIndex(opts: SyntheticOptions): SyntheticResult {
     t2 = performance.now();
   }
   db.pragma('journal_mode = WAL');
-  if (store) store.close(); else db.close();
+  if (store) void store.close(); else db.close();
   const dbBytes = fileBytes(opts.db);
   return {
     db: opts.db, schema, rows, rpms, builds: builds.size, buildSeconds: (t1 - t0) / 1000, vacuumSeconds: (t2 - t1) / 1000,

@@ -32,6 +32,9 @@ export const TOOLS: Record<string, string> = {
   ip: 'iproute2',
   python3: 'python3',
   '/usr/bin/time': 'time',
+  wrk: 'wrk',
+  ab: 'apache2-utils',
+  gcc: 'gcc',
 };
 
 export function findTool(name: string): string | undefined {

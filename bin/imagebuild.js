@@ -1,5 +1,3 @@
 #!/usr/bin/env node
 // `imagebuild X` is `darkforge imagebuild X`.
-import { execute } from '@oclif/core';
-
-await execute({ dir: import.meta.url, args: ['imagebuild', ...process.argv.slice(2)] });
+await (await import('../dist/lib/cli/entry.js')).runEntry('imagebuild', process.argv.slice(2), import.meta.url);

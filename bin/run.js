@@ -7,7 +7,4 @@ const [command, rest] = args[0] === 'darkserver' ? [args[1], args.slice(2)]
   : args[0] === 'darkserver:query' || args[0] === 'darkserver:index' ? [args[0].slice(11), args.slice(1)] : [];
 const answered = (command === 'query' || command === 'index')
   && await (await import('../dist/lib/cli/fast-path.js')).fastRun(command, rest);
-if (!answered) {
-  const { execute } = await import('@oclif/core');
-  await execute({ dir: import.meta.url });
-}
+if (!answered) await (await import('../dist/lib/cli/entry.js')).runEntry(undefined, args, import.meta.url);

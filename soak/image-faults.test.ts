@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { Store } from '../src/lib/index/store.ts';
+import { SqliteStore } from '../src/lib/store/sqlite/store.ts';
 import { processAlive } from '../src/lib/proc/alive.ts';
 import { cancelRace, CONF, FINAL, ib, ibChild, imageEnv, JobJson, standinRuns, statusOf, waitFor } from '../test/helpers/image-jobs.ts';
 
@@ -20,7 +20,7 @@ const random = (): number => {
 test('cancel racing completion, 60 rounds: cancel\'s answer and the record always agree', async (t) => {
   t.diagnostic(`seed ${seed}`);
   const e = imageEnv();
-  const store = new Store(e.db);
+  const store = new SqliteStore(e.db);
   const outcomes: Record<string, number> = {};
   try {
     for (let i = 0; i < 60; i++) {
@@ -29,7 +29,7 @@ test('cancel racing completion, 60 rounds: cancel\'s answer and the record alway
     }
     assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
   } finally {
-    store.close();
+    await store.close();
   }
   t.diagnostic(`outcomes: ${JSON.stringify(outcomes)}`);
 });

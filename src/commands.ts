@@ -1,10 +1,13 @@
 // Explicit command registry (oclif "explicit" discovery): `darkserver index` cannot come from
 // file-name discovery, where commands/darkserver/index.ts would be the topic itself.
+import DarkserverDbCopy from './commands/darkserver/db/copy.js';
+import DarkserverDebug from './commands/darkserver/debug.js';
 import DarkserverFind from './commands/darkserver/find.js';
 import DarkserverImport from './commands/darkserver/import.js';
 import DarkserverIndex from './commands/darkserver/index.js';
 import DarkserverJobs from './commands/darkserver/jobs.js';
 import DarkserverQuery from './commands/darkserver/query.js';
+import DarkserverServe from './commands/darkserver/serve.js';
 import DarkserverStats from './commands/darkserver/stats.js';
 import ImagebuildBoot from './commands/imagebuild/boot.js';
 import ImagebuildCancel from './commands/imagebuild/cancel.js';
@@ -15,13 +18,17 @@ import ImagebuildLogs from './commands/imagebuild/logs.js';
 import ImagebuildRetry from './commands/imagebuild/retry.js';
 import ImagebuildRunJob from './commands/imagebuild/run-job.js';
 import ImagebuildStatus from './commands/imagebuild/status.js';
+import ImagebuildWorker from './commands/imagebuild/worker.js';
 
 export const COMMANDS = {
+  'darkserver:db:copy': DarkserverDbCopy,
+  'darkserver:debug': DarkserverDebug,
   'darkserver:find': DarkserverFind,
   'darkserver:import': DarkserverImport,
   'darkserver:index': DarkserverIndex,
   'darkserver:jobs': DarkserverJobs,
   'darkserver:query': DarkserverQuery,
+  'darkserver:serve': DarkserverServe,
   'darkserver:stats': DarkserverStats,
   'imagebuild:boot': ImagebuildBoot,
   'imagebuild:cancel': ImagebuildCancel,
@@ -32,4 +39,5 @@ export const COMMANDS = {
   'imagebuild:retry': ImagebuildRetry,
   'imagebuild:run-job': ImagebuildRunJob,
   'imagebuild:status': ImagebuildStatus,
+  'imagebuild:worker': ImagebuildWorker,
 };

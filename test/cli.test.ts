@@ -41,7 +41,7 @@ test('stats --json counts rpms, files and distinct build-ids', () => {
   assert.equal(s.files, withId.length);
   assert.equal(s.buildids, new Set(withId.map((t) => t.buildId)).size);
   assert.equal(s.elfWithoutBuildId, truth.length - withId.length);
-  assert.equal(s.schemaVersion, 4);
+  assert.equal(s.schemaVersion, 6);
 });
 
 test('query: BUILDID<TAB>NVRA<TAB>PATH for every RPM that holds the id', () => {
@@ -161,4 +161,18 @@ test('DARKFORGE_DB and XDG_DATA_HOME choose the default database', () => {
   const envDb = join(home, 'env.sqlite');
   assert.equal(run('darkserver', ['index', one], { DARKFORGE_DB: envDb }).code, 0);
   assert.equal(JSON.parse(run('darkserver', ['stats', '--json'], { DARKFORGE_DB: envDb }).stdout).rpms, 1);
+});
+
+test('a piped standard input is never taken for a missing argument (commands in a `while read` loop)', () => {
+  // oclif reads an absent (or "-") argument from a piped stdin unless told not to: the loop's next
+  // line would become the argument and the loop would lose it.
+  for (const [bin, args] of [
+    ['darkserver', ['index']], ['darkserver', ['find', 'executable']], ['darkserver', ['import', '--hub', 'http://127.0.0.1:9/kojihub']],
+    ['imagebuild', ['status']], ['imagebuild', ['cancel']], ['imagebuild', ['logs']], ['imagebuild', ['retry']],
+  ] as const) {
+    const r = run(bin, [...args, '--db', db], { DARKFORGE_BACKOFF_MS: '1' }, { input: 'loop-line-42\n' });
+    // import with no build finishes the (empty) queue: exit 0; the others miss their argument.
+    assert.equal(r.code, args[0] === 'import' ? 0 : 2, `${bin} ${args.join(' ')}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr + r.stdout, /loop-line-42/, `${bin} ${args.join(' ')} read its argument from stdin`);
+  }
 });

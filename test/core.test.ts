@@ -1,21 +1,18 @@
 // Modules and build-ids of ELF core dumps: a real core of a small program (gdb's gcore, or the
 // kernel's when ptrace is not allowed), synthetic cores built byte by byte, and the errors.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, rmSync, statSync, writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { readCoreModules, type CoreModule } from '../src/lib/elf/core.ts';
-import { scanElfBuffer } from '../src/lib/elf/scanner.ts';
 import { UserError } from '../src/lib/errors.ts';
 import {
   AT_PAGESZ, AT_SYSINFO_EHDR, buildCore, coreBuffer, modulePage, PF_R, PF_W, PF_X, writeCore, type CoreSpec,
 } from './helpers/core-builder.ts';
 import { makeElf } from './helpers/elf.ts';
+import { buildProgram, compareWithEu, diskBuildId, euUnstrip, gcore, have, kernelCore } from './helpers/real-core.ts';
 
 function scratch(t: TestContext): string {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'df-core-')));
@@ -23,138 +20,8 @@ function scratch(t: TestContext): string {
   return dir;
 }
 
-function have(tool: string): boolean {
-  return spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
 // ---------------------------------------------------------------------------------------------
 // A real core
-
-const LIB_C = `int dfcore_answer(int x) { return x + 1; }\n`;
-const MAIN_C = `#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <unistd.h>
-int dfcore_answer(int);
-int main(int argc, char **argv) {
-#ifdef PR_SET_PTRACER
-  prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0); /* let gdb attach under Yama ptrace_scope 1 */
-#endif
-  int fd = open(argv[1], O_RDONLY); /* a data file mapped from offset 0: not a module */
-  if (fd < 0) return 2;
-  void *data = mmap(0, 8192, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (data == MAP_FAILED) return 3;
-  printf("ready %d\\n", dfcore_answer(41));
-  fflush(stdout);
-  if (argc > 2 && strcmp(argv[2], "abort") == 0) abort();
-  for (;;) pause();
-}
-`;
-
-interface Program { dir: string; exe: string; lib: string; data: string }
-
-function buildProgram(dir: string): Program {
-  if (!have('gcc')) assert.fail('gcc is not installed: it is needed to build the program whose core this test reads');
-  writeFileSync(join(dir, 'dfcore.c'), LIB_C);
-  writeFileSync(join(dir, 'main.c'), MAIN_C);
-  writeFileSync(join(dir, 'data.bin'), Buffer.from('plain data, not ELF\n'.repeat(500)));
-  const gcc = (args: string[]): void => {
-    const r = spawnSync('gcc', args, { cwd: dir, encoding: 'utf8' });
-    assert.equal(r.status, 0, `gcc ${args.join(' ')} failed:\n${r.stderr}`);
-  };
-  gcc(['-shared', '-fPIC', '-Wl,--build-id', '-o', 'libdfcore.so', 'dfcore.c']);
-  gcc(['-Wl,--build-id', '-o', 'dfprog', 'main.c', `-L${dir}`, '-ldfcore', `-Wl,-rpath,${dir}`]);
-  return { dir, exe: join(dir, 'dfprog'), lib: join(dir, 'libdfcore.so'), data: join(dir, 'data.bin') };
-}
-
-/** gdb attaches to the paused program and writes a core with gcore; the program is then killed. */
-async function gcore(p: Program): Promise<{ core?: string; why?: string }> {
-  if (!have('gdb')) return { why: 'gdb is not installed' };
-  const child = spawn(p.exe, [p.data], { stdio: ['ignore', 'pipe', 'pipe'] });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`the test program did not start: ${out}`)), 15_000);
-      child.stdout.on('data', (d: Buffer) => { out += d; if (out.includes('ready')) { clearTimeout(timer); resolve(); } });
-      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the test program exited with ${code}`)); });
-    });
-    const core = join(p.dir, 'core.gdb');
-    const env = { ...process.env, DEBUGINFOD_URLS: '' };
-    const r = spawnSync('gdb', ['-nx', '-batch', '-p', String(child.pid), '-ex', `gcore ${core}`], { encoding: 'utf8', env, timeout: 120_000 });
-    if (existsSync(core) && statSync(core).size > 0) return { core };
-    const lines = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').filter((l) => /ptrace|denied|not permitted|error/i.test(l));
-    return { why: `gdb could not dump the process (${lines.join('; ') || r.error?.message || `exit ${r.status}`})` };
-  } finally {
-    child.kill('SIGKILL');
-  }
-}
-
-function startsWithElf(file: string): boolean {
-  const fd = openSync(file, 'r');
-  try {
-    const b = Buffer.alloc(4);
-    return readSync(fd, b, 0, 4, 0) === 4 && b.toString('latin1') === '\x7fELF';
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The kernel's own core of the program calling abort(), when core_pattern writes a plain file. */
-function kernelCore(p: Program): { core?: string; why?: string } {
-  let pattern: string;
-  try {
-    pattern = readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
-  } catch {
-    return { why: 'cannot read /proc/sys/kernel/core_pattern' };
-  }
-  if (pattern.startsWith('|')) return { why: `kernel.core_pattern pipes cores to a program ("${pattern}"), so no core file is written` };
-  const where = pattern.includes('/') ? dirname(isAbsolute(pattern) ? pattern : join(p.dir, pattern)) : p.dir;
-  if (where.includes('%')) return { why: `kernel.core_pattern "${pattern}" has a templated folder` };
-  const prefix = basename(pattern).split('%')[0];
-  const before = Date.now() - 1000;
-  const r = spawnSync('sh', ['-c', 'ulimit -c unlimited || exit 99; exec "$0" "$@"', p.exe, p.data, 'abort'], { cwd: p.dir, encoding: 'utf8' });
-  if (r.status === 99) return { why: 'ulimit -c unlimited is not allowed here' };
-  const found = existsSync(where)
-    ? readdirSync(where).filter((n) => n.startsWith(prefix)).map((n) => join(where, n))
-      .filter((f) => statSync(f).isFile() && statSync(f).mtimeMs >= before && startsWithElf(f))
-    : [];
-  if (!found.length) return { why: `the program aborted (${r.signal ?? r.status}) but no core appeared in ${where} (core_pattern "${pattern}")` };
-  return { core: found[0] };
-}
-
-/** Build-id of a file on disk, as readelf -n prints it (our scanner when binutils is absent). */
-function diskBuildId(path: string): string | undefined {
-  if (have('readelf')) {
-    const r = spawnSync('readelf', ['-n', '--wide', path], { encoding: 'utf8' });
-    return /Build ID:\s*([0-9a-f]+)/.exec(r.stdout)?.[1];
-  }
-  return scanElfBuffer(readFileSync(path)).buildId;
-}
-
-interface EuModule { start: string; buildId?: string; file: string; name: string }
-
-function euUnstrip(core: string): EuModule[] {
-  const r = spawnSync('eu-unstrip', ['-n', '--core', core], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `eu-unstrip -n --core failed: ${r.stderr}`);
-  return r.stdout.trim().split('\n').filter(Boolean).map((line) => {
-    const m = /^(0x[0-9a-f]+)\+0x[0-9a-f]+ (\S+) (\S+) (\S+) (.+)$/.exec(line);
-    assert.ok(m, `unexpected eu-unstrip line: ${line}`);
-    const id = m[2] === '-' ? undefined : m[2].split('@')[0];
-    return { start: m[1], buildId: id, file: m[3], name: m[5] };
-  });
-}
-
-const real = (p: string): string => { try { return realpathSync(p); } catch { return p; } };
-
-function samePath(ours: string, eu: EuModule): boolean {
-  if (ours === '[vdso]') return /vdso|gate|^\[/.test(eu.name);
-  const paths = [eu.file, eu.name].filter((p) => p.startsWith('/'));
-  if (paths.some((p) => real(p) === real(ours))) return true;
-  return basename(real(ours)).startsWith(basename(eu.name)); // eu-unstrip names some modules by soname
-}
 
 test('a real core: the program, its library, libc and the vDSO with the build-ids of the files on disk', { timeout: 240_000 }, async (t) => {
   const p = buildProgram(scratch(t));
@@ -192,17 +59,7 @@ test('a real core: the program, its library, libc and the vDSO with the build-id
   }
   const eu = euUnstrip(core);
   const euListing = eu.map((m) => `${m.start} ${m.buildId ?? '-'} ${m.file} ${m.name}`).join('\n');
-  const problems: string[] = [];
-  for (const e of eu) {
-    const m = mods.find((x) => x.start === e.start);
-    if (!m) problems.push(`missing ${e.start} ${e.name}`);
-    else {
-      if (m.buildId !== e.buildId) problems.push(`${m.path}: build-id ${m.buildId} vs ${e.buildId}`);
-      if (!samePath(m.path, e)) problems.push(`${m.start}: path ${m.path} vs ${e.file} ${e.name}`);
-    }
-  }
-  for (const m of mods) if (!eu.some((e) => e.start === m.start)) problems.push(`extra ${m.start} ${m.path}`);
-  assert.deepEqual(problems, [], `ours:\n${listing}\neu-unstrip -n --core:\n${euListing}`);
+  assert.deepEqual(compareWithEu(mods, eu), [], `ours:\n${listing}\neu-unstrip -n --core:\n${euListing}`);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import { ChunkReader, CpioArchive } from '../src/lib/cpio/reader.ts';
 import { scanElfBuffer } from '../src/lib/elf/scanner.ts';
 import { cachePath } from '../src/lib/find/cache.ts';
 import { findFile } from '../src/lib/find/finder.ts';
-import { Store } from '../src/lib/index/store.ts';
+import { openStore } from '../src/lib/store/open.ts';
 import { climbsOut } from '../src/lib/find/extract.ts';
 import { readRpmHeaders } from '../src/lib/rpm/reader.ts';
 import { FileSource } from '../src/lib/rpm/source.ts';
@@ -89,7 +89,7 @@ describe('darkserver find on hostile payloads', () => {
   const findCli = (cache: string, ...args: string[]) => run('darkserver', ['find', ...args, '--db', db], { XDG_CACHE_HOME: cache });
   /** The same, in process: the command's library call, its exit code and what it prints on stderr. */
   const find = async (cache: string, kind: 'executable' | 'source', id: string, sourcePath?: string): Promise<{ code: number; stdout: string; stderr: string }> => {
-    const store = new Store(db);
+    const store = await openStore(db);
     const notes: string[] = [];
     try {
       const r = await findFile(store, { kind, buildId: id, sourcePath }, {
@@ -100,7 +100,7 @@ describe('darkserver find on hostile payloads', () => {
       if (!(e instanceof UserError)) throw e;
       return { code: e.exitCode, stdout: '', stderr: [...notes, e.message].join('\n') };
     } finally {
-      store.close();
+      await store.close();
     }
   };
   const dest = (cache: string): string => join(cache, 'darkforge', ID, 'executable');

@@ -11,14 +11,15 @@ import { copyFileSync, existsSync, readdirSync, rmSync, statSync, unlinkSync } f
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { databaseError, DatabaseError } from '../src/lib/index/db-errors.ts';
+import { DatabaseError } from '../src/lib/index/db-errors.ts';
+import { databaseError } from '../src/lib/store/sqlite/errors.ts';
 import { run, tempDir } from './helpers/cli.ts';
 import {
   assertSound, assertWholeRpms, dump, dumpByRpm, holdWriteLock, IS_ROOT, mountTmpfs, rpmCount, start, until,
   waitingForLock, withDb,
 } from './helpers/db-faults.ts';
 import { buildsFromRpmDir, type FakeKoji, startFakeKoji } from './helpers/fake-koji.ts';
-import { FIXTURES } from './helpers/paths.ts';
+import { FIXTURE_RPMS, FIXTURES } from './helpers/paths.ts';
 import { rpmSet, type RpmSet } from './helpers/rpm-set.ts';
 
 const FAST = { DARKFORGE_BACKOFF_MS: '5' };
@@ -151,7 +152,7 @@ describe('read-only database', { skip: needsRoot }, () => {
       assert.equal(q.code, 1, 'the deletion in the log is seen');
       const s = run('darkserver', ['stats', '--json', '--db', db]);
       assert.equal(s.code, 0, s.stderr);
-      assert.equal(JSON.parse(s.stdout).rpms, 12);
+      assert.equal(JSON.parse(s.stdout).rpms, FIXTURE_RPMS - 1);
     } finally {
       fs.unmount();
     }
@@ -407,7 +408,7 @@ describe('import and several writers', () => {
     }
     for (const r of results.slice(2)) assert.match(r.stdout, /^imported 1 of 1 requested builds/, 'each import answers for the whole build');
     const indexed = results.slice(0, 2).map((r) => Number(/^indexed (\d+) RPMs/.exec(r.stdout)?.[1]));
-    assert.equal(indexed[0] + indexed[1], 60 + 13, 'every local RPM indexed by exactly one of the two');
+    assert.equal(indexed[0] + indexed[1], 60 + FIXTURE_RPMS, 'every local RPM indexed by exactly one of the two');
     const imported = results.slice(2).map((r) => Number(/: (\d+) RPMs indexed/.exec(r.stdout)?.[1]));
     assert.equal(imported[0] + imported[1], IMPORT_RPMS, 'every Koji RPM imported by exactly one of the two');
     assertSound(db);

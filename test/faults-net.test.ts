@@ -19,7 +19,7 @@ import { scanElfBuffer } from '../src/lib/elf/scanner.ts';
 import { UserError } from '../src/lib/errors.ts';
 import { findFile } from '../src/lib/find/finder.ts';
 import { importBuilds, type ImportSummary } from '../src/lib/import/importer.ts';
-import { Store } from '../src/lib/index/store.ts';
+import { openStore } from '../src/lib/store/open.ts';
 import { KojiError } from '../src/lib/koji/client.ts';
 import { resolveInstance, type KojiInstance } from '../src/lib/koji/instances.ts';
 import { candidateUrls } from '../src/lib/koji/urls.ts';
@@ -52,7 +52,7 @@ const instanceOf = (k: { hub: string; topurl: string }, extra: Partial<KojiInsta
 /** `darkserver import` in process: its summary and the one-sentence problems it reported. */
 async function imp(k: { hub: string; topurl: string }, db: string, ids: number[],
   o: { full?: boolean; net?: NetOptions; retryFailed?: boolean; instance?: KojiInstance } = {}): Promise<{ sum: ImportSummary; errors: string[] }> {
-  const store = new Store(db);
+  const store = await openStore(db);
   const errors: string[] = [];
   try {
     const sum = await importBuilds(store, {
@@ -61,7 +61,7 @@ async function imp(k: { hub: string; topurl: string }, db: string, ids: number[]
     });
     return { sum, errors };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -229,7 +229,7 @@ describe('find under network faults', () => {
   let db: string;
   const exe = executableOf(STREAMED_RPM);
   const find = async (net: NetOptions) => {
-    const store = new Store(db);
+    const store = await openStore(db);
     const fallbacks: string[] = [];
     const cacheDir = tempDir();
     try {
@@ -238,7 +238,7 @@ describe('find under network faults', () => {
     } catch (e) {
       return { e, fallbacks, cacheDir };
     } finally {
-      store.close();
+      await store.close();
     }
   };
   before(async () => {
@@ -568,7 +568,7 @@ describe('find: FTP mirrors', { skip: !PY && 'python3-pyftpdlib is not installed
         const db = join(tempDir(), 'i.sqlite');
         assert.deepEqual((await imp(k, db, [STREAMED.id, HEADER_ONLY.id], { instance: inst })).errors, []);
         const gets = k.requests().filter((l) => l.method === 'GET').length;
-        const store = new Store(db);
+        const store = await openStore(db);
         try {
           const fallbacks: string[] = [];
           const opts = { cacheDir: tempDir(), onFallback: (u: string, m: string) => fallbacks.push(`${u}: ${m}`) };
@@ -586,7 +586,7 @@ describe('find: FTP mirrors', { skip: !PY && 'python3-pyftpdlib is not installed
           assert.match(fallbacks[0], new RegExp(`^ftp://mirror:\\*\\*\\*@127\\.0\\.0\\.1:${port}/pub/${HEADER_RPM}\\.rpm: FTP 550 `));
           assert.doesNotMatch(JSON.stringify([r, fb, fallbacks]), /s3cret/);
         } finally {
-          store.close();
+          await store.close();
         }
       } finally {
         await k.stop();

@@ -1,6 +1,7 @@
 // darkserver find: from a build-id (or an ELF file) to the file itself, from disk or from
 // download candidates, into the cache.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -10,7 +11,7 @@ import { ChunkReader, CpioArchive } from '../src/lib/cpio/reader.ts';
 import { scanElfBuffer } from '../src/lib/elf/scanner.ts';
 import { extractFromArchive } from '../src/lib/find/extract.ts';
 import { findFile } from '../src/lib/find/finder.ts';
-import { Store } from '../src/lib/index/store.ts';
+import { openStore } from '../src/lib/store/open.ts';
 import { newc } from './helpers/cpio.ts';
 import { buildsFromRpmDir, startFakeKoji } from './helpers/fake-koji.ts';
 import { CORPUS, FIXTURES, HAVE_CORPUS, readTruth } from './helpers/paths.ts';
@@ -30,7 +31,7 @@ describe('find from a local index', () => {
   });
 
   test('executable and debuginfo of every fixture build-id: the right bytes, in the cache', async () => {
-    const store = new Store(db);
+    const store = await openStore(db);
     const root = join(tempDir(), 'darkforge');
     try {
       // df-seekable's ten 5 MiB executables share one xz stream: one of them stands for all.
@@ -51,7 +52,7 @@ describe('find from a local index', () => {
         }
       }
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -87,6 +88,25 @@ describe('find from a local index', () => {
     const r = find('executable', t.buildId!);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(statSync(r.stdout.trim()).size, 15816);
+  });
+
+  test('a compressed kernel module comes out decompressed, byte for byte what xz, zstd and gzip make of it', () => {
+    const dir = tempDir();
+    execFileSync('sh', ['-c', 'rpm2cpio "$1" | cpio -idm --quiet', 'sh', join(FIXTURES, 'df-kmodz-1.0-1.x86_64.rpm')], { cwd: dir });
+    for (const [ext, tool] of [['xz', ['xz', '-dc']], ['zst', ['zstd', '-dcq']], ['gz', ['gzip', '-dc']]] as const) {
+      const t = truth.find((x) => x.path.endsWith(`/dfmodz-${ext}.ko.${ext}`))!;
+      const r = find('executable', t.buildId!, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.rpm, 'df-kmodz-1.0-1.x86_64');
+      const inside = execFileSync(tool[0], [tool[1], join(dir, t.path)]);
+      assert.ok(readFileSync(out.path).equals(inside), `${t.path}: the cached file is the decompressed module`);
+    }
+    // The large one: its section table lies past the first MiB.
+    const big = truth.find((x) => x.path.endsWith('/dfmodz-big.ko.xz'))!;
+    const r = find('executable', big.buildId!);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(readFileSync(r.stdout.trim()).equals(execFileSync('xz', ['-dc', join(dir, big.path)], { maxBuffer: 64 << 20 })));
   });
 
   test('find source takes the file from the build\'s -debugsource or -debuginfo RPM', () => {
@@ -194,7 +214,7 @@ test('every build-id of the real corpus: its executable or debuginfo file, byte-
   const rows = readTruth(CORPUS).filter((t) => t.buildId);
   const sizes = new Map(readFileSync(join(CORPUS, 'GROUND_TRUTH.tsv'), 'utf8').split('\n').slice(1).map((l) => l.split('\t'))
     .map((f) => [`${f[0]}\t${f[1]}`, Number(f[6])]));
-  const store = new Store(db);
+  const store = await openStore(db);
   const root = join(tempDir(), 'darkforge');
   try {
     for (const t of rows) {
@@ -207,6 +227,6 @@ test('every build-id of the real corpus: its executable or debuginfo file, byte-
       assert.ok(candidates.some((x) => sizes.get(`${x.rpm}\t${x.path}`) === bytes.length), `${t.path}: ${bytes.length} bytes`);
     }
   } finally {
-    store.close();
+    await store.close();
   }
 });

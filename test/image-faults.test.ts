@@ -11,7 +11,7 @@ import { UserError } from '../src/lib/errors.ts';
 import { cancelJob } from '../src/lib/image/cancel.ts';
 import { loadImageConfig } from '../src/lib/image/config.ts';
 import { JobStore } from '../src/lib/image/jobs.ts';
-import { Store } from '../src/lib/index/store.ts';
+import { SqliteStore } from '../src/lib/store/sqlite/store.ts';
 import { processAlive } from '../src/lib/proc/alive.ts';
 import { tempDir } from './helpers/cli.ts';
 import { cancelRace, CONF, FINAL, freePort, ib, ibChild, imageEnv, ImageEnv, isIso, JobJson, standinRuns, statusOf, waitFor } from './helpers/image-jobs.ts';
@@ -193,29 +193,29 @@ test('a recorded pid now used by a younger process, or a group without the job\'
   }
 });
 
-test('a job canceled while queued never starts, even if its runner comes up afterwards', () => {
+test('a job canceled while queued never starts, even if its runner comes up afterwards', async () => {
   const e = imageEnv();
-  const store = new Store(e.db);
+  const store = new SqliteStore(e.db);
   try {
-    const jobs = new JobStore(store.db);
+    const jobs = new JobStore(store);
     const { config } = loadImageConfig({ type: 'dvd', configFile: CONF, overrides: { staging: `file://${e.staging}` } });
-    const job = jobs.create({ config: config!, backend: 'pungi', jobsRoot: join(e.data, 'darkforge', 'jobs') });
-    assert.equal(cancelJob(jobs, job).state, 'canceled');
-    assert.equal(jobs.started(job.id, process.pid), false, 'a canceled job does not become running');
-    assert.equal(jobs.get(job.id)!.state, 'canceled');
+    const job = await jobs.create({ config: config!, backend: 'pungi', jobsRoot: join(e.data, 'darkforge', 'jobs') });
+    assert.equal((await cancelJob(jobs, job)).state, 'canceled');
+    assert.equal(await jobs.started(job.id, process.pid), false, 'a canceled job does not become running');
+    assert.equal((await jobs.get(job.id))!.state, 'canceled');
     const r = ib(e, ['run-job', String(job.id)]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(statusOf(e, job.id).state, 'canceled');
     assert.equal(standinRuns(e).length, 0, 'no tool ran');
-    assert.throws(() => cancelJob(jobs, jobs.get(job.id)!), (err: unknown) => err instanceof UserError && /already canceled/.test(err.message));
+    await assert.rejects(cancelJob(jobs, (await jobs.get(job.id))!), (err: unknown) => err instanceof UserError && /already canceled/.test(err.message));
   } finally {
-    store.close();
+    await store.close();
   }
 });
 
 test('cancel racing the job\'s own end: one consistent final state, every time', async (t) => {
   const e = imageEnv();
-  const store = new Store(e.db);
+  const store = new SqliteStore(e.db);
   const outcomes: Record<string, number> = {};
   try {
     for (const delay of [0, 250, 600]) {
@@ -224,7 +224,7 @@ test('cancel racing the job\'s own end: one consistent final state, every time',
     }
     assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
   } finally {
-    store.close();
+    await store.close();
   }
   t.diagnostic(`outcomes: ${JSON.stringify(outcomes)}`);
 });

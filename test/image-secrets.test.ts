@@ -10,7 +10,7 @@ import { UserError } from '../src/lib/errors.ts';
 import { parseKickstartSummary } from '../src/lib/image/kickstart.ts';
 import { JobStore } from '../src/lib/image/jobs.ts';
 import { checkKickstartRepos } from '../src/lib/image/validate.ts';
-import { Store } from '../src/lib/index/store.ts';
+import { openStore } from '../src/lib/store/open.ts';
 import { ROOT } from './helpers/paths.ts';
 import { tempDir } from './helpers/cli.ts';
 import {
@@ -205,19 +205,19 @@ from = Image Builder <imagebuild@example.org>
     assert.equal(d.code, 0, d.stderr);
     const { id } = JSON.parse(d.stdout) as { id: number };
     // Polled in this process (the same JobStore `status` uses), to keep the test quick.
-    const store = new Store(e.db);
-    const jobs = new JobStore(store.db);
-    const runner = await waitFor('the runner', () => {
-      const s = jobs.get(id)!;
+    const store = await openStore(e.db);
+    const jobs = new JobStore(store);
+    const runner = await waitFor('the runner', async () => {
+      const s = (await jobs.get(id))!;
       return s.state === 'running' ? s.pid! : undefined;
     }, 30_000, 50);
     const environ = readFileSync(`/proc/${runner}/environ`, 'latin1');
     assert.deepEqual(secretsIn(environ), [], 'the runner\'s environment');
-    const done = await waitFor('the detached job to end', () => {
-      const s = jobs.get(id)!;
+    const done = await waitFor('the detached job to end', async () => {
+      const s = (await jobs.get(id))!;
       return s.state === 'running' || s.state === 'queued' ? undefined : s;
     }, 60_000, 100);
-    store.close();
+    await store.close();
     assert.equal(done.state, 'succeeded', done.error ?? '');
     await waitFor('the detached job\'s mails', () => (mails.length === 4 ? true : undefined), 30_000, 100);
 

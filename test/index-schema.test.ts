@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildSyntheticIndex, openV3, synthRecords } from '../bench/synthetic-index.ts';
 import { queryBuildIds, queryFile, queryRpm } from '../src/lib/index/query.ts';
-import { splitPath } from '../src/lib/index/schema.ts';
-import { RpmRecord, Store } from '../src/lib/index/store.ts';
+import { splitPath } from '../src/lib/store/path-parts.ts';
+import type { RpmRecord, Store } from '../src/lib/store/port.ts';
+import { SqliteStore } from '../src/lib/store/sqlite/store.ts';
 import { tempDir } from './helpers/cli.ts';
 
 const ID_A = '699d82ed314fa6085dda4886782c4f341d2b5137';
@@ -79,13 +80,14 @@ function v3Answers(db: Database, p: Probe) {
   };
 }
 
-function storeAnswers(s: Store, p: Probe) {
-  const st = s.stats();
+async function storeAnswers(s: Store, p: Probe) {
+  const st = await s.stats();
+  const all = <T, R>(xs: T[], f: (x: T) => Promise<R>): Promise<R[]> => Promise.all(xs.map(f));
   return {
-    ids: p.ids.map((id) => s.byBuildId(id)),
-    siblings: p.ids.map((id) => s.buildSiblings(id)),
-    nvras: p.nvras.map((n) => s.byNvra(n)),
-    paths: p.paths.map((x) => s.byPath(x)),
+    ids: await all(p.ids, (id) => s.byBuildId(id)),
+    siblings: await all(p.ids, (id) => s.buildSiblings(id)),
+    nvras: await all(p.nvras, (n) => s.byNvra(n)),
+    paths: await all(p.paths, (x) => s.byPath(x)),
     stats: { files: st.files, buildids: st.buildids, rpms: st.rpms, builds: st.builds, byType: st.byType },
   };
 }
@@ -100,7 +102,7 @@ test('splitPath: the parts concatenate back to the path', () => {
   assert.deepEqual(splitPath('/usr/bin/gnome-shell-1-2'), ['/usr/bin/', 'gnome-shell-1-2', '']);
 });
 
-test('a version-3 index is converted in place: every row and every answer unchanged', () => {
+test('a version-3 index is converted in place: every row and every answer unchanged', async () => {
   const dir = tempDir();
   const recs = records();
   const p = probes(recs);
@@ -112,45 +114,45 @@ test('a version-3 index is converted in place: every row and every answer unchan
   assert.ok((before.stats.files as number) > 6000);
   assert.ok(before.ids[0].length >= 4 && before.paths[0].length === 3, 'the awkward rows are there');
 
-  const s = new Store(file);
-  assert.equal(s.stats().schemaVersion, 4);
+  const s = new SqliteStore(file);
+  assert.equal((await s.stats()).schemaVersion, 6);
   assert.equal(s.db.pragma('freelist_count', { simple: true }), 0, 'the old pages are given back');
-  assert.deepEqual(storeAnswers(s, p), before);
+  assert.deepEqual(await storeAnswers(s, p), before);
   const cols = s.db.prepare('SELECT name FROM pragma_table_info(\'files\')').pluck().all();
   assert.deepEqual(cols, ['rpm_id', 'seq', 'dir', 'stem', 'tail', 'type', 'buildid']);
   assert.deepEqual(s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'files' ORDER BY name").pluck().all(),
     ['files_buildid', 'files_path']);
   assert.equal(s.db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE '%v4%'").pluck().get(), 0);
   // The query functions darkserver query calls give the same as on a fresh index written by Store.
-  const fresh = new Store(join(dir, 'fresh.sqlite'));
-  for (const r of records()) fresh.addRpm(r);
-  assert.deepEqual(storeAnswers(fresh, p), before);
-  for (const id of p.ids.slice(0, 20)) assert.deepEqual(queryBuildIds(s, [id]), queryBuildIds(fresh, [id]));
-  for (const n of p.nvras.slice(0, 20)) assert.deepEqual(queryRpm(s, n), queryRpm(fresh, n));
-  for (const x of p.paths.slice(0, 20)) assert.deepEqual(queryFile(s, x), queryFile(fresh, x));
+  const fresh = new SqliteStore(join(dir, 'fresh.sqlite'));
+  for (const r of records()) await fresh.addRpm(r);
+  assert.deepEqual(await storeAnswers(fresh, p), before);
+  for (const id of p.ids.slice(0, 20)) assert.deepEqual(await queryBuildIds(s, [id]), await queryBuildIds(fresh, [id]));
+  for (const n of p.nvras.slice(0, 20)) assert.deepEqual(await queryRpm(s, n), await queryRpm(fresh, n));
+  for (const x of p.paths.slice(0, 20)) assert.deepEqual(await queryFile(s, x), await queryFile(fresh, x));
   // New rows after the conversion go in as usual.
   const [extra] = [...synthRecords(200, 99)];
-  assert.equal(s.addRpm(extra), true);
-  assert.equal(s.byNvra(extra.nvra).length, extra.rows.length);
-  fresh.close();
-  s.close();
+  assert.equal(await s.addRpm(extra), true);
+  assert.equal((await s.byNvra(extra.nvra)).length, extra.rows.length);
+  await fresh.close();
+  await s.close();
 });
 
-test('deleting an RPM deletes its files rows; the other RPMs answer as before', () => {
-  const s = new Store(join(tempDir(), 'd.sqlite'));
+test('deleting an RPM deletes its files rows; the other RPMs answer as before', async () => {
+  const s = new SqliteStore(join(tempDir(), 'd.sqlite'));
   const [a, b] = [...synthRecords(400, 3)];
-  s.addRpm(a);
-  s.addRpm(b);
-  const keep = s.byNvra(b.nvra);
+  await s.addRpm(a);
+  await s.addRpm(b);
+  const keep = await s.byNvra(b.nvra);
   const rpmId = s.db.prepare('SELECT id FROM rpms WHERE nvra = ?').pluck().get(a.nvra);
   s.db.prepare('DELETE FROM rpms WHERE id = ?').run(rpmId);
   assert.equal(s.db.prepare('SELECT count(*) FROM files WHERE rpm_id = ?').pluck().get(rpmId), 0);
-  assert.equal(s.stats().files, b.rows.length);
-  assert.deepEqual(s.byBuildId(a.rows[0].buildId).filter((r) => r.rpm === a.nvra), []);
-  assert.deepEqual(s.byNvra(b.nvra), keep);
-  for (const row of b.rows.slice(0, 10)) assert.ok(s.byPath(row.path).some((r) => r.rpm === b.nvra));
+  assert.equal((await s.stats()).files, b.rows.length);
+  assert.deepEqual((await s.byBuildId(a.rows[0].buildId)).filter((r) => r.rpm === a.nvra), []);
+  assert.deepEqual(await s.byNvra(b.nvra), keep);
+  for (const row of b.rows.slice(0, 10)) assert.ok((await s.byPath(row.path)).some((r) => r.rpm === b.nvra));
   assert.equal(s.db.prepare("SELECT name FROM names WHERE id = 0").pluck().get(), '');
-  s.close();
+  await s.close();
 });
 
 test('size: at most 120 bytes of database per build-id row on a 200 k-row synthetic index', () => {

@@ -788,7 +788,8 @@ def main(argv):
     state = State(cfg)
     Handler.state = state
     Handler.hub = Hub(state)
-    server = Server(('127.0.0.1', 0), Handler)
+    # 'bind': another address of this host (a test machine's link, test/helpers/netns.ts).
+    server = Server((cfg.get('bind') or '127.0.0.1', 0), Handler)
 
     def stop(*_a):
         raise KeyboardInterrupt

@@ -10,12 +10,18 @@ export interface Run {
   stderr: string;
 }
 
-/** Run one of the built entry points (npm test builds dist/ first). */
-export function run(bin: 'darkserver' | 'run' | 'imagebuild', args: string[], env: NodeJS.ProcessEnv = {}): Run {
+/**
+ * Run one of the built entry points (npm test builds dist/ first). Standard input is empty, or
+ * `input` (bytes through a pipe), or `stdinFd` (an open file, as `< FILE` gives it).
+ */
+export function run(bin: 'darkserver' | 'run' | 'imagebuild', args: string[], env: NodeJS.ProcessEnv = {},
+  opts: { input?: Buffer | string; stdinFd?: number } = {}): Run {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', `${bin}.js`), ...args], {
     encoding: 'utf8',
     env: { ...process.env, NO_COLOR: '1', DARKFORGE_DEBUG: '', ...env },
     maxBuffer: 64 << 20,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    ...(opts.stdinFd !== undefined ? { stdio: [opts.stdinFd, 'pipe', 'pipe'] } : {}),
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

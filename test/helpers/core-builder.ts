@@ -37,6 +37,8 @@ export interface CoreSpec {
   machine?: number;
   pageSize?: number;
   files?: CoreFile[];
+  /** Write the NT_FILE note (default true; false: a core as kernels before 3.7 write them). */
+  fileNote?: boolean;
   /** Override the NT_FILE count word (to build damaged notes). */
   fileCount?: bigint;
   /** NT_AUXV entries; AT_NULL is appended. Omit for no NT_AUXV note. */
@@ -104,7 +106,7 @@ export function buildCore(s: CoreSpec): BuiltCore {
   const notes = Buffer.concat([
     note(w, 'CORE', 1, Buffer.alloc(s.is64 ? 336 : 144, 0x11)),
     note(w, 'LINUX', 0x202, Buffer.alloc(24, 0x22)),
-    note(w, 'CORE', NT_FILE, fileNote(w, s)),
+    ...(s.fileNote === false ? [] : [note(w, 'CORE', NT_FILE, fileNote(w, s))]),
     ...(s.auxv ? [note(w, 'CORE', NT_AUXV, auxvNote(w, s.auxv))] : []),
   ]);
   const phoff = ehsize;

@@ -110,6 +110,8 @@ export interface ErrorShape {
 
 export interface FakeKojiConfig {
   log: string;
+  /** The address to listen on (default 127.0.0.1), e.g. a test lab's hostAddress (helpers/netns.ts). */
+  bind?: string;
   /** default "/kojihub" */
   hub_path?: string;
   /** default "/kojifiles" */
@@ -171,7 +173,7 @@ function unrefAll(child: ChildProcess, ref: boolean): void {
   if (ref) child.ref(); else child.unref();
 }
 
-/** Start the fake hub on 127.0.0.1 (a free port). Stop it with stop(); a forgotten one dies with the test process. */
+/** Start the fake hub on 127.0.0.1 (or config.bind) on a free port. Stop it with stop(); a forgotten one dies with the test process. */
 export async function startFakeKoji(config: Omit<FakeKojiConfig, 'log'>): Promise<FakeKoji> {
   const dir = mkdtempSync(join(tmpdir(), 'fake-koji-'));
   const log = join(dir, 'requests.jsonl');
@@ -217,7 +219,7 @@ export async function startFakeKoji(config: Omit<FakeKojiConfig, 'log'>): Promis
   }
   unrefAll(child, false);
 
-  const base = `http://127.0.0.1:${port}`;
+  const base = `http://${config.bind ?? '127.0.0.1'}:${port}`;
   const requests = (): LogLine[] => {
     let text: string;
     try { text = readFileSync(log, 'utf8'); } catch { return []; }

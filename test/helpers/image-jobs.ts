@@ -12,7 +12,7 @@ import { cancelJob } from '../../src/lib/image/cancel.ts';
 import { loadImageConfig } from '../../src/lib/image/config.ts';
 import { JobStore } from '../../src/lib/image/jobs.ts';
 import { detach } from '../../src/lib/image/submit.ts';
-import type { Store } from '../../src/lib/index/store.ts';
+import type { Store } from '../../src/lib/store/port.ts';
 import { processAlive } from '../../src/lib/proc/alive.ts';
 import { run, Run, tempDir } from './cli.ts';
 import { ROOT } from './paths.ts';
@@ -148,28 +148,28 @@ export async function startFtp(root: string, login?: { user: string; password: s
  * returns which side won. The fast test runs it a few times, the soak test many more.
  */
 export async function cancelRace(e: ImageEnv, store: Store, delayMs: number): Promise<'canceled' | 'succeeded'> {
-  const jobs = new JobStore(store.db);
+  const jobs = new JobStore(store);
   const { config } = loadImageConfig({ type: 'dvd', configFile: CONF, overrides: { staging: `file://${e.staging}` } });
-  const job = jobs.create({ config: config!, backend: 'pungi', jobsRoot: join(e.data, 'darkforge', 'jobs') });
+  const job = await jobs.create({ config: config!, backend: 'pungi', jobsRoot: join(e.data, 'darkforge', 'jobs') });
   await detach(job, e.db, {}, jobs, { ...process.env, ...e.env });
-  const runner = jobs.get(job.id)!.pid!;
-  await waitFor(`job ${job.id} to run`, () => (jobs.get(job.id)!.state === 'queued' ? undefined : true), 60_000, 5);
+  const runner = (await jobs.get(job.id))!.pid!;
+  await waitFor(`job ${job.id} to run`, async () => ((await jobs.get(job.id))!.state === 'queued' ? undefined : true), 60_000, 5);
   await new Promise((r) => setTimeout(r, delayMs));
   let answer: 'canceled' | string;
   try {
-    answer = cancelJob(jobs, jobs.get(job.id)!).state;
+    answer = (await cancelJob(jobs, (await jobs.get(job.id))!)).state;
   } catch (err) {
     assert.ok(err instanceof UserError, String(err));
     answer = err.message;
   }
   const states: string[] = [];
-  const final = await waitFor(`job ${job.id} to end`, () => {
-    const j = jobs.get(job.id)!;
+  const final = await waitFor(`job ${job.id} to end`, async () => {
+    const j = (await jobs.get(job.id))!;
     states.push(j.state);
     return FINAL.includes(j.state) ? j : undefined;
   }, 60_000, 20);
   await waitFor('the runner to exit', () => (processAlive(runner) ? undefined : true), 30_000, 20);
-  const settled = jobs.get(job.id)!;
+  const settled = (await jobs.get(job.id))!;
   assert.deepEqual({ state: settled.state, error: settled.error }, { state: final.state, error: final.error }, 'the final record does not change after the runner exits');
   if (answer === 'canceled') {
     assert.equal(final.state, 'canceled', 'cancel said canceled, so the job is canceled');

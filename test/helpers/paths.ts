@@ -1,9 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const FIXTURES = join(ROOT, 'test', 'fixtures', 'rpms');
+/** Binary RPMs under test/fixtures/rpms (`index` walks it recursively; source RPMs are skipped). */
+export const FIXTURE_RPMS = readdirSync(FIXTURES, { recursive: true }).map(String).filter((f) => f.endsWith('.rpm') && !f.endsWith('.src.rpm')).length;
 /** Real distribution RPMs beside the checkout (present in CI; absent on a bare clone). */
 export const CORPUS = resolve(ROOT, '..', 'shared', 'corpus', 'real-rpms');
 export const HAVE_CORPUS = existsSync(join(CORPUS, 'GROUND_TRUTH.tsv'));

@@ -12,12 +12,12 @@ import { resolveInstance } from '../../lib/koji/instances.js';
 
 export default class DarkserverImport extends BaseCommand {
   static override summary = 'Index Koji builds by build id or N-V-R, or walk a range of build ids.';
-  static override description = `Each RPM of a COMPLETE build (source RPMs excepted) is fetched header-first with HTTP Range
-requests; its payload is streamed only when the header cannot account for every ELF file.
-Everything fetched is checked against Koji's payloadhash and size. The work is a queue in the
-index database: an interrupted import resumes where it stopped (run "darkserver import" with no
-arguments to finish the queue), and nothing is indexed twice. Exit 0 only when every requested
-build was imported.`;
+  static override description = `Each RPM of a COMPLETE build (source RPMs excepted) is fetched header-first with HTTP Range `
+    + `requests; its payload is streamed only when the header cannot account for every ELF file. `
+    + `Everything fetched is checked against Koji's payloadhash and size. The work is a queue in the `
+    + `index database: an interrupted import resumes where it stopped (run "darkserver import" with no `
+    + `arguments to finish the queue), and nothing is indexed twice. Exit 0 only when every requested `
+    + `build was imported.`;
   static override examples = [
     '<%= config.bin %> darkserver import 2191547',
     '<%= config.bin %> darkserver import bash-5.2.15-3.fc38 --jobs 8',
@@ -25,7 +25,7 @@ build was imported.`;
     '<%= config.bin %> darkserver import --hub https://koji.example.org/kojihub --topurl https://koji.example.org/kojifiles 42',
   ];
   static override strict = false;
-  static override args = { build: Args.string({ description: 'Koji build id or N-V-R (several allowed)' }) };
+  static override args = { build: Args.string({ description: 'Koji build id or N-V-R (several allowed)', ignoreStdin: true }) };
   static override flags = {
     db: dbFlag,
     instance: Flags.string({ char: 'i', description: 'Koji profile name (config/*.conf, /etc/koji.conf[.d], ~/.koji/config) [default: koji]', helpValue: 'NAME' }),
@@ -49,7 +49,7 @@ build was imported.`;
     const instance = resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
     const net = netOptions(this.label, flags);
     const { importBuilds } = await import('../../lib/import/importer.js');
-    const store = openStore(flags.db);
+    const store = await openStore(flags.db);
     const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
     const started = Date.now();
     let seen: ImportProgress | undefined;
@@ -65,9 +65,9 @@ build was imported.`;
           });
         },
         onError: (subject, message) => this.fail(`${subject}: ${message}`, 1),
-      }), (signal) => {
+      }), async (signal) => {
         bar.stop();
-        const back = releaseClaims(store.db) ?? 0;
+        const back = await releaseClaims(store) ?? 0;
         return `interrupted by ${signal}: ${seen?.rpmsDone ?? 0} of ${seen?.rpmsTotal ?? 0} RPMs done, ${back} in progress put back on the queue; `
           + 'run "darkserver import" again to finish';
       });
@@ -76,12 +76,12 @@ build was imported.`;
       else process.stdout.write(`${summaryLine(sum)}\n`);
       if (!sum.complete) this.fail('not every requested build was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
     } catch (e) {
-      const dbError = databaseError(store.file, e);
-      if (dbError) releaseClaims(store.db);
+      const dbError = databaseError(e);
+      if (dbError) await releaseClaims(store);
       throw dbError ?? e;
     } finally {
       bar.stop();
-      store.close();
+      await store.close();
     }
   }
 }

@@ -1,17 +1,26 @@
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { queueOverview } from '../../lib/import/queue.js';
 import { buildStateName } from '../../lib/koji/types.js';
+import type { RpmJob } from '../../lib/store/port.js';
+
+/** Who holds a running RPM and for how long yet: "held by HOST:PID:ID, lease 87 s left". */
+function holder(r: RpmJob, now: number): string {
+  const who = r.worker_id ?? (r.worker_pid ? `pid ${r.worker_pid}` : 'an unknown worker');
+  if (r.lease_until == null) return `held by ${who}`;
+  const left = Math.round((r.lease_until - now) / 1000);
+  return `held by ${who}, ${left >= 0 ? `lease ${left} s left` : `lease ran out ${-left} s ago`}`;
+}
 
 export default class DarkserverJobs extends BaseCommand {
-  static override summary = 'The import queue: builds and RPMs by state, and every one still pending or failed.';
+  static override summary = 'The import queue: builds and RPMs by state, and every one pending or failed.';
   static override examples = ['<%= config.bin %> darkserver jobs', '<%= config.bin %> darkserver jobs --json'];
   static override flags = { db: dbFlag };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(DarkserverJobs);
-    const store = openStore(flags.db, { mustExist: true });
+    const store = await openStore(flags.db, { mustExist: true });
     try {
-      const o = queueOverview(store.db);
+      const o = await queueOverview(store);
       if (flags.json) { this.printJson(o); return; }
       const counts = (c: Record<string, number>): string => Object.entries(c).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
       process.stdout.write(`builds: ${counts(o.builds)}\nrpms: ${counts(o.rpms)}\n`);
@@ -21,10 +30,11 @@ export default class DarkserverJobs extends BaseCommand {
         process.stdout.write(`${b.instance}\t${b.koji_build_id}\t${b.nvr ?? '-'}\t${b.state}${koji}\t${b.rpms_done}/${b.rpms_total} RPMs${b.last_error ? `\t${b.last_error}` : ''}\n`);
       }
       for (const r of o.failedRpms) {
-        process.stdout.write(`${r.instance}\t${r.nvra}\t${r.state}\tattempts ${r.attempts}${r.last_error ? `\t${r.last_error}` : ''}\n`);
+        const detail = r.state === 'running' ? holder(r, o.now) : r.last_error;
+        process.stdout.write(`${r.instance}\t${r.nvra}\t${r.state}\tattempts ${r.attempts}${detail ? `\t${detail}` : ''}\n`);
       }
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

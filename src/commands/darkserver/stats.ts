@@ -2,16 +2,16 @@ import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 
 export default class DarkserverStats extends BaseCommand {
   static override summary = 'Counts of what the index holds.';
-  static override description = `rpms, builds, files (ELF files with a build-id), buildids (distinct), ELF files without a
-build-id, and the split by file type, instance and scan method.`;
+  static override description = `rpms, builds, files (ELF files with a build-id), buildids (distinct), ELF files without a `
+    + `build-id, and the split by file type, instance and scan method.`;
   static override examples = ['<%= config.bin %> darkserver stats', '<%= config.bin %> darkserver stats --json'];
   static override flags = { db: dbFlag };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(DarkserverStats);
-    const store = openStore(flags.db, { mustExist: true });
+    const store = await openStore(flags.db, { mustExist: true });
     try {
-      const s = store.stats();
+      const s = await store.stats();
       if (flags.json) {
         this.printJson({ db: store.file, ...s });
         return;
@@ -25,7 +25,7 @@ build-id, and the split by file type, instance and scan method.`;
       ];
       for (const [k, v] of lines) process.stdout.write(`${k}:\t${v}\n`);
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

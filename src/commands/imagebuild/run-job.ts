@@ -8,7 +8,7 @@ import { takeSecretsFromEnv, takeSecretsFromStdin } from '../../lib/image/secret
 export default class ImagebuildRunJob extends BaseCommand {
   static override hidden = true;
   static override summary = 'Run a queued job (used by --detach).';
-  static override args = { job: Args.string({ required: true }) };
+  static override args = { job: Args.string({ required: true, ignoreStdin: true }) };
   static override flags = { db: dbFlag };
 
   async run(): Promise<void> {
@@ -16,14 +16,14 @@ export default class ImagebuildRunJob extends BaseCommand {
     const { runJob } = await import('../../lib/image/runner.js');
     // Read the passwords first: the parent may be gone by the time the job starts.
     const secrets = takeSecretsFromStdin() ?? takeSecretsFromEnv();
-    const store = openStore(flags.db);
+    const store = await openStore(flags.db);
     try {
-      const jobs = new JobStore(store.db);
-      const job = lookupJob(jobs, args.job);
+      const jobs = new JobStore(store);
+      const job = await lookupJob(jobs, args.job);
       if (job.state !== 'queued') return;
       await runJob(job, { jobs, attached: false, secrets });
     } finally {
-      store.close();
+      await store.close();
     }
   }
 }

@@ -3,14 +3,23 @@
 // for a user error.
 import { Command, Errors, Flags } from '@oclif/core';
 import { UserError } from '../errors.js';
-import { fail, note, printJson, reportError } from './output.js';
+import { invokedCommand } from './invoked.js';
+import { disableColour, fail, note, prepareColour, printJson, reportError, wantsNoColour } from './output.js';
 
 export { openStore } from './open-store.js';
 
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
     json: Flags.boolean({ description: 'Print machine-readable JSON on stdout.' }),
+    'no-color': Flags.boolean({ description: 'No colour in messages, even on a terminal (as NO_COLOR=1 does).', helpGroup: 'GLOBAL' }),
   };
+
+  protected override async init(): Promise<void> {
+    // Before parsing: a usage error is a message too.
+    if (wantsNoColour(this.argv)) disableColour();
+    await prepareColour();
+    await super.init();
+  }
 
   /** Name shown in front of error messages. */
   protected get label(): string {
@@ -34,7 +43,7 @@ export abstract class BaseCommand extends Command {
     if (!(err instanceof UserError) && (err.oclif?.exit !== undefined || err instanceof Errors.CLIError)) {
       // Flag and argument parsing errors from oclif: keep its text, drop the decoration.
       const text = err.message.replace(/\n\s*See more help with --help\s*$/i, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
-      this.fail(`${text} (see --help)`, 2);
+      this.fail(`${text} (see "${invokedCommand(this.id ?? '', this.config.bin)} --help")`, 2);
       return;
     }
     // User errors, filesystem errors and bugs: shared with the `darkserver query` fast path.

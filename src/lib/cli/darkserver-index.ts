@@ -4,7 +4,6 @@
 // exit code to 1; the others are still indexed. A failure of the database itself (disk full,
 // read-only, I/O error) stops the run with one sentence; so does a signal (interrupt.ts).
 import { availableParallelism } from 'node:os';
-import { databaseError } from '../index/db-errors.js';
 import { indexPaths, type IndexSummary } from '../index/indexer.js';
 import { watchInterrupts } from './interrupt.js';
 import { openStore } from './open-store.js';
@@ -25,7 +24,7 @@ export async function runIndex(req: IndexRequest, label = 'darkserver index'): P
   // writer's lock) also ends the run through the note below.
   const interrupts = watchInterrupts();
   try {
-    const store = openStore(req.db);
+    const store = await openStore(req.db);
     const bar = progressBar(!req.json, '{bar} {value}/{total} RPMs | {percentage}% | ETA {eta_formatted}');
     // Counted as files finish, for the note an interrupted run leaves; after it, files still in
     // flight (abandoned, their store closed) say nothing.
@@ -53,11 +52,9 @@ export async function runIndex(req: IndexRequest, label = 'darkserver index'): P
       for (const d of sum.emptyDirs) note(label, `${d}: no .rpm files found`);
       if (req.json) printJson({ db: store.file, ...sum });
       else process.stdout.write(`${summaryLine(sum)}\n`);
-    } catch (e) {
-      throw databaseError(store.file, e) ?? e;
     } finally {
       bar.stop();
-      store.close();
+      await store.close();
     }
   } finally {
     interrupts.dispose();

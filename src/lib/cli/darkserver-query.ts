@@ -17,6 +17,7 @@ export interface QueryRequest {
   file?: string;
   package?: string;
   elf?: string;
+  /** A core dump: a path (plain, or zstd/xz/lz4 as systemd-coredump stores them) or "-" for standard input. */
   core?: string;
 }
 
@@ -30,13 +31,20 @@ export async function runQuery(req: QueryRequest, label = QUERY_LABEL): Promise<
   const idList = ids.length
     ? splitIds(ids).map(parseBuildId)
     : req.elf ? [await (await import('../elf/file.js')).buildIdOfFile(req.elf)] : [];
-  const store = openStore(req.db, { mustExist: true });
+  const store = await openStore(req.db, { mustExist: true });
   if (req.core) {
     let core: Awaited<ReturnType<typeof queryCore>>;
     try {
-      core = await queryCore(store, req.core);
+      // A compressed core or standard input becomes a private temporary file for the time of the query.
+      const { openCoreInput } = await import('../elf/core-input.js');
+      const input = await openCoreInput(req.core);
+      try {
+        core = await queryCore(store, input.path, input.name);
+      } finally {
+        await input.cleanup();
+      }
     } finally {
-      store.close();
+      await store.close();
     }
     if (req.json) printJson(core.modules);
     else for (const m of core.modules) for (const line of formatCoreLines(m)) process.stdout.write(`${line}\n`);
@@ -44,11 +52,11 @@ export async function runQuery(req: QueryRequest, label = QUERY_LABEL): Promise<
     return;
   }
   if (req.package) {
-    let pkg: ReturnType<typeof queryPackage>;
+    let pkg: Awaited<ReturnType<typeof queryPackage>>;
     try {
-      pkg = queryPackage(store, req.package);
+      pkg = await queryPackage(store, req.package);
     } finally {
-      store.close();
+      await store.close();
     }
     if (req.json) printJson(pkg.results);
     else for (const r of pkg.results) process.stdout.write(`${r.rpm}\t${r.urls.join(' ')}\n`);
@@ -57,9 +65,9 @@ export async function runQuery(req: QueryRequest, label = QUERY_LABEL): Promise<
   }
   let answer: QueryAnswer;
   try {
-    answer = req.rpm ? queryRpm(store, req.rpm) : req.file ? queryFile(store, req.file) : queryBuildIds(store, idList);
+    answer = await (req.rpm ? queryRpm(store, req.rpm) : req.file ? queryFile(store, req.file) : queryBuildIds(store, idList));
   } finally {
-    store.close();
+    await store.close();
   }
   if (req.json) printJson(answer.results);
   else for (const r of answer.results) process.stdout.write(`${formatPlain(r)}\n`);

@@ -9,7 +9,7 @@
 // line on stderr when the fast path answers (for tests).
 import type { IndexRequest } from './darkserver-index.js';
 import type { QueryRequest } from './darkserver-query.js';
-import { reportError } from './output.js';
+import { disableColour, prepareColour, reportError, wantsNoColour } from './output.js';
 
 export type FastCommand = 'query' | 'index';
 
@@ -23,6 +23,8 @@ interface FlagSpec {
   integers?: Readonly<Record<string, readonly [number, number]>>;
   /** Boolean flags. */
   booleans: ReadonlySet<string>;
+  /** Value flags that take "-" (standard input) as their value. */
+  dash?: ReadonlySet<string>;
 }
 
 interface ParsedArgv {
@@ -45,7 +47,7 @@ function parseArgv(argv: readonly string[], spec: FlagSpec): ParsedArgv | undefi
       out.positional.push(arg);
       continue;
     }
-    const m = /^--([a-z]+)(?:=([^]*))?$/.exec(arg);
+    const m = /^--([a-z][a-z-]*)(?:=([^]*))?$/.exec(arg);
     if (!m || seen.has(m[1])) return undefined;
     const name = m[1];
     seen.add(name);
@@ -55,7 +57,7 @@ function parseArgv(argv: readonly string[], spec: FlagSpec): ParsedArgv | undefi
     }
     if (!spec.values.has(name)) return undefined;
     const value = m[2] ?? argv[++i];
-    if (value === undefined || value === '' || value.startsWith('-')) return undefined;
+    if (value === undefined || value === '' || (value.startsWith('-') && !(value === '-' && spec.dash?.has(name)))) return undefined;
     const range = spec.integers?.[name];
     if (range && !(/^\d{1,6}$/.test(value) && Number(value) >= range[0] && Number(value) <= range[1])) return undefined;
     out.values[name] = value;
@@ -63,8 +65,8 @@ function parseArgv(argv: readonly string[], spec: FlagSpec): ParsedArgv | undefi
   return out;
 }
 
-const QUERY_SPEC: FlagSpec = { values: new Set(['db', 'rpm', 'file', 'package', 'elf', 'core']), booleans: new Set(['json']) };
-const INDEX_SPEC: FlagSpec = { values: new Set(['db', 'jobs']), integers: { jobs: [1, 64] }, booleans: new Set(['json', 'full']) };
+const QUERY_SPEC: FlagSpec = { values: new Set(['db', 'rpm', 'file', 'package', 'elf', 'core']), booleans: new Set(['json', 'no-color']), dash: new Set(['core']) };
+const INDEX_SPEC: FlagSpec = { values: new Set(['db', 'jobs']), integers: { jobs: [1, 64] }, booleans: new Set(['json', 'full', 'no-color']) };
 
 /** The request `darkserver query ARGV…` makes, or undefined when oclif must parse it. */
 export function parseQueryArgv(argv: readonly string[]): QueryRequest | undefined {
@@ -98,6 +100,8 @@ export async function fastRun(command: string | undefined, argv: readonly string
   } catch {
     return false; // oclif warns that the current directory does not exist
   }
+  if (wantsNoColour(argv)) disableColour();
+  await prepareColour(env);
   if (env.DARKFORGE_DEBUG_FAST) process.stderr.write(fastPathMarker(command));
   // As oclif does: output cut short by a closed pipe (`| head`) is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -20,11 +20,10 @@ export interface Interrupts {
   /** Resolves with the first signal received; never rejects. */
   readonly received: Promise<StopSignal>;
   /**
-   * Wait for `work`, unless a signal comes (or came) first: then `onSignal` (synchronous: put
-   * claims back, count what was done) returns the note, `work` is abandoned and
-   * InterruptedError is thrown.
+   * Wait for `work`, unless a signal comes (or came) first: then `onSignal` (put claims back,
+   * count what was done) returns the note, `work` is abandoned and InterruptedError is thrown.
    */
-  race<T>(work: Promise<T>, onSignal: (signal: StopSignal) => string): Promise<T>;
+  race<T>(work: Promise<T>, onSignal: (signal: StopSignal) => string | Promise<string>): Promise<T>;
   /** Stop listening (the signals get Node's default action again). */
   dispose(): void;
 }
@@ -47,7 +46,7 @@ export function watchInterrupts(): Interrupts {
       const result = await Promise.race([work.then((value) => ({ value })), received]);
       if (typeof result === 'string') {
         work.catch(() => undefined); // whatever it still does is never written
-        throw new InterruptedError(onSignal(result), result);
+        throw new InterruptedError(await onSignal(result), result);
       }
       return result.value;
     },
@@ -56,7 +55,7 @@ export function watchInterrupts(): Interrupts {
 }
 
 /** watchInterrupts().race(work, onSignal), listening only while `work` runs. */
-export async function interruptible<T>(work: Promise<T>, onSignal: (signal: StopSignal) => string): Promise<T> {
+export async function interruptible<T>(work: Promise<T>, onSignal: (signal: StopSignal) => string | Promise<string>): Promise<T> {
   const interrupts = watchInterrupts();
   try {
     return await interrupts.race(work, onSignal);

@@ -3,7 +3,7 @@ import { Flags } from '@oclif/core';
 import { UserError } from '../errors.js';
 import type { NetOptions } from '../net/dispatcher.js';
 import { OutageLog } from '../net/outages.js';
-import { note } from './output.js';
+import { note, warn } from './output.js';
 
 export const netFlags = {
   // Strings, checked here: oclif would rewrap a parse error into several lines.
@@ -39,7 +39,7 @@ export function netOptions(label: string, flags: { timeout?: string; insecure?: 
   if (flags.timeout !== undefined) timeoutMs = Math.max(1, Math.round(seconds('timeout', flags.timeout, 86_400) * 1000));
   let retryTimeMs: number | undefined;
   if (flags['retry-time'] !== undefined) retryTimeMs = Math.round(seconds('retry-time', flags['retry-time'], 604_800, true) * 1000);
-  if (flags.insecure) note(label, 'warning: --insecure: TLS certificates are not verified in this run');
+  if (flags.insecure) warn(label, '--insecure: TLS certificates are not verified in this run');
   return {
     timeoutMs, retryTimeMs, insecure: flags.insecure === true, tlsHint: flags.insecure ? undefined : '--insecure skips the check',
     outages: new OutageLog((line) => note(label, line)),

@@ -1,8 +1,10 @@
-// The build-id of an ELF file on disk (`query --elf`, `find` given a path), read in chunks.
+// The build-id of an ELF file on disk (`query --elf`, `find` given a path), read in chunks. A
+// gzip, xz or zstd file (a kernel module `.ko.xz`) is read through its decompressor, as
+// eu-readelf does: a module's build-id is the one inside, the one an oops prints.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { UserError, ioMessage } from '../errors.js';
-import { ElfBuildIdScanner } from './scanner.js';
+import { CompressedElfScanner } from './compressed.js';
 
 export async function buildIdOfFile(path: string): Promise<string> {
   let size: number;
@@ -14,7 +16,7 @@ export async function buildIdOfFile(path: string): Promise<string> {
     if (e instanceof UserError) throw e;
     throw new UserError(`${path}: ${ioMessage(e)}`, 2);
   }
-  const scanner = new ElfBuildIdScanner(size);
+  const scanner = new CompressedElfScanner(size);
   const stream = createReadStream(path, { highWaterMark: 64 * 1024 });
   try {
     for await (const chunk of stream) if (scanner.push(chunk as Buffer)) break;

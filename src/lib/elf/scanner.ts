@@ -25,6 +25,8 @@ export interface ScannerOptions {
   headLimit?: number;
   /** Folder for the rare spill file (default os.tmpdir()). */
   spillDir?: string;
+  /** Bytes a compressed member (a `.ko.xz`) is decompressed to at most (default 1 GiB). */
+  maxDecompressed?: number;
 }
 
 const MAX_TABLE = 8 << 20;

@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError, describeFailure } from '../errors.js';
 import { queryBuildIds, withCandidates } from '../index/query.js';
-import { Store } from '../index/store.js';
+import type { Store } from '../store/port.js';
 import type { NetOptions } from '../net/dispatcher.js';
 import { openSource } from '../net/open-source.js';
 import { OutageLog } from '../net/outages.js';
@@ -37,19 +37,35 @@ export interface FindOptions {
   onFallback?: (url: string, message: string) => void;
   /** Timeout, TLS and retry settings for downloads (--timeout, --insecure, --retry-time). */
   net?: NetOptions;
+  /**
+   * How a download candidate is read (default: openSource, streaming). `darkserver serve` reads
+   * RPMs it has fetched once into its cache, so many requests for files of one RPM cost one download.
+   */
+  open?: (url: string, candidate: Candidate) => Promise<ByteSource>;
 }
 
-interface Candidate {
+export interface Candidate {
   rpm: string;
   member: string;
   urls: string[];
+  /** The index's instance and URL of that RPM (Koji's package store, or a local file). */
+  instance: string;
+  url: string;
+}
+
+/** Why findFile gave up: the index has no such file, or no download source delivered it. */
+export class FindError extends UserError {
+  constructor(message: string, readonly reason: 'not-indexed' | 'not-delivered', readonly failures: unknown[] = []) {
+    super(message, 1);
+    this.name = 'FindError';
+  }
 }
 
 export async function findFile(store: Store, req: FindRequest, opts: FindOptions): Promise<FindResult> {
   const dest = cachePath(opts.cacheDir, req.buildId, req.kind, req.sourcePath);
   if (await isFile(dest)) return { path: dest, buildId: req.buildId, kind: req.kind, cached: true };
 
-  const candidates = selectCandidates(store, req);
+  const candidates = await selectCandidates(store, req);
   await makeCacheFolder(opts.cacheDir, dirname(dest));
   // Every source but the last gets a short first try, so one that is down does not hold up the
   // others; those that failed for a passing reason are then tried again with the whole budget.
@@ -57,14 +73,16 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
   const net: NetOptions = { ...opts.net, outages: opts.net?.outages ?? new OutageLog() };
   const tries = candidates.flatMap((c) => c.urls.map((url) => ({ c, url })));
   const failures = new Map<string, string>();
+  const causes: unknown[] = [];
   const later: typeof tries = [];
   const attempt = async ({ c, url }: (typeof tries)[number], retryTimeMs: number): Promise<FindResult | unknown> => {
     let src: ByteSource | undefined;
     try {
-      src = await openSource(url, { ...net, retryTimeMs });
+      src = opts.open ? await opts.open(url, c) : await openSource(url, { ...net, retryTimeMs });
       await extractFromRpm(src, c.member, dest);
       return { path: dest, buildId: req.buildId, kind: req.kind, cached: false, rpm: c.rpm, url: redactUrl(url) } satisfies FindResult;
     } catch (e) {
+      causes.push(e);
       const shown = redactUrl(url);
       // Download errors name their URL already; it is said once, in front.
       const msg = describeFailure(e).replace(`${shown}: `, '');
@@ -85,7 +103,7 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
     const got = await attempt(t, budget);
     if (isResult(got)) return got;
   }
-  throw new UserError(`${req.buildId}: no download source delivered the ${req.kind} file (${[...failures].map(([u, m]) => `${u}: ${m}`).join('; ')})`, 1);
+  throw new FindError(`${req.buildId}: no download source delivered the ${req.kind} file (${[...failures].map(([u, m]) => `${u}: ${m}`).join('; ')})`, 'not-delivered', causes);
 }
 
 /** How long a source with others after it is retried before they get their turn. */
@@ -93,22 +111,23 @@ const FIRST_TRY_MS = 15_000;
 
 const isResult = (v: unknown): v is FindResult => typeof v === 'object' && v !== null && 'cached' in v && 'path' in v;
 
-function selectCandidates(store: Store, req: FindRequest): Candidate[] {
+/** The RPMs that hold the file, in the order they are tried, each with its download URLs. */
+export async function selectCandidates(store: Store, req: FindRequest): Promise<Candidate[]> {
   if (req.kind === 'source') {
     const path = req.sourcePath!;
-    const siblings = store.buildSiblings(req.buildId);
-    if (!siblings.length) throw new UserError(`${req.buildId}: build-id not found in the index`, 1);
+    const siblings = await store.buildSiblings(req.buildId);
+    if (!siblings.length) throw new FindError(`${req.buildId}: build-id not found in the index`, 'not-indexed');
     // Sources live in the -debugsource RPM (rpm >= 4.14), before that in -debuginfo.
     const holders = [...siblings.filter((r) => r.name.endsWith('-debugsource')), ...siblings.filter((r) => r.name.endsWith('-debuginfo'))];
-    if (!holders.length) throw new UserError(`${req.buildId}: the index knows no -debugsource or -debuginfo RPM of this build`, 1);
-    return withCandidates(store, holders).map((r) => ({ rpm: r.rpm, member: path, urls: r.urls }));
+    if (!holders.length) throw new FindError(`${req.buildId}: the index knows no -debugsource or -debuginfo RPM of this build`, 'not-indexed');
+    return (await withCandidates(store, holders)).map((r) => ({ rpm: r.rpm, member: path, urls: r.urls, instance: r.instance, url: r.url }));
   }
-  const { results } = queryBuildIds(store, [req.buildId]);
-  if (!results.length) throw new UserError(`${req.buildId}: build-id not found in the index`, 1);
+  const { results } = await queryBuildIds(store, [req.buildId]);
+  if (!results.length) throw new FindError(`${req.buildId}: build-id not found in the index`, 'not-indexed');
   const wantDebug = req.kind === 'debuginfo';
   const rows = results.filter((r) => r.elf.startsWith('/usr/lib/debug/') === wantDebug);
   if (!rows.length) {
-    throw new UserError(`${req.buildId}: the index has no ${req.kind} file with this build-id (it has: ${results.map((r) => `${r.rpm}:${r.elf}`).join(', ')})`, 1);
+    throw new FindError(`${req.buildId}: the index has no ${req.kind} file with this build-id (it has: ${results.map((r) => `${r.rpm}:${r.elf}`).join(', ')})`, 'not-indexed');
   }
   // Files already on this machine first.
   rows.sort((a, b) => Number(b.instance === 'local') - Number(a.instance === 'local'));
@@ -120,7 +139,7 @@ function selectCandidates(store: Store, req: FindRequest): Candidate[] {
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
-  }).map((r) => ({ rpm: r.rpm, member: r.elf, urls: r.urls }));
+  }).map((r) => ({ rpm: r.rpm, member: r.elf, urls: r.urls, instance: r.instance, url: r.url }));
 }
 
 async function isFile(p: string): Promise<boolean> {

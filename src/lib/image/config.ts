@@ -6,14 +6,14 @@
 // The layout is told by content: a [boot], [dvd] or [live] section means single file.
 // Command-line flags override keys. Every problem is collected and returned at once, with
 // the validation problems of validate.ts, so a user fixes everything in one pass.
-import { machine } from 'node:os';
+import { hostMachine } from '../proc/machine.js';
 import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { ConfigEntry, ConfigFile, DEFAULT_SECTION, InterpolationError, readConfigFile } from './configparser.js';
 import type { BackendChoice, BootSettings, DvdFormat, ConfigProblem, DvdSettings, ImageBuildConfig, ImageType, LiveSettings, RepoSpec, SmtpSettings, ValueOrigin } from './types.js';
 import { IMAGE_TYPES } from './types.js';
 import { redactUrl } from '../net/url-policy.js';
-import { basearch, BOOLEAN_WORDS, COMMAND_LINE, hostArches, parseBoolean, validate } from './validate.js';
+import { basearch, BOOLEAN_WORDS, BuildHost, COMMAND_LINE, hostArches, parseBoolean, validate } from './validate.js';
 
 export { formatProblem } from './validate.js';
 
@@ -43,8 +43,8 @@ export interface LoadOptions {
   type?: ImageType;
   configFile?: string;
   overrides?: ConfigOverrides;
-  /** The build host, for the arch check (default: this machine). */
-  host?: { machine: string };
+  /** The build host, for the arch check (default: this machine, for a job run here). */
+  host?: BuildHost;
 }
 
 /** Where a key is looked up, first match wins: (file, section) pairs. */
@@ -82,7 +82,7 @@ function redactProblem(p: ConfigProblem): ConfigProblem {
 function load(opts: LoadOptions): { config?: ImageBuildConfig; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
   const ov = opts.overrides ?? {};
-  const host = opts.host ?? { machine: machine() };
+  const host = opts.host ?? { machine: hostMachine() };
   const file = opts.configFile ?? DEFAULT_CONFIG_FILE;
   const dir = dirname(file);
   const files: string[] = [];
@@ -367,4 +367,44 @@ function readSmtp(main: ConfigFile, read: Reader, origins: Record<string, ValueO
   if (user) smtp.user = user;
   if (password) smtp.password = password;
   return smtp;
+}
+
+/** The passwords a machine's own imagebuild.conf holds, for the jobs it runs (`imagebuild worker --config`). */
+export interface Credentials {
+  smtp?: { host: string; user?: string; password?: string };
+  /** Every staging URL of the file (its [DEFAULT] and each image type's), with its password. */
+  staging: string[];
+}
+
+/**
+ * The SMTP login and staging URLs of a .conf file (either layout; the split layout's type files
+ * beside it too), read without the checks a build needs: a worker uses the file for its
+ * passwords only. A file that cannot be read at all is one UserError-worthy problem, returned.
+ */
+export function loadCredentials(file: string): { credentials: Credentials; problem?: string } {
+  let main: ConfigFile;
+  try {
+    main = readConfigFile(file);
+  } catch (e) {
+    return { credentials: { staging: [] }, problem: (e as Error).message };
+  }
+  const value = (cf: ConfigFile, section: string, key: string, vars?: Record<string, string>): ConfigEntry | undefined => {
+    try {
+      return cf.raw(section, key) ? cf.get(section, key, vars ?? {}) : undefined;
+    } catch {
+      return undefined; // an interpolation that needs a build's values (%(arch)s): not a password's place
+    }
+  };
+  const staging = new Set<string>();
+  const files = [main, ...IMAGE_TYPES.map((t) => join(dirname(file), SPLIT_FILES[t])).filter((f) => existsSync(f)).flatMap((f) => {
+    try { return [readConfigFile(f)]; } catch { return []; }
+  })];
+  for (const cf of files) {
+    for (const section of [DEFAULT_SECTION, ...IMAGE_TYPES]) {
+      const v = value(cf, section, 'staging')?.value;
+      if (v) staging.add(v);
+    }
+  }
+  const smtp = readSmtp(main, value, {}, []);
+  return { credentials: { smtp: smtp && { host: smtp.host, user: smtp.user, password: smtp.password }, staging: [...staging] } };
 }

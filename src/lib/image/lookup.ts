@@ -2,9 +2,9 @@
 import { UserError } from '../errors.js';
 import { ImageJob, JobStore } from './jobs.js';
 
-export function lookupJob(jobs: JobStore, arg: string): ImageJob {
+export async function lookupJob(jobs: JobStore, arg: string): Promise<ImageJob> {
   if (!/^\d+$/.test(arg)) throw new UserError(`${arg}: not a job id (a number, as "imagebuild list" shows)`, 2);
-  const job = jobs.get(Number(arg));
+  const job = await jobs.get(Number(arg));
   if (!job) throw new UserError(`${arg}: no such image build job`, 1);
   return job;
 }

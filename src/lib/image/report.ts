@@ -17,9 +17,16 @@ export function statusLines(j: ImageJob): [string, string][] {
   return [
     ['job', String(j.id)], ['state', j.state], ['type', j.type], ['arch', j.arch], ['backend', j.backend],
     ['created', t(j.created_at)], ['started', t(j.started_at)], ['finished', t(j.finished_at)],
-    ['log', j.log_path],
+    ['host', j.host ?? '-'], ['worker', workerOf(j)],
+    ['log', j.log_path || '-'],
     [j.state === 'staging_failed' ? 'kept images' : 'artifacts', j.artifacts.join(' ') || '-'],
     ['work folder', j.workdir ?? (j.state === 'queued' || j.state === 'running' ? '-' : 'removed')],
     ['error', j.error ?? '-'],
   ];
+}
+
+/** Who runs (or ran) the job: its runner's id (host:pid:random), or that it waits for a worker. */
+export function workerOf(j: ImageJob): string {
+  if (j.worker_id) return j.worker_id;
+  return j.for_worker && j.state === 'queued' ? `waiting for a worker of ${j.arch}` : '-';
 }

@@ -91,6 +91,44 @@ export function secretRedactor(cfg: ImageBuildConfig): (text: string) => string 
 }
 
 /**
+ * The passwords `cfg` still has only as "***" (a job's record, with nothing to fill them in on
+ * this machine), described for a log line: "SMTP password for USER@HOST", "FTP password for USER@HOST".
+ */
+export function maskedSecrets(cfg: ImageBuildConfig): string[] {
+  const out: string[] = [];
+  if (cfg.smtp?.password === MASK) out.push(`SMTP password for ${cfg.smtp.user ?? ''}@${cfg.smtp.host}`);
+  const m = FTP_LOGIN.exec(cfg.staging ?? '');
+  if (m && m[2] === MASK) out.push(`FTP password for ${m[1]}@${m[3]}`);
+  return out;
+}
+
+// ftp://USER:PASSWORD@HOST[:PORT]/…: user, password as written (percent-encoded), host[:port].
+const FTP_LOGIN = /^ftp:\/\/([^/:@]*):([^@/]*)@([^/]*)/i;
+
+/**
+ * The passwords a job's record masks, from credentials this machine has (an `imagebuild worker
+ * --config FILE`): the SMTP password of the same server and user, the FTP password of the same
+ * user at the same host and port.
+ */
+export function secretsFrom(cfg: ImageBuildConfig, own: { smtp?: { host: string; user?: string; password?: string }; staging: string[] }): JobSecrets {
+  const out: JobSecrets = {};
+  if (cfg.smtp?.password === MASK && own.smtp?.password && own.smtp.host === cfg.smtp.host && own.smtp.user === cfg.smtp.user) {
+    out.smtpPassword = own.smtp.password;
+  }
+  const job = FTP_LOGIN.exec(cfg.staging ?? '');
+  if (job && job[2] === MASK) {
+    for (const url of own.staging) {
+      const m = FTP_LOGIN.exec(url);
+      if (m && m[2] !== MASK && m[1] === job[1] && m[3].toLowerCase() === job[3].toLowerCase()) {
+        out.staging = cfg.staging!.replace(FTP_LOGIN, `ftp://${job[1]}:${m[2]}@${job[3]}`);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
  * A retried job has only the masked record: read the passwords again from the .conf file it
  * came from, where that file still says the same (masked) thing.
  */

@@ -1,14 +1,15 @@
 // What `imagebuild boot|dvd|live` does: load and validate the configuration (every problem at
-// once), then print the plan (--dry-run), start the job in the background (--detach), or run
-// it attached to this terminal.
+// once), then print the plan (--dry-run), record the job for an `imagebuild worker` (--queue, or
+// an arch this host cannot build in a store other machines share), start the job in the
+// background (--detach), or run it attached to this terminal.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { machine } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
-import { Store } from '../index/store.js';
+import { storeForChild } from '../store/open.js';
+import type { Store } from '../store/port.js';
 import { ConfigOverrides, formatProblem, loadImageConfig } from './config.js';
 import { ImageJob, JobStore } from './jobs.js';
 import { jobsRoot } from './location.js';
@@ -18,7 +19,8 @@ import { loadKickstart, parseKickstartSummary } from './kickstart.js';
 import { JOB_TOKEN_ENV } from '../proc/liveness.js';
 import { JobSecrets, SECRETS_ENV, splitSecrets } from './secrets.js';
 import { backendFor, requireTool } from './tools.js';
-import { checkKickstartRepos, setarchFor } from './validate.js';
+import { BuildHost, checkKickstartRepos, hostArches, setarchFor } from './validate.js';
+import { hostMachine } from '../proc/machine.js';
 import { ImageBuildConfig, ImageType } from './types.js';
 
 export interface BuildFlags extends ConfigOverrides {
@@ -30,11 +32,13 @@ export interface BuildFlags extends ConfigOverrides {
   timeout?: number;
   /** --keep-workdir / --no-keep-workdir; unset: kept unless the job succeeded. */
   keepWorkdir?: boolean;
+  /** Record the job for an `imagebuild worker` instead of running it. */
+  queue?: boolean;
 }
 
-export function loadValidConfig(type: ImageType, f: BuildFlags): ImageBuildConfig {
+export function loadValidConfig(type: ImageType, f: BuildFlags, host?: BuildHost): ImageBuildConfig {
   const { config, problems } = loadImageConfig({
-    type, configFile: f.config,
+    type, configFile: f.config, host,
     overrides: { arch: f.arch, release: f.release, nvr: f.nvr, bid: f.bid, staging: f.staging, email: f.email, instance: f.instance, backend: f.backend, format: f.format, bootIso: f.bootIso },
   });
   if (f.topurl && !f.hub) problems.push({ message: '--topurl needs --hub as well' });
@@ -68,25 +72,59 @@ export interface SubmitResult {
   job?: ImageJob;
   plan?: JobPlan;
   report?: string;
+  /** The job was recorded for a worker; `why` when it was not asked for (an arch this host cannot build). */
+  queued?: { why?: string };
+  /** Things the requester should know, for stderr. */
+  notes: string[];
 }
 
 export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, o: { dbFile: string }): Promise<SubmitResult> {
-  const cfg = loadValidConfig(type, f);
+  const machine = hostMachine();
+  // With a store other machines share, an arch this host cannot build goes to a worker of that arch.
+  const cfg = loadValidConfig(type, f, { machine, workers: store.shared, queue: f.queue });
   const { redacted, secrets } = splitSecrets(cfg);
   if (f.dryRun) {
     const plan = await planJob(cfg, { workDir: join(jobsRoot(), '<job>', 'work') });
-    return { plan, report: describePlan(redacted, plan) };
+    return { plan, report: describePlan(redacted, plan), notes: [] };
+  }
+  const here = hostArches(machine).includes(cfg.arch);
+  if (f.queue || !here) {
+    const r = await queueBuild(store, cfg, f);
+    return here ? r : { ...r, queued: { why: `this ${machine} host cannot build ${cfg.arch} images` } };
   }
   const backend = backendFor(cfg);
   checkTools(cfg, backend);
   await checkKickstart(cfg, backend);
-  const jobs = new JobStore(store.db);
-  const job = jobs.create({ config: redacted, backend, jobsRoot: jobsRoot(), timeoutS: f.timeout });
+  const jobs = new JobStore(store);
+  const job = await jobs.create({ config: redacted, backend, jobsRoot: jobsRoot(), timeoutS: f.timeout });
   if (f.detach) {
     await detach(job, o.dbFile, secrets, jobs);
-    return { job: jobs.get(job.id) };
+    return { job: await jobs.get(job.id), notes: [] };
   }
-  return { job: await runJob(job, { jobs, attached: true, secrets }) };
+  return { job: await runJob(job, { jobs, attached: true, secrets }), notes: [] };
+}
+
+/**
+ * Record the job for an `imagebuild worker`, validated as a job run here is, except for what
+ * belongs to the machine that will run it (its tools, root for a live image). The kickstart goes
+ * with the record, flattened here. Passwords never do: the worker has its own.
+ */
+async function queueBuild(store: Store, cfg: ImageBuildConfig, f: BuildFlags): Promise<SubmitResult> {
+  const { redacted, secrets } = splitSecrets(cfg);
+  // "auto" is decided by the worker, from the tools its machine has (archives and a grafted boot.iso are builtin's only).
+  const builtinOnly = cfg.type === 'dvd' && !!cfg.dvd && (cfg.dvd.format !== 'iso' || cfg.dvd.bootIso !== undefined);
+  const backend = cfg.backend === 'auto' && !builtinOnly ? 'auto' : backendFor(cfg);
+  await checkKickstart(cfg, backend);
+  const source = cfg.type === 'dvd' ? cfg.dvd?.kickstart : cfg.type === 'live' ? cfg.live?.kickstart : undefined;
+  const snapshot = source ? { kickstartSnapshot: { source, text: (await loadKickstart(source)).text } } : {};
+  const notes: string[] = [];
+  const kept = [secrets.smtpPassword && 'SMTP password', secrets.staging && 'FTP staging password'].filter(Boolean);
+  if (kept.length) {
+    notes.push(`the ${kept.join(' and the ')} ${kept.length > 1 ? 'are' : 'is'} not stored with the job: the worker that runs it uses its own (imagebuild worker --config FILE)`);
+  }
+  if (cfg.dvd?.bootIso) notes.push(`the boot.iso ${cfg.dvd.bootIso} is read on the worker's machine, at that path`);
+  const job = await new JobStore(store).createForWorker({ config: { ...redacted, ...snapshot }, backend, timeoutS: f.timeout });
+  return { job, queued: {}, notes };
 }
 
 /** Every program the job will need, before a job exists: a missing one is one clear error. */
@@ -94,7 +132,7 @@ function checkTools(cfg: ImageBuildConfig, backend: string): void {
   if (cfg.nvr.length || cfg.bid.length) requireTool('createrepo_c');
   if (backend !== 'builtin') {
     requireTool(backend);
-    if (setarchFor(cfg.arch, machine())) requireTool('setarch');
+    if (setarchFor(cfg.arch, hostMachine())) requireTool('setarch');
     return;
   }
   checkPrivileges(cfg.type);
@@ -127,15 +165,16 @@ async function checkKickstart(cfg: ImageBuildConfig, backend: string): Promise<v
  */
 export async function detach(job: ImageJob, dbFile: string, secrets: JobSecrets = {}, jobs?: JobStore, baseEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
   await mkdir(job.job_dir, { recursive: true });
+  const db = await storeForChild(dbFile);
   const out = openSync(job.log_path, 'a');
   const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url));
-  const env: NodeJS.ProcessEnv = { ...baseEnv, [JOB_TOKEN_ENV]: job.job_dir };
+  const env: NodeJS.ProcessEnv = { ...baseEnv, ...db.env, [JOB_TOKEN_ENV]: job.job_dir };
   delete env[SECRETS_ENV];
   try {
-    const child = spawn(process.execPath, [bin, 'imagebuild', 'run-job', String(job.id), '--db', dbFile], {
+    const child = spawn(process.execPath, [bin, 'imagebuild', 'run-job', String(job.id), '--db', db.arg], {
       detached: true, stdio: ['pipe', out, out], env,
     });
-    if (child.pid) jobs?.handOver(job.id, child.pid);
+    if (child.pid) await jobs?.handOver(job.id, child.pid);
     child.stdin!.on('error', () => { /* the runner ended before reading: it had nothing to do */ });
     child.stdin!.end(JSON.stringify(secrets));
     child.unref();

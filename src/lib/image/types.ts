@@ -108,6 +108,11 @@ export interface ImageBuildConfig {
   boot?: BootSettings;
   dvd?: DvdSettings;
   live?: LiveSettings;
+  /**
+   * The kickstart as flattened where a job for a worker was submitted (%include and %ksappend
+   * resolved), so the worker needs none of the submitter's files.
+   */
+  kickstartSnapshot?: { source: string; text: string };
   /** The work folder after the job: true keeps it, false removes it, unset keeps it unless the job succeeded. */
   keepWorkdir?: boolean;
   /** Files the configuration was read from. */

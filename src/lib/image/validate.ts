@@ -125,7 +125,19 @@ export function checkKickstartRepos(repos: KickstartRepo[]): void {
   }
 }
 
-export function validate(config: ImageBuildConfig, host: { machine: string }): ConfigProblem[] {
+/**
+ * The machine a configuration is checked for. `workers`: the job may go to an `imagebuild worker`
+ * on another machine (a store shared with other machines), so any arch darkforge knows is
+ * accepted; `queue`: --queue was asked for (an arch this host cannot build then says why no
+ * worker can take it).
+ */
+export interface BuildHost {
+  machine: string;
+  workers?: boolean;
+  queue?: boolean;
+}
+
+export function validate(config: ImageBuildConfig, host: BuildHost): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const at = (key: string): Partial<ValueOrigin> => {
     const o = config.origins[key];
@@ -137,9 +149,11 @@ export function validate(config: ImageBuildConfig, host: { machine: string }): C
   if (!IMAGE_TYPES.includes(config.type)) add('type', config.type, 'unknown image type', IMAGE_TYPES.join(', '));
   if (!ARCHES.includes(config.arch)) {
     add('arch', config.arch, 'unknown arch', ARCHES.join(' '));
-  } else if (!hostArches(host.machine).includes(config.arch)) {
-    add('arch', config.arch, `this ${host.machine} host cannot build ${config.arch} images (the image arch must be the build host's)`,
-      hostArches(host.machine).join(', '));
+  } else if (!hostArches(host.machine).includes(config.arch) && !host.workers) {
+    add('arch', config.arch, host.queue
+      ? `this ${host.machine} host cannot build ${config.arch} images, and no worker of another machine can take it from an SQLite store (one machine's file): queue it in a PostgreSQL store (--db postgresql://…) that a ${config.arch} worker shares`
+      : `this ${host.machine} host cannot build ${config.arch} images (the image arch must be the build host's)`,
+    hostArches(host.machine).join(', '));
   }
   if (!config.release) add('release', '', 'no release set', 'a Fedora release such as 40, or rawhide');
   for (const n of config.nvr) if (!isNvr(n)) add('nvr', n, 'not a package N-V-R', 'NAME-VERSION-RELEASE, e.g. wget-1.21.4-1.fc40, separated by ";"');

@@ -4,7 +4,7 @@
 import { UserError, describeFailure } from '../errors.js';
 import { isDatabaseFailure } from '../index/db-errors.js';
 import { scanRpm } from '../index/scan.js';
-import { RpmRecord, Store } from '../index/store.js';
+import type { RpmRecord, Store } from '../store/port.js';
 import { KojiClient } from '../koji/client.js';
 import { BUILD_STATES, buildStateName, KojiBuild, KojiRpm } from '../koji/types.js';
 import { KojiInstance, TOPURL_SCHEMES } from '../koji/instances.js';
@@ -60,7 +60,7 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
   // One outage record for the hub and every download of the run: one line per outage, one budget.
   opts = { ...opts, net: { ...opts.net, outages: opts.net?.outages ?? new OutageLog() } };
   const client = opts.client ?? new KojiClient({ hub: inst.hub, ...opts.net });
-  const queue = new ImportQueue(store.db, inst.name);
+  const queue = new ImportQueue(store, inst.name);
   const errors = opts.onError ?? (() => undefined);
   const sum: ImportSummary = {
     instance: inst.name,
@@ -68,9 +68,9 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
     rpms: { indexed: 0, headerOnly: 0, payload: 0, already: 0, failed: 0 },
     bytesFetched: 0, bytesOfRpms: 0, complete: true,
   };
-  store.saveInstance(inst);
-  queue.releaseAbandoned();
-  if (opts.retryFailed) queue.retryFailed();
+  await store.saveInstance(inst);
+  await queue.releaseAbandoned();
+  if (opts.retryFailed) await queue.retryFailed();
 
   // What this run is asked for: explicit builds, a producer walk, or (neither) the queue as it is.
   const requested = new Set<number>();
@@ -82,15 +82,15 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
     requested.add(id);
     // Asked for again: look it up afresh (a missing build may exist now, a BUILDING one be done)
     // and try what failed before again (the hub or the network may be back).
-    const job = queue.addBuild(id);
-    if (job.state === 'skipped' || job.state === 'building') queue.setBuild(job.id, 'queued');
-    else if (job.state === 'failed') queue.retryBuild(job);
+    const job = await queue.addBuild(id);
+    if (job.state === 'skipped' || job.state === 'building') await queue.setBuild(job.id, 'queued');
+    else if (job.state === 'failed') await queue.retryBuild(job);
   }
   // The builds this run answers for: those asked for, those walked, or (neither) the pending queue.
   const touched = new Set<number>(requested);
   if (opts.from !== undefined) for (const id of await walk(client, queue, opts.from, opts.to, known)) touched.add(id);
   if (!opts.builds?.length && opts.from === undefined) {
-    for (const state of ['queued', 'building', 'fetching'] as const) for (const b of queue.buildsIn(state)) touched.add(b.koji_build_id);
+    for (const state of ['queued', 'building', 'fetching'] as const) for (const b of await queue.buildsIn(state)) touched.add(b.koji_build_id);
   }
   sum.builds.requested = requested.size;
 
@@ -100,15 +100,15 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
   await awaitOtherImports(queue, touched, () => fetchAll(store, queue, inst, opts, sum, progress, errors));
 
   const deadline = Date.now() + (opts.waitBuildingMs ?? 0);
-  for (let first = true; queue.buildsIn('building').length > 0 && (first || Date.now() < deadline); first = false) {
+  for (let first = true; (await queue.buildsIn('building')).length > 0 && (first || Date.now() < deadline); first = false) {
     if (!first) await new Promise((r) => setTimeout(r, Math.min(30_000, Math.max(0, deadline - Date.now()))));
-    for (const b of queue.buildsIn('building')) queue.setBuild(b.id, 'queued');
+    for (const b of await queue.buildsIn('building')) await queue.setBuild(b.id, 'queued');
     await resolveQueued(client, queue, inst, errors, new Map()); // states change: ask Koji again
     await fetchAll(store, queue, inst, opts, sum, progress, errors);
   }
 
   for (const state of ['done', 'failed', 'skipped', 'building'] as const) {
-    for (const b of queue.buildsIn(state).filter((x) => touched.has(x.koji_build_id))) {
+    for (const b of (await queue.buildsIn(state)).filter((x) => touched.has(x.koji_build_id))) {
       const asked = requested.has(b.koji_build_id);
       if (state === 'done') { if (asked) sum.builds.imported++; continue; }
       if (state === 'skipped') {
@@ -136,13 +136,13 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
  */
 async function awaitOtherImports(queue: ImportQueue, touched: Set<number>, fetch: () => Promise<void>): Promise<void> {
   for (;;) {
-    if (queue.queuedRpms() > 0) await fetch();
-    else if (queue.runningElsewhere(touched) > 0) {
+    if (await queue.queuedRpms() > 0) await fetch();
+    else if (await queue.runningElsewhere(touched) > 0) {
       await new Promise((r) => setTimeout(r, 200));
-      queue.releaseAbandoned();
+      await queue.releaseAbandoned();
     } else break;
   }
-  for (const b of queue.buildsIn('fetching')) queue.settle(b);
+  for (const b of await queue.buildsIn('fetching')) await queue.settle(b);
 }
 
 const label = (b: BuildJob): string => (b.nvr ? `build ${b.koji_build_id} (${b.nvr})` : `build ${b.koji_build_id}`);
@@ -163,14 +163,14 @@ async function walk(client: KojiClient, queue: ImportQueue, from: number, to: nu
     const ids: number[] = [];
     for (let id = start; id < start + BATCH && (to === undefined || id <= to); id++) {
       walked.push(id);
-      if (queue.build(id)?.state !== 'done') ids.push(id);
+      if ((await queue.build(id))?.state !== 'done') ids.push(id);
     }
     const found = ids.length ? await client.getBuilds(ids, BATCH) : new Map<number, KojiBuild | null>();
     for (const id of ids) {
       const b = found.get(id) ?? null;
       known.set(id, b);
-      const job = queue.addBuild(id, b?.nvr);
-      classify(queue, job, b);
+      const job = await queue.addBuild(id, b?.nvr);
+      await classify(queue, job, b);
       misses = b ? 0 : misses + 1;
     }
     if (to === undefined && misses >= END_OF_HISTORY) break;
@@ -181,31 +181,31 @@ async function walk(client: KojiClient, queue: ImportQueue, from: number, to: nu
 /** Look queued builds up in Koji and turn COMPLETE ones into RPM jobs. */
 async function resolveQueued(client: KojiClient, queue: ImportQueue, inst: KojiInstance, errors: (s: string, m: string) => void,
   known: Map<number, KojiBuild | null>): Promise<void> {
-  const queued = queue.buildsIn('queued');
+  const queued = await queue.buildsIn('queued');
   if (!queued.length) return;
   const unknown = queued.map((b) => b.koji_build_id).filter((id) => !known.has(id));
   const found = new Map([...known, ...(unknown.length ? await client.getBuilds(unknown, BATCH) : [])]);
-  for (const job of queued) classify(queue, job, found.get(job.koji_build_id) ?? null);
-  for (const job of queue.buildsIn('queued')) {
+  for (const job of queued) await classify(queue, job, found.get(job.koji_build_id) ?? null);
+  for (const job of await queue.buildsIn('queued')) {
     const b = found.get(job.koji_build_id);
     if (!b) continue;
     try {
       const rpms = await client.listRPMs(b.id);
-      queue.expand(job, rpms.filter(wanted).map((r) => rpmJob(inst, b, r)), { kojiState: b.state, nvr: b.nvr });
+      await queue.expand(job, rpms.filter(wanted).map((r) => rpmJob(inst, b, r)), { kojiState: b.state, nvr: b.nvr });
     } catch (e) {
       if (isDatabaseFailure(e)) throw e; // not this build's fault: the run stops
-      queue.setBuild(job.id, 'failed', { error: describeFailure(e) });
+      await queue.setBuild(job.id, 'failed', { error: describeFailure(e) });
       errors(label(job), describeFailure(e));
     }
   }
 }
 
-function classify(queue: ImportQueue, job: BuildJob, b: KojiBuild | null): void {
+async function classify(queue: ImportQueue, job: BuildJob, b: KojiBuild | null): Promise<void> {
   if (job.state === 'done' || job.state === 'fetching') return;
-  if (!b) { queue.setBuild(job.id, 'skipped', { error: 'no such build in Koji' }); return; }
-  if (b.state === BUILD_STATES.COMPLETE) { queue.setBuild(job.id, 'queued', { kojiState: b.state, nvr: b.nvr }); return; }
-  if (b.state === BUILD_STATES.BUILDING) { queue.setBuild(job.id, 'building', { kojiState: b.state, nvr: b.nvr }); return; }
-  queue.setBuild(job.id, 'skipped', { kojiState: b.state, nvr: b.nvr, error: `${buildStateName(b.state)} in Koji; nothing to import` });
+  if (!b) return queue.setBuild(job.id, 'skipped', { error: 'no such build in Koji' });
+  if (b.state === BUILD_STATES.COMPLETE) return queue.setBuild(job.id, 'queued', { kojiState: b.state, nvr: b.nvr });
+  if (b.state === BUILD_STATES.BUILDING) return queue.setBuild(job.id, 'building', { kojiState: b.state, nvr: b.nvr });
+  return queue.setBuild(job.id, 'skipped', { kojiState: b.state, nvr: b.nvr, error: `${buildStateName(b.state)} in Koji; nothing to import` });
 }
 
 /** Source RPMs hold no ELF; external-repo RPMs are not in this hub's package store. */
@@ -223,17 +223,19 @@ function rpmJob(inst: KojiInstance, b: KojiBuild, r: KojiRpm): NewRpmJob {
 
 async function fetchAll(store: Store, queue: ImportQueue, inst: KojiInstance, opts: ImportOptions, sum: ImportSummary,
   progress: ImportProgress, errors: (s: string, m: string) => void): Promise<void> {
-  const fetching = queue.buildsIn('fetching');
-  progress.rpmsTotal += fetching.reduce((n, b) => n + queue.rpmsOf(b).filter((r) => r.state === 'queued').length, 0);
+  const fetching = await queue.buildsIn('fetching');
+  for (const b of fetching) progress.rpmsTotal += (await queue.rpmsOf(b)).filter((r) => r.state === 'queued').length;
   progress.builds += fetching.length;
   opts.onProgress?.(progress);
   const claimed = new Set<number>();
-  const heart = setInterval(() => { for (const id of claimed) queue.heartbeat(id); }, 30_000);
+  // Leases are renewed four times per lease, so one or two renewals that fail (a busy database,
+  // a server away for a moment) cost nothing.
+  const heart = setInterval(() => { if (claimed.size) void queue.renew([...claimed]); }, queue.leaseMs / 4);
   // A failure of the database itself (importRpm rethrows only those) stops every worker: no other
   // RPM could be written either. The command puts this process's claims back on the queue.
   let fatal: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    for (let job = queue.claim(); job; job = fatal ? undefined : queue.claim()) {
+    for (let job = await queue.claim(); job; job = fatal ? undefined : await queue.claim()) {
       claimed.add(job.id);
       try {
         await importRpm(store, queue, inst, job, opts, sum, errors);
@@ -254,17 +256,16 @@ async function fetchAll(store: Store, queue: ImportQueue, inst: KojiInstance, op
     clearInterval(heart);
   }
   if (fatal) throw fatal.error;
-  for (const b of fetching) queue.settle(b);
+  for (const b of fetching) await queue.settle(b);
 }
 
 async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, job: RpmJob, opts: ImportOptions,
   sum: ImportSummary, errors: (s: string, m: string) => void): Promise<void> {
-  if (job.payloadhash && store.hasRpm(inst.name, job.payloadhash)) {
-    queue.finishRpm(job.id, 'done', { method: 'already', bytes: 0 });
-    sum.rpms.already++;
+  if (job.payloadhash && await store.hasRpm(inst.name, job.payloadhash)) {
+    if (await queue.complete(job, undefined, { method: 'already', bytes: 0 }) !== 'lost') sum.rpms.already++;
     return;
   }
-  const build = queue.buildOf(job);
+  const build = await queue.buildOf(job);
   let src: ByteSource | undefined;
   try {
     src = await openSource(job.url, { ...opts.net, expectedSize: job.size }, TOPURL_SCHEMES);
@@ -272,7 +273,7 @@ async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, j
     sum.bytesFetched += fetched(src);
     sum.bytesOfRpms += src.size ?? job.size ?? 0;
     if ('skipped' in r) {
-      queue.finishRpm(job.id, 'done', { method: 'skipped', bytes: fetched(src) });
+      await queue.complete(job, undefined, { method: 'skipped', bytes: fetched(src) });
       return;
     }
     const nvr = build.nvr ?? `${r.info.name}-${r.info.version}-${r.info.release}`;
@@ -284,16 +285,15 @@ async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, j
       nvra: r.info.nvra, sourceRpm: r.info.sourceRpm, url: job.url, size: src.size, payloadCompressor: r.info.payloadCompressor,
       method: r.method, elfFiles: r.elfFiles, elfWithoutBuildId: r.elfWithoutBuildId, rows: r.rows,
     };
-    store.db.transaction(() => {
-      const added = store.addRpm(rec);
-      queue.finishRpm(job.id, 'done', { method: added ? r.method : 'already', bytes: fetched(src) });
-      if (added) { sum.rpms.indexed++; if (r.method === 'header') sum.rpms.headerOnly++; else sum.rpms.payload++; } else sum.rpms.already++;
-    }).immediate();
+    // Written only while this process still holds the RPM's lease: one that lost it (stalled past
+    // the lease, and another worker took the RPM over) writes nothing, and the other's rows stand.
+    const written = await queue.complete(job, rec, { method: r.method, bytes: fetched(src) });
+    if (written === 'indexed') { sum.rpms.indexed++; if (r.method === 'header') sum.rpms.headerOnly++; else sum.rpms.payload++; } else if (written === 'already') sum.rpms.already++;
   } catch (e) {
     if (isDatabaseFailure(e)) throw e; // not this RPM's fault: the run stops
     sum.bytesFetched += fetched(src);
     const msg = describeFailure(e);
-    queue.finishRpm(job.id, 'failed', { error: msg, bytes: fetched(src) });
+    if (!await queue.fail(job, { error: msg, bytes: fetched(src) })) return; // another worker holds it now
     sum.rpms.failed++;
     errors(job.nvra, msg);
   } finally {

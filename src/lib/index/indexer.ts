@@ -11,7 +11,7 @@ import { archiveSize, RpmInfo } from '../rpm/package.js';
 import { Discovered, discoverRpms } from './discover.js';
 import { ScanPool } from './scan-pool.js';
 import { RpmScan, scanRpmFile } from './scan.js';
-import { RpmRecord, Store } from './store.js';
+import type { RpmRecord, Store } from '../store/port.js';
 
 export const LOCAL_INSTANCE = 'local';
 
@@ -79,14 +79,14 @@ async function indexFound(store: Store, instance: string, found: Discovered, opt
       try {
         const r = await scanRpmFile(file, {
           full: opts.full,
-          skip: (_info, pkgid) => (store.hasRpm(instance, pkgid) ? 'already indexed' : undefined),
+          skip: async (_info, pkgid) => (await store.hasRpm(instance, pkgid) ? 'already indexed' : undefined),
           payloadElsewhere: pool && (async (info) => (archiveSize(info) >= THREAD_MIN
             ? pool.run(file, await inProcessDecoder(info.payloadCompressor)) : undefined)),
         });
         if (fatal) return;
         if ('skipped' in r) {
           if (r.skipped === 'already indexed') { sum.already++; outcome = 'already'; } else { sum.skipped++; outcome = 'skipped'; }
-        } else if (store.addRpm(localRecord(r, file, instance))) {
+        } else if (await store.addRpm(localRecord(r, file, instance))) {
           outcome = 'indexed';
           sum.rpms++;
           if (r.method === 'header') sum.headerOnly++; else sum.payload++;
@@ -100,7 +100,7 @@ async function indexFound(store: Store, instance: string, found: Discovered, opt
           outcome = 'already';
         }
       } catch (e) {
-        const dbError = databaseError(store.file, e);
+        const dbError = databaseError(e);
         if (dbError) {
           fatal ??= dbError;
           return;

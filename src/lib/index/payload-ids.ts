@@ -1,12 +1,15 @@
 // Build-ids from the payload: decompress, walk the cpio archive, read only the bytes of each
 // regular member that the ELF scanner asks for. Hard links: rpm stores the data once, with the
 // last path of the set; the other paths come as empty members and get the same result.
+// Compressed kernel modules (`.ko.xz`, `.ko.zst`, `.ko.gz`) are decompressed on the way, by a
+// synchronous decoder per member, and indexed under their own (compressed) path.
 import { CpioBodySink, CpioEntry, CpioParser, StrippedInfo } from '../cpio/reader.js';
+import { CompressedElfScanner } from '../elf/compressed.js';
 import { ElfBuildIdScanner, ElfScanResult, ScannerOptions } from '../elf/scanner.js';
 import { FormatError } from '../errors.js';
 import { decodePayloadInto } from '../compress/decompress.js';
 import { archiveSize, hardLinkSets, isRegular, RpmInfo, S_IFMT, S_IFREG, S_IFLNK } from '../rpm/package.js';
-import { classifyFile } from './filetype.js';
+import { classifyFile, isCompressedModulePath } from './filetype.js';
 import { FileRow } from './rows.js';
 
 export interface PayloadScan {
@@ -42,7 +45,7 @@ export class PayloadIdScanner {
   private elfWithoutBuildId = 0;
   private readonly waiting = new Map<string, string[]>(); // link set -> empty members seen before the data
   private readonly seen = new Map<string, ElfScanResult>(); // link set -> result of its data member
-  private scanner?: ElfBuildIdScanner;
+  private scanner?: ElfBuildIdScanner | CompressedElfScanner;
 
   constructor(info: RpmInfo, private readonly opts: ScannerOptions = {}) {
     this.parser = new CpioParser({
@@ -77,7 +80,7 @@ export class PayloadIdScanner {
   private entry(e: CpioEntry): CpioBodySink | undefined {
     this.scanner = undefined;
     if ((e.mode & S_IFMT) !== S_IFREG || e.size === 0) return undefined;
-    this.scanner = new ElfBuildIdScanner(e.size, this.opts);
+    this.scanner = isCompressedModulePath(e.path) ? new CompressedElfScanner(e.size, this.opts) : new ElfBuildIdScanner(e.size, this.opts);
     return this.scanner;
   }
 

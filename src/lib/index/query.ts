@@ -1,7 +1,7 @@
 // Answers from the index in darkserver's shape, plus the fields darkforge adds.
 import { UserError } from '../errors.js';
 import { candidateUrls } from '../koji/urls.js';
-import { InstanceRecord, MatchCoordinates, MatchRow, RpmSummary, Store } from './store.js';
+import type { InstanceRecord, MatchCoordinates, MatchRow, RpmSummary, Store } from '../store/port.js';
 
 export interface QueryResult extends MatchRow {
   /** Download candidates in order of preference. */
@@ -35,36 +35,36 @@ function downloadUrls(instances: Map<string, InstanceRecord>, r: { instance: str
 }
 
 /** Rows as printed: the URL coordinates dropped, the download candidates added. */
-function present(store: Store, rows: (MatchRow & MatchCoordinates)[]): QueryResult[] {
-  const instances = store.instances();
+async function present(store: Store, rows: (MatchRow & MatchCoordinates)[]): Promise<QueryResult[]> {
+  const instances = await store.instances();
   return rows.map(({ rpmName, rpmVersion, rpmRelease, ...row }) => ({
     ...row, urls: downloadUrls(instances, row, { rpmName, rpmVersion, rpmRelease }),
   }));
 }
 
-export function queryBuildIds(store: Store, inputs: string[]): QueryAnswer {
+export async function queryBuildIds(store: Store, inputs: string[]): Promise<QueryAnswer> {
   const ids = splitIds(inputs).map(parseBuildId);
   const answer: QueryAnswer = { results: [], missing: [] };
   for (const id of [...new Set(ids)]) {
-    const rows = store.byBuildId(id);
+    const rows = await store.byBuildId(id);
     if (rows.length === 0) answer.missing.push({ input: id, message: `${id}: build-id not found in the index` });
-    answer.results.push(...present(store, rows));
+    answer.results.push(...await present(store, rows));
   }
   return answer;
 }
 
-export function queryRpm(store: Store, input: string): QueryAnswer {
+export async function queryRpm(store: Store, input: string): Promise<QueryAnswer> {
   const nvra = input.trim().replace(/\.rpm$/, '').replace(/^.*\//, '');
-  const rows = store.byNvra(nvra);
-  if (rows.length > 0) return { results: present(store, rows), missing: [] };
-  if (store.hasNvra(nvra)) return { results: [], missing: [] };
+  const rows = await store.byNvra(nvra);
+  if (rows.length > 0) return { results: await present(store, rows), missing: [] };
+  if (await store.hasNvra(nvra)) return { results: [], missing: [] };
   return { results: [], missing: [{ input, message: `${nvra}: no RPM of that name-version-release.arch in the index` }] };
 }
 
-export function queryFile(store: Store, input: string): QueryAnswer {
+export async function queryFile(store: Store, input: string): Promise<QueryAnswer> {
   const path = input.startsWith('/') ? input : `/${input}`;
-  const rows = store.byPath(path);
-  if (rows.length > 0) return { results: present(store, rows), missing: [] };
+  const rows = await store.byPath(path);
+  if (rows.length > 0) return { results: await present(store, rows), missing: [] };
   return { results: [], missing: [{ input, message: `${path}: no indexed RPM ships an ELF file at that path` }] };
 }
 
@@ -78,17 +78,17 @@ export interface PackageResult extends Omit<RpmSummary, 'name' | 'version' | 're
 }
 
 /** RPMs with their download candidates. */
-export function withCandidates(store: Store, rpms: RpmSummary[]): PackageResult[] {
-  const instances = store.instances();
+export async function withCandidates(store: Store, rpms: RpmSummary[]): Promise<PackageResult[]> {
+  const instances = await store.instances();
   return rpms.map(({ name, version, release, nvra, ...r }) => ({
     rpm: nvra, ...r, urls: downloadUrls(instances, r, { rpmName: name, rpmVersion: version, rpmRelease: release }),
   }));
 }
 
 /** Where to download an RPM, by N-V-R.A or package name (darkserver's /package/ route). */
-export function queryPackage(store: Store, input: string): { results: PackageResult[]; missing: QueryAnswer['missing'] } {
+export async function queryPackage(store: Store, input: string): Promise<{ results: PackageResult[]; missing: QueryAnswer['missing'] }> {
   const q = input.trim().replace(/\.rpm$/, '').replace(/^.*\//, '');
-  const results = withCandidates(store, store.rpmsNamed(q));
+  const results = await withCandidates(store, await store.rpmsNamed(q));
   return { results, missing: results.length ? [] : [{ input, message: `${q}: no RPM of that name or N-V-R.A in the index` }] };
 }
 
@@ -102,18 +102,20 @@ export interface CoreAnswer {
 }
 
 /** Every module mapped in a core dump, each answered from the index. */
-export async function queryCore(store: Store, file: string): Promise<{ modules: CoreAnswer[]; missing: QueryAnswer['missing'] }> {
+/** `file` is a readable core file; `name` says in messages where it came from (default: file). */
+export async function queryCore(store: Store, file: string, name = file): Promise<{ modules: CoreAnswer[]; missing: QueryAnswer['missing'] }> {
   // The core dump reader loads only here: `darkserver query BUILDID` starts faster without it.
   const { readCoreModules } = await import('../elf/core.js');
-  const modules = await readCoreModules(file);
-  const out: CoreAnswer[] = modules.map((m) => {
-    const matches = m.buildId ? present(store, store.byBuildId(m.buildId)) : [];
-    return { module: m.path, start: m.start, end: m.end, buildid: m.buildId ?? null, found: matches.length > 0, matches };
-  });
+  const modules = await readCoreModules(file, { name });
+  const out: CoreAnswer[] = [];
+  for (const m of modules) {
+    const matches = m.buildId ? await present(store, await store.byBuildId(m.buildId)) : [];
+    out.push({ module: m.path, start: m.start, end: m.end, buildid: m.buildId ?? null, found: matches.length > 0, matches });
+  }
   // The output already marks each unknown module with "-": one summary sentence is enough.
   const unknown = out.filter((m) => !m.found);
   const missing = unknown.length
-    ? [{ input: file, message: `${file}: ${unknown.length} of ${out.length} modules not found in the index (${unknown.map((m) => m.module).join(', ')})` }]
+    ? [{ input: name, message: `${name}: ${unknown.length} of ${out.length} modules not found in the index (${unknown.map((m) => m.module).join(', ')})` }]
     : [];
   return { modules: out, missing };
 }

@@ -29,7 +29,7 @@ export interface RpmScan {
 export interface ScanOptions {
   full?: boolean;
   /** Asked once the headers are known; returning a reason skips the package (nothing more is read). */
-  skip?: (info: RpmInfo, pkgid: string) => string | undefined;
+  skip?: (info: RpmInfo, pkgid: string) => string | undefined | Promise<string | undefined>;
   /** What the package must be, as its publisher (Koji) says: SIGMD5 hex and file size. */
   expect?: { sigmd5?: string | null; size?: number | null };
   /**
@@ -66,7 +66,7 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
     throw new FormatError(`checksum mismatch: the package's SIGMD5 is ${info.sigmd5 ?? 'missing'}, Koji's payloadhash is ${want.sigmd5}`);
   }
   if (info.isSource) return { skipped: 'source package (no ELF files)', info, pkgid };
-  const skip = opts.skip?.(info, pkgid);
+  const skip = await opts.skip?.(info, pkgid);
   if (skip) return { skipped: skip, info, pkgid };
   checkHeaderDigest(info, headers);
 

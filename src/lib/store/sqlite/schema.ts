@@ -1,7 +1,8 @@
 // Schema migrations, applied in order inside one transaction; PRAGMA user_version records the
 // last one applied. Never edit a shipped migration: add the next one.
 import type { Database } from 'better-sqlite3';
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
+import { splitPath } from '../path-parts.js';
 
 const MIGRATIONS: string[] = [
   // 1: builds, rpms, files. Build-ids are raw bytes (BLOB), half the size of hex and indexed.
@@ -177,28 +178,36 @@ const MIGRATIONS: string[] = [
   CREATE INDEX files_buildid ON files (buildid);
   CREATE INDEX files_path ON files (dir, stem, tail);
   `,
+  // 5: claims with a lease (issue 16). A worker is host:pid:random, since a pid means nothing on
+  // another machine; a claim lapses at lease_until (milliseconds) unless its worker renews it.
+  // Image jobs get the same columns for workers on other machines; host says where pid and pgid
+  // mean something.
+  `
+  ALTER TABLE import_rpms ADD COLUMN worker_id TEXT;
+  ALTER TABLE import_rpms ADD COLUMN host TEXT;
+  ALTER TABLE import_rpms ADD COLUMN lease_until INTEGER;
+  ALTER TABLE image_jobs ADD COLUMN host TEXT;
+  ALTER TABLE image_jobs ADD COLUMN worker_id TEXT;
+  ALTER TABLE image_jobs ADD COLUMN lease_until INTEGER;
+  `,
+  // 6: image workers (issue 16). for_worker (0 or 1) marks a job recorded for an `imagebuild
+  // worker` (--queue) rather than run by the command that made it. A job's log is kept in the
+  // store as well, in pieces appended while it runs (the newest few MB of it), so it can be read
+  // from any machine; pos is a piece's byte offset in the whole log.
+  `
+  ALTER TABLE image_jobs ADD COLUMN for_worker INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE image_job_logs (
+    job_id INTEGER NOT NULL REFERENCES image_jobs(id) ON DELETE CASCADE,
+    pos    INTEGER NOT NULL,
+    data   BLOB NOT NULL,
+    PRIMARY KEY (job_id, pos)
+  );
+  CREATE INDEX image_jobs_waiting ON image_jobs (id) WHERE state = 'queued' AND for_worker = 1;
+  `,
 ];
 
-/**
- * A path as the three names it is stored as, concatenated back in queries: the folder up to and
- * including its last "/", then the file name; under /usr/lib/debug/ a file name with two or more
- * "-" is cut before the second-to-last one, so "libfoo.so.1.2-1.2-3.fc38.x86_64.debug" is stem
- * "libfoo.so.1.2" (shared with the binary's name) and tail "-1.2-3.fc38.x86_64.debug" (shared by
- * every file of that debuginfo RPM). Any split concatenates back to the path; this one makes the
- * parts repeat. The rule is part of the schema: --file finds a path by its parts, so changing it
- * needs a migration that re-splits the stored paths.
- */
-export function splitPath(path: string): [dir: string, stem: string, tail: string] {
-  const i = path.lastIndexOf('/') + 1;
-  const dir = path.slice(0, i);
-  const base = path.slice(i);
-  if (path.startsWith('/usr/lib/debug/')) {
-    const r = base.lastIndexOf('-');
-    const v = r > 0 ? base.lastIndexOf('-', r - 1) : -1;
-    if (v > 0) return [dir, base.slice(0, v), base.slice(v)];
-  }
-  return [dir, base, ''];
-}
+/** The oldest schema a read-only opening can answer from: 5 and 6 only added queue and job columns and job logs. */
+export const READABLE_SCHEMA_VERSION = 4;
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

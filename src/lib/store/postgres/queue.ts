@@ -1,0 +1,216 @@
+// The import queue in PostgreSQL, shared by import workers on any number of machines. A claim
+// takes the next pending row with SELECT … FOR UPDATE SKIP LOCKED, so concurrent claimants never
+// wait for each other nor get the same row; leases are judged by the server's clock (NOW_MS). The
+// writing transaction locks the RPM's queue row first and checks the lease there: a worker that
+// lost its claim writes nothing, and a claimant skips a row that is being written.
+import type {
+  BuildJob, BuildState, Claim, ImportQueueStore, NewRpmJob, QueueOverview, RpmJob, RpmRecord, RpmWrite, WorkerRef,
+} from '../port.js';
+import { NOW_MS, nowS, PgDb, TxClient } from './db.js';
+
+// A failed build goes back to fetching when its RPMs are listed already, else to be listed again.
+const RETRY_BUILD = `UPDATE import_builds SET state = CASE WHEN EXISTS (SELECT 1 FROM import_rpms r WHERE r.job_id = import_builds.id)
+                     THEN 'fetching' ELSE 'queued' END, updated_at = $1`;
+
+// Back on the queue: no claimant, no lease.
+const UNCLAIM = `state = 'queued', worker_pid = NULL, worker_id = NULL, host = NULL, lease_until = NULL`;
+
+const Q = {
+  buildByKojiId: { name: 'dfq_build', text: 'SELECT * FROM import_builds WHERE instance = $1 AND koji_build_id = $2' },
+  buildById: { name: 'dfq_build_by_id', text: 'SELECT * FROM import_builds WHERE id = $1' },
+  addBuild: {
+    name: 'dfq_add_build',
+    text: `INSERT INTO import_builds (instance, koji_build_id, nvr, state, created_at, updated_at) VALUES ($1, $2, $3, 'queued', $4, $4)
+           ON CONFLICT (instance, koji_build_id) DO NOTHING`,
+  },
+  setBuild: {
+    name: 'dfq_set_build',
+    text: `UPDATE import_builds SET state = $2, koji_state = coalesce($3, koji_state), nvr = coalesce($4, nvr), last_error = $5, updated_at = $6
+           WHERE id = $1`,
+  },
+  buildsIn: { name: 'dfq_builds_in', text: 'SELECT * FROM import_builds WHERE instance = $1 AND state = $2 ORDER BY koji_build_id' },
+  rpmsOfBuild: { name: 'dfq_rpms_of', text: 'SELECT * FROM import_rpms WHERE job_id = $1 ORDER BY nvra' },
+  claim: {
+    name: 'dfq_claim',
+    text: `UPDATE import_rpms SET state = 'running', worker_pid = $2, worker_id = $3, host = $4, heartbeat = $5,
+             lease_until = ${NOW_MS} + $6, attempts = attempts + 1, updated_at = $5
+           WHERE id = (SELECT id FROM import_rpms
+                       WHERE ($1::text IS NULL OR instance = $1) AND (state = 'queued' OR (state = 'running' AND lease_until < ${NOW_MS}))
+                       ORDER BY job_id, nvra LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING *`,
+  },
+  renew: {
+    name: 'dfq_renew',
+    text: `UPDATE import_rpms SET heartbeat = $3, lease_until = ${NOW_MS} + $4
+           WHERE id = ANY($1::integer[]) AND state = 'running' AND worker_id = $2`,
+  },
+  held: {
+    name: 'dfq_held',
+    text: `SELECT 1 FROM import_rpms WHERE id = $1 AND state = 'running' AND worker_id = $2 AND lease_until > ${NOW_MS} FOR UPDATE`,
+  },
+  finishRpm: {
+    name: 'dfq_finish',
+    text: `UPDATE import_rpms SET state = $2, last_error = $3, bytes_fetched = $4, method = $5, worker_pid = NULL, lease_until = NULL, updated_at = $6
+           WHERE id = $1`,
+  },
+  running: { name: 'dfq_running', text: `SELECT id, worker_id, host, worker_pid, heartbeat, lease_until FROM import_rpms WHERE state = 'running'` },
+  queuedRpms: { name: 'dfq_queued', text: `SELECT count(*) AS n FROM import_rpms WHERE instance = $1 AND state = 'queued'` },
+  runningElsewhere: {
+    name: 'dfq_elsewhere',
+    text: `SELECT count(*) AS n FROM import_rpms r JOIN import_builds b ON b.id = r.job_id
+           WHERE r.instance = $1 AND r.state = 'running' AND r.worker_id IS DISTINCT FROM $2 AND b.koji_build_id = ANY($3::bigint[])`,
+  },
+  release: {
+    name: 'dfq_release',
+    text: `UPDATE import_rpms SET ${UNCLAIM}, updated_at = $4
+           WHERE id = $1 AND state = 'running' AND worker_id IS NOT DISTINCT FROM $2::text
+           AND ($2::text IS NOT NULL OR worker_pid IS NOT DISTINCT FROM $3::integer)`,
+  },
+};
+
+export class PgImportQueue implements ImportQueueStore {
+  constructor(private readonly db: PgDb, private readonly writeRpm: (c: TxClient, rec: RpmRecord) => Promise<boolean>) {}
+
+  async addBuild(instance: string, kojiBuildId: number, nvr?: string): Promise<BuildJob> {
+    await this.db.query(Q.addBuild, [instance, kojiBuildId, nvr ?? null, nowS()]);
+    return (await this.db.query<BuildJob>(Q.buildByKojiId, [instance, kojiBuildId]))[0];
+  }
+
+  async build(instance: string, kojiBuildId: number): Promise<BuildJob | undefined> {
+    return (await this.db.query<BuildJob>(Q.buildByKojiId, [instance, kojiBuildId]))[0];
+  }
+
+  async buildById(id: number): Promise<BuildJob | undefined> {
+    return (await this.db.query<BuildJob>(Q.buildById, [id]))[0];
+  }
+
+  async buildsIn(instance: string, state: BuildState): Promise<BuildJob[]> {
+    return this.db.query<BuildJob>(Q.buildsIn, [instance, state]);
+  }
+
+  private setValues(id: number, state: BuildState, o: { kojiState?: number; nvr?: string; error?: string | null }): unknown[] {
+    return [id, state, o.kojiState ?? null, o.nvr ?? null, o.error ?? null, nowS()];
+  }
+
+  async setBuild(id: number, state: BuildState, o: { kojiState?: number; nvr?: string; error?: string | null } = {}): Promise<void> {
+    await this.db.query(Q.setBuild, this.setValues(id, state, o));
+  }
+
+  async expandBuild(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void> {
+    await this.db.tx(async (c) => {
+      if (rpms.length) {
+        await c.query(`INSERT INTO import_rpms (job_id, instance, koji_rpm_id, nvra, url, payloadhash, size, state, updated_at)
+          SELECT $1, $2, u.koji_rpm_id, u.nvra, u.url, u.payloadhash, u.size, 'queued', $3
+          FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS u(koji_rpm_id, nvra, url, payloadhash, size)
+          ON CONFLICT (instance, koji_rpm_id) DO NOTHING`,
+        [job.id, job.instance, nowS(), rpms.map((r) => r.koji_rpm_id), rpms.map((r) => r.nvra), rpms.map((r) => r.url),
+          rpms.map((r) => r.payloadhash), rpms.map((r) => r.size)]);
+      }
+      await c.query(Q.setBuild, this.setValues(job.id, 'fetching', o));
+    });
+  }
+
+  async rpmsOf(buildId: number): Promise<RpmJob[]> {
+    return this.db.query<RpmJob>(Q.rpmsOfBuild, [buildId]);
+  }
+
+  async claimRpm(worker: WorkerRef, o: { instance?: string; leaseMs: number }): Promise<RpmJob | undefined> {
+    return (await this.db.query<RpmJob>(Q.claim, [o.instance ?? null, worker.pid, worker.id, worker.host, nowS(), Math.round(o.leaseMs)]))[0];
+  }
+
+  async renewLeases(worker: WorkerRef, ids: number[], leaseMs: number): Promise<number> {
+    if (!ids.length) return 0;
+    const rows = await this.db.query(`${Q.renew.text} RETURNING id`, [ids, worker.id, nowS(), Math.round(leaseMs)]);
+    return rows.length;
+  }
+
+  async completeRpm(id: number, worker: WorkerRef, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite> {
+    return this.db.tx(async (c): Promise<RpmWrite> => {
+      if (!(await c.query(Q.held, [id, worker.id])).length) return 'lost';
+      const added = rec ? await this.writeRpm(c, rec) : false;
+      await c.query(Q.finishRpm, [id, 'done', null, o.bytes, rec && !added ? 'already' : o.method, nowS()]);
+      return added ? 'indexed' : 'already';
+    });
+  }
+
+  async failRpm(id: number, worker: WorkerRef, o: { error: string; bytes: number }): Promise<boolean> {
+    return this.db.tx(async (c) => {
+      if (!(await c.query(Q.held, [id, worker.id])).length) return false;
+      await c.query(Q.finishRpm, [id, 'failed', o.error, o.bytes, null, nowS()]);
+      return true;
+    });
+  }
+
+  async queuedRpms(instance: string): Promise<number> {
+    return (await this.db.query<{ n: number }>(Q.queuedRpms, [instance]))[0].n;
+  }
+
+  async runningElsewhere(instance: string, worker: WorkerRef, kojiBuildIds: number[]): Promise<number> {
+    return (await this.db.query<{ n: number }>(Q.runningElsewhere, [instance, worker.id, kojiBuildIds]))[0].n;
+  }
+
+  async runningClaims(): Promise<{ now: number; claims: Claim[] }> {
+    return this.db.tx(async (c) => {
+      const [t] = await c.query<{ now: number }>(`SELECT ${NOW_MS} AS now`);
+      return { now: t.now, claims: await c.query<Claim>(Q.running) };
+    });
+  }
+
+  async releaseClaims(claims: { id: number; worker_id: string | null; worker_pid?: number | null }[]): Promise<number> {
+    if (!claims.length) return 0;
+    return this.db.tx(async (c) => {
+      let n = 0;
+      for (const cl of claims) n += (await c.query(`${Q.release.text} RETURNING id`, [cl.id, cl.worker_id, cl.worker_pid ?? null, nowS()])).length;
+      return n;
+    });
+  }
+
+  async releaseWorker(worker: WorkerRef): Promise<number> {
+    return (await this.db.query(`UPDATE import_rpms SET ${UNCLAIM}, updated_at = $1 WHERE state = 'running' AND worker_id = $2 RETURNING id`,
+      [nowS(), worker.id])).length;
+  }
+
+  async retryFailed(instance: string): Promise<void> {
+    await this.db.tx(async (c) => {
+      await c.query(`UPDATE import_rpms SET state = 'queued', updated_at = $1 WHERE instance = $2 AND state = 'failed'`, [nowS(), instance]);
+      await c.query(`${RETRY_BUILD} WHERE instance = $2 AND state = 'failed'`, [nowS(), instance]);
+    });
+  }
+
+  async retryBuild(buildId: number): Promise<void> {
+    await this.db.tx(async (c) => {
+      await c.query(`UPDATE import_rpms SET state = 'queued', updated_at = $1 WHERE job_id = $2 AND state = 'failed'`, [nowS(), buildId]);
+      await c.query(`${RETRY_BUILD} WHERE id = $2 AND state = 'failed'`, [nowS(), buildId]);
+    });
+  }
+
+  async settleBuild(buildId: number): Promise<BuildState> {
+    return this.db.tx(async (c) => {
+      // One settler at a time per build: the counts and the update agree.
+      await c.query('SELECT 1 FROM import_builds WHERE id = $1 FOR UPDATE', [buildId]);
+      const [n] = await c.query<{ total: number; pending: number; failed: number }>(`SELECT count(*) AS total,
+          count(*) FILTER (WHERE state IN ('queued', 'running')) AS pending, count(*) FILTER (WHERE state = 'failed') AS failed
+        FROM import_rpms WHERE job_id = $1`, [buildId]);
+      if (n.pending > 0) return 'fetching';
+      const state: BuildState = n.failed ? 'failed' : 'done';
+      await c.query(Q.setBuild, this.setValues(buildId, state, { error: n.failed ? `${n.failed} of ${n.total} RPMs failed` : null }));
+      return state;
+    });
+  }
+
+  async overview(): Promise<QueueOverview> {
+    return this.db.tx(async (c) => {
+      const group = async (sql: string): Promise<Record<string, number>> =>
+        Object.fromEntries((await c.query<{ k: string; n: number }>(sql)).map((r) => [r.k, r.n]));
+      const builds = await group('SELECT state AS k, count(*) AS n FROM import_builds GROUP BY state ORDER BY state');
+      const rpms = await group('SELECT state AS k, count(*) AS n FROM import_rpms GROUP BY state ORDER BY state');
+      const pending = await c.query<QueueOverview['pending'][number]>(`SELECT b.*, (SELECT count(*) FROM import_rpms r WHERE r.job_id = b.id) AS rpms_total,
+          (SELECT count(*) FROM import_rpms r WHERE r.job_id = b.id AND r.state = 'done') AS rpms_done,
+          (SELECT count(*) FROM import_rpms r WHERE r.job_id = b.id AND r.state = 'failed') AS rpms_failed
+        FROM import_builds b WHERE b.state NOT IN ('done') ORDER BY b.instance, b.koji_build_id`);
+      const failedRpms = await c.query<RpmJob>(`SELECT * FROM import_rpms WHERE state IN ('failed', 'running') ORDER BY instance, nvra`);
+      const [t] = await c.query<{ now: number }>(`SELECT ${NOW_MS} AS now`);
+      return { builds, rpms, pending, failedRpms, now: t.now };
+    });
+  }
+}
