@@ -16,7 +16,6 @@ import { scanElfBuffer } from '../src/lib/elf/scanner.ts';
 import { findFile } from '../src/lib/find/finder.ts';
 import { buildSideRepo, planSideRepo } from '../src/lib/image/siderepo.ts';
 import { importBuilds } from '../src/lib/import/importer.ts';
-import { Store } from '../src/lib/index/store.ts';
 import { KojiClient, KojiError } from '../src/lib/koji/client.ts';
 import type { KojiInstance } from '../src/lib/koji/instances.ts';
 import { bodyLine, retryAfterMs } from '../src/lib/net/http-error.ts';
@@ -24,6 +23,7 @@ import { HttpSource } from '../src/lib/net/http-source.ts';
 import { formatDuration, OutageLog } from '../src/lib/net/outages.ts';
 import { RetryClock } from '../src/lib/net/retry.ts';
 import { readRpmHeaders } from '../src/lib/rpm/reader.ts';
+import { openStore } from '../src/lib/store/open.ts';
 import { ERROR_BODIES, ERROR_TYPES, type ErrorShape, type FakeKoji, rpmPath, startFakeKoji } from './helpers/fake-koji.ts';
 import { assertIndexed, assertNotIndexed, HEADER_ONLY, HEADER_RPM, STREAMED, STREAMED_RPM, truth } from './helpers/net-faults.ts';
 import { tempDir } from './helpers/cli.ts';
@@ -275,7 +275,7 @@ describe('every error shape on every request path (in process)', () => {
 
   test('import: hub and store error answers retried to the right rows, or one sentence each; no crash', async () => {
     const imp = async (db: string, ids: number[]) => {
-      const store = new Store(db);
+      const store = await openStore(db);
       const errors: string[] = [];
       try {
         const sum = await importBuilds(store, {
@@ -284,7 +284,7 @@ describe('every error shape on every request path (in process)', () => {
         });
         return { sum, errors };
       } finally {
-        store.close();
+        await store.close();
       }
     };
     await noUnhandled(async () => {
@@ -314,7 +314,7 @@ describe('every error shape on every request path (in process)', () => {
 
   test('find: an error answer falls back or is retried; the last failure is one sentence', async () => {
     const db = join(tempDir(), 'i.sqlite');
-    const store = new Store(db);
+    const store = await openStore(db);
     try {
       await importBuilds(store, { instance: instanceOf(k), builds: [String(STREAMED.id)] });
       const exe = truth.find((t) => t.rpm === `${STREAMED_RPM}.rpm` && t.buildId && !t.path.startsWith('/usr/lib/debug/'))!;
@@ -334,7 +334,7 @@ describe('every error shape on every request path (in process)', () => {
         assert.deepEqual(existsSync(join(cacheDir, exe.buildId!)) ? readdirSync(join(cacheDir, exe.buildId!)) : [], []);
       });
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -369,7 +369,7 @@ describe('every error shape on every request path (in process)', () => {
 
   test('ServerOffline from the hub, for the whole call and inside multicalls: waited for, then the import completes', async () => {
     await k.control({ faults: { rpc_offline: 3, multicall_offline: 1 } });
-    const store = new Store(join(tempDir(), 'i.sqlite'));
+    const store = await openStore(join(tempDir(), 'i.sqlite'));
     const lines: string[] = [];
     try {
       const sum = await importBuilds(store, {
@@ -378,7 +378,7 @@ describe('every error shape on every request path (in process)', () => {
       });
       assert.equal(sum.complete, true);
     } finally {
-      store.close();
+      await store.close();
     }
     const faults = k.requests().map((l) => l.fault).filter((f) => f === 'rpc_offline' || f === 'multicall_offline');
     assert.deepEqual(faults, ['rpc_offline', 'rpc_offline', 'rpc_offline', 'multicall_offline']);

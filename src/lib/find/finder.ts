@@ -38,10 +38,11 @@ export interface FindOptions {
   /** Timeout, TLS and retry settings for downloads (--timeout, --insecure, --retry-time). */
   net?: NetOptions;
   /**
-   * How a download candidate is read (default: openSource, streaming). `darkserver serve` reads
-   * RPMs it has fetched once into its cache, so many requests for files of one RPM cost one download.
+   * How a download candidate is read (default: openSource, streaming), with `net`'s retry budget
+   * for this try. `darkserver serve` reads RPMs it has fetched once into its cache, so many
+   * requests for files of one RPM cost one download.
    */
-  open?: (url: string, candidate: Candidate) => Promise<ByteSource>;
+  open?: (url: string, candidate: Candidate, net: NetOptions) => Promise<ByteSource>;
 }
 
 export interface Candidate {
@@ -78,7 +79,8 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
   const attempt = async ({ c, url }: (typeof tries)[number], retryTimeMs: number): Promise<FindResult | unknown> => {
     let src: ByteSource | undefined;
     try {
-      src = opts.open ? await opts.open(url, c) : await openSource(url, { ...net, retryTimeMs });
+      const tryNet = { ...net, retryTimeMs };
+      src = opts.open ? await opts.open(url, c, tryNet) : await openSource(url, tryNet);
       await extractFromRpm(src, c.member, dest);
       return { path: dest, buildId: req.buildId, kind: req.kind, cached: false, rpm: c.rpm, url: redactUrl(url) } satisfies FindResult;
     } catch (e) {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
 import { errorCode } from '../net/retry.js';
 import { httpGetBounded } from '../net/http-get.js';
+import type { RetryOptions } from '../net/retry.js';
 
 export interface LoadOptions {
   /** Folder that a relative local location is taken from (default: the current directory). */
@@ -17,6 +18,8 @@ export interface LoadOptions {
   timeoutMs?: number;
   /** Per source (default 8 MiB; real kickstarts are a few KB). */
   maxBytes?: number;
+  /** Retry budget and outage lines for an http(s) server that is down (default: the default budget, said nowhere). */
+  retry?: RetryOptions;
 }
 
 export interface FlattenOptions {
@@ -149,7 +152,7 @@ export async function readKickstartSource(loc: string, opts: LoadOptions = {}): 
     } catch {
       throw new UserError(`${loc} is not a valid URL`);
     }
-    if (url.protocol === 'http:' || url.protocol === 'https:') buf = await httpGet(url, timeoutMs, maxBytes);
+    if (url.protocol === 'http:' || url.protocol === 'https:') buf = await httpGet(url, timeoutMs, maxBytes, opts.retry);
     else if (url.protocol === 'ftp:') buf = await ftpGet(url, timeoutMs, maxBytes);
     else throw new UserError(`${loc}: kickstarts can be read from files and http, https or ftp URLs, not ${url.protocol}`);
   }
@@ -170,8 +173,8 @@ async function readLocal(file: string, maxBytes: number): Promise<Buffer> {
   }
 }
 
-async function httpGet(url: URL, timeoutMs: number, maxBytes: number): Promise<Buffer> {
-  const got = await httpGetBounded(url, { timeoutMs, maxBytes, what: `kickstart ${url.href}`, accept: 'text/plain, */*' });
+async function httpGet(url: URL, timeoutMs: number, maxBytes: number, retry?: RetryOptions): Promise<Buffer> {
+  const got = await httpGetBounded(url, { timeoutMs, maxBytes, what: `kickstart ${url.href}`, accept: 'text/plain, */*', retry });
   if ('missing' in got) throw new UserError(`kickstart ${url.href} not found (HTTP ${got.missing})`);
   return got.body;
 }

@@ -60,7 +60,7 @@ export function planOutputs(plan: JobPlan): { outputs: string[]; logs: string[] 
 export interface PlanOptions {
   workDir: string;
   env?: NodeJS.ProcessEnv;
-  /** Retries and outage lines for the Koji hub of the side repository. */
+  /** Retries and outage lines for the Koji hub of the side repository, and for a kickstart URL. */
   net?: NetOptions;
 }
 
@@ -84,8 +84,8 @@ export async function planJob(cfg: ImageBuildConfig, o: PlanOptions): Promise<Jo
     // A job recorded for a worker carries its kickstart, flattened where it was submitted: the
     // worker's machine need not have the submitter's files.
     const snap = cfg.kickstartSnapshot;
-    const original = snap ? snap.text : await readKickstartSource(source, {});
-    let flat = snap ? snap.text : (await loadKickstart(source)).text;
+    const original = snap ? snap.text : await readKickstartSource(source, { retry: o.net });
+    let flat = snap ? snap.text : (await loadKickstart(source, { retry: o.net })).text;
     try {
       checkKickstartRepos(parseKickstartSummary(flat).repos);
     } catch (e) {
