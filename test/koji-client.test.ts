@@ -427,8 +427,8 @@ test('error pages: one line from text/plain, an HTML title or heading, XML; neve
     reset(page(503, 'text/html', apache), xml(ok('<value><int>6</int></value>')));
     const lines: string[] = [];
     assert.equal(await client({ outages: new OutageLog((l) => lines.push(l), { now: t.now }), ...t, backoffMs: 2000 }).call('x'), 6);
-    assert.deepEqual(lines.map((l) => l.replace(/retrying in [\d.]+ s/, 'retrying in N s')), [
-      `Koji hub ${hub}: HTTP 503 (Service Unavailable: The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.); retrying in N s (retry budget 1 min left)`,
+    assert.deepEqual(lines.map((l) => l.replace(/next try in [\d.]+ s/, 'next try in N s')), [
+      `Koji hub ${hub}: HTTP 503 (Service Unavailable: The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.); waiting for it and retrying for up to 1 min (next try in N s)`,
       `Koji hub ${hub}: answering again after ${formatDuration(t.sleeps[0])}`,
     ]);
   } finally {
@@ -451,6 +451,6 @@ test('an outage is said once however many calls wait on it, then once when it en
   assert.deepEqual(values, Array(8).fill(7));
   assert.ok(sleeps >= 40);
   assert.equal(lines.length, 2, lines.join('\n'));
-  assert.match(lines[0], /: HTTP 503 \(Service Unavailable: maintenance\); retrying in [\d.]+ s \(retry budget [\d.]+ (s|min) left\)$/);
+  assert.match(lines[0], /: HTTP 503 \(Service Unavailable: maintenance\); waiting for it and retrying for up to [\d.]+ (s|min) \(next try in [\d.]+ s\)$/);
   assert.match(lines[1], /: answering again after [\d.]+ s$/);
 });

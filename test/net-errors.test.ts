@@ -5,9 +5,8 @@
 // chunked, cut mid-body, ended by closing, reset). Each gives one clean sentence or a successful
 // retry, never markup in a message and never an unhandled 'error' event. The units under it (one
 // line out of a body, Retry-After, the outage lines) are checked on their own first.
-// test/net-outage.test.ts runs a representative subset through the commands, and the outages.
+// test/net-commands.test.ts runs every content type and body through the commands, and the outages.
 import assert from 'node:assert/strict';
-import { STATUS_CODES } from 'node:http';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
@@ -24,7 +23,8 @@ import { formatDuration, OutageLog } from '../src/lib/net/outages.ts';
 import { RetryClock } from '../src/lib/net/retry.ts';
 import { readRpmHeaders } from '../src/lib/rpm/reader.ts';
 import { openStore } from '../src/lib/store/open.ts';
-import { ERROR_BODIES, ERROR_TYPES, type ErrorShape, type FakeKoji, rpmPath, startFakeKoji } from './helpers/fake-koji.ts';
+import { ERROR_BODIES, ERROR_TYPES, type FakeKoji, rpmPath, startFakeKoji } from './helpers/fake-koji.ts';
+import { esc, phrase, RETRIED, type Shape, STATUSES } from './helpers/error-shapes.ts';
 import { assertIndexed, assertNotIndexed, HEADER_ONLY, HEADER_RPM, STREAMED, STREAMED_RPM, truth } from './helpers/net-faults.ts';
 import { tempDir } from './helpers/cli.ts';
 
@@ -113,7 +113,7 @@ describe('outage lines and the retry budget', () => {
     w[1].progress();
     w[0].progress();
     // The first line comes when the outage has lasted a second (round 1), not at the first failure.
-    assert.deepEqual(lines, ['S: HTTP 503 (round 1); retrying in 0.4 s (retry budget 59 s left)', 'S: answering again after 4.8 s']);
+    assert.deepEqual(lines, ['S: HTTP 503 (round 1); waiting for it and retrying for up to 59 s (next try in 0.4 s)', 'S: answering again after 4.8 s']);
   });
 
   test('a request that starts in an outage does not wait a whole budget again; giving up is said once', async () => {
@@ -127,7 +127,7 @@ describe('outage lines and the retry budget', () => {
     assert.equal(first.summary(), ' after 11 attempts in 10 s');
     const late = new RetryClock(opts, 'S');
     assert.equal(await late.again('HTTP 503'), false, 'the outage has lasted the whole budget already');
-    assert.deepEqual(lines, ['S: HTTP 503; retrying in 1 s (retry budget 10 s left)', 'S: still failing after 10 s (HTTP 503); giving up']);
+    assert.deepEqual(lines, ['S: HTTP 503; waiting for it and retrying for up to 10 s (next try in 1 s)', 'S: still failing after 10 s (HTTP 503); giving up']);
     // Another source is not affected, and a success starts afresh.
     assert.equal(await new RetryClock(opts, 'T').again('x'), true);
     late.progress();
@@ -135,7 +135,7 @@ describe('outage lines and the retry budget', () => {
     assert.equal(await new RetryClock(opts, 'S').again('HTTP 503'), true);
   });
 
-  test('Retry-After is honoured, capped by the budget; 0 means no retries', async () => {
+  test('Retry-After is honoured, capped by the budget and floored at the first backoff step; a budget of 0 means no retries', async () => {
     let t = 0;
     const sleeps: number[] = [];
     const opts = { now: () => t, sleep: async (ms: number) => { sleeps.push(ms); t += ms; }, retryTimeMs: 30_000 };
@@ -144,35 +144,18 @@ describe('outage lines and the retry budget', () => {
     assert.equal(await c.again('HTTP 429', 20_000), true);
     assert.equal(await c.again('HTTP 429', 20_000), false);
     assert.deepEqual(sleeps, [20_000, 10_000]);
+    // "Retry-After: 0" (or a date gone by) on every answer: the first backoff step still separates the attempts.
+    const z = new RetryClock({ ...opts, backoffMs: 250 }, 'S');
+    assert.equal(await z.again('HTTP 503', 0), true);
+    assert.equal(await z.again('HTTP 503', 0), true);
+    assert.deepEqual(sleeps.slice(2), [250, 250]);
     assert.equal(await new RetryClock({ ...opts, retryTimeMs: 0 }, 'S').again('HTTP 503'), false);
   });
 });
 
 // ---- the matrix against the fake hub ---------------------------------------------------------------
 
-const STATUSES = [403, 404, 408, 429, 500, 502, 503, 504];
-const RETRIED = new Set([408, 429, 502, 503, 504]);
-
-/** What the message says of a fake-hub error body (README.md beside hub.py). */
-function detail(status: number, type: ErrorShape['type'], body: ErrorShape['body'], path: string): string {
-  if (body === 'empty') return '';
-  const big = body === 'big' || body === 'cut' || body === 'reset';
-  if (type === 'text/html') return big ? `fake-koji: a big ${status} page` : `fake-koji: injected ${status} for ${path}, come back later.`;
-  if (type === 'application/xml') return `fake-koji: injected ${status} & more for ${path}`;
-  return `fake-koji: injected ${status} for ${path}`;
-}
-
-const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/** "HTTP 404 (Not Found: detail)"; a reset may lose the body before it is read, so its detail is optional. */
-function phrase(status: number, type: ErrorShape['type'], body: ErrorShape['body'], path: string): string {
-  const d = detail(status, type, body, path);
-  const words = esc(STATUS_CODES[status]!);
-  if (!d) return `HTTP ${status} \\(${words}\\)`;
-  return body === 'reset' ? `HTTP ${status} \\(${words}(: ${esc(d)})?\\)` : `HTTP ${status} \\(${words}: ${esc(d)}\\)`;
-}
-
-const shapes = (): { status: number; type: ErrorShape['type']; body: ErrorShape['body'] }[] =>
+const shapes = (): Shape[] =>
   STATUSES.flatMap((status) => ERROR_TYPES.flatMap((type) => ERROR_BODIES.map((body) => ({ status, type, body }))));
 
 /** No 'error' event or rejection escapes while `fn` runs. */
@@ -330,7 +313,7 @@ describe('every error shape on every request path (in process)', () => {
         await assert.rejects(findFile(store, { kind: 'executable', buildId: exe.buildId! }, { cacheDir, net: FAST, onFallback: (u, m) => fallbacks.push(`${u}: ${m}`) }),
           (e: unknown) => e instanceof UserError && e.exitCode === 1
             && new RegExp(`^${exe.buildId}: no download source delivered the executable file \\(http://\\S+\\.rpm: HTTP 404 \\(Not Found: fake-koji: a big 404 page\\)\\)$`).test(e.message));
-        assert.equal(fallbacks.length, 1);
+        assert.deepEqual(fallbacks, [], 'the only source: said once, in the error');
         assert.deepEqual(existsSync(join(cacheDir, exe.buildId!)) ? readdirSync(join(cacheDir, exe.buildId!)) : [], []);
       });
     } finally {
@@ -382,7 +365,7 @@ describe('every error shape on every request path (in process)', () => {
     }
     const faults = k.requests().map((l) => l.fault).filter((f) => f === 'rpc_offline' || f === 'multicall_offline');
     assert.deepEqual(faults, ['rpc_offline', 'rpc_offline', 'rpc_offline', 'multicall_offline']);
-    assert.match(lines[0], new RegExp(`^Koji hub ${esc(k.hub)}: the hub is offline \\(fault 1014: database outage\\); retrying in [\\d.]+ s`));
+    assert.match(lines[0], new RegExp(`^Koji hub ${esc(k.hub)}: the hub is offline \\(fault 1014: database outage\\); waiting for it and retrying for up to [\\d.]+ (s|min) \\(next try in [\\d.]+ s\\)$`));
     assert.match(lines.at(-1)!, /: answering again after [\d.]+ s$/);
   });
 

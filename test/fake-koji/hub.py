@@ -173,6 +173,8 @@ class State:
         self.seq_pos = {}  # build id -> getBuild answers given so far
         self.fixed_state = {}  # build id -> state set through /_control
         self.corrupt_at = {}  # file path -> offset to flip
+        # other documents on the same server (kickstarts, comps): url path -> file; error faults apply
+        self.extra_files = dict(cfg.get('extra_files') or {})
         for b in cfg.get('builds') or []:
             self._add_build(b)
 
@@ -222,11 +224,17 @@ class State:
                 return True
             return False
 
-    def take_error(self, name):
-        """Consume one unit of an error-shape fault ({count, status, type, body, retry_after}); its spec, or None."""
+    def take_error(self, name, path=''):
+        """Consume one unit of an error-shape fault ({count, status, type, body, retry_after, path?}, or
+        a list of such shapes without count, each answered once, in order); its spec, or None. A
+        shape with `path` answers only requests whose path contains it."""
         with self.lock:
             spec = self.faults.get(name)
-            if not isinstance(spec, dict) or int(spec.get('count') or 0) <= 0:
+            if isinstance(spec, list):
+                if not spec or spec[0].get('path', '') not in path:
+                    return None
+                return dict(spec.pop(0))
+            if not isinstance(spec, dict) or int(spec.get('count') or 0) <= 0 or spec.get('path', '') not in path:
                 return None
             spec['count'] = int(spec['count']) - 1
             return dict(spec)
@@ -602,7 +610,7 @@ class Handler(BaseHTTPRequestHandler):
         outage = self.state.outage_now('hub')
         if outage:
             return self._error(outage, rpc, 'outage')
-        spec = self.state.take_error('rpc_error')
+        spec = self.state.take_error('rpc_error', self._route())
         if spec:
             return self._error(spec, rpc, 'rpc_error')
         if self.state.take('rpc_offline'):
@@ -662,6 +670,12 @@ class Handler(BaseHTTPRequestHandler):
         outage = st.outage_now('files')
         if outage:  # a proxy in front of the store answers for every path
             return self._error(outage, None, 'outage')
+        if path in st.extra_files:
+            spec = st.take_error('file_error', path) if self.command == 'GET' else None
+            if spec:
+                return self._error(spec, None, 'file_error')
+            with open(st.extra_files[path], 'rb') as f:
+                return self._simple(200, f.read(), 'text/plain; charset=utf-8')
         hit = st.files.get(path)
         if hit is None or not hit[0].get('file') or not os.path.isfile(hit[0]['file']):
             return self._simple(404, 'not found\n')
@@ -670,7 +684,7 @@ class Handler(BaseHTTPRequestHandler):
         is_get = self.command == 'GET'
         if nvra in st.fault_list('fail_forever'):
             return self._simple(503, 'Service Unavailable\n', fault_name='fail_forever')
-        spec = st.take_error('file_error') if is_get else None
+        spec = st.take_error('file_error', path) if is_get else None
         if spec:
             return self._error(spec, None, 'file_error')
         if is_get and st.take('file_503'):

@@ -82,10 +82,10 @@ export interface FakeFaults {
   rpc_fault: number;
   /** the next N XML-RPC POSTs announce their body, send half and close cleanly */
   close_rpc: number;
-  /** the next `count` XML-RPC POSTs get this error answer */
-  rpc_error: ErrorShape | null;
-  /** the next `count` file GETs get this error answer */
-  file_error: ErrorShape | null;
+  /** the next `count` XML-RPC POSTs get this error answer; a list: one POST each, in order */
+  rpc_error: ErrorShape | Omit<ErrorShape, 'count'>[] | null;
+  /** the next `count` file GETs get this error answer; a list: one GET each, in order */
+  file_error: ErrorShape | Omit<ErrorShape, 'count'>[] | null;
   /** every request in scope gets the error answer until `until` (epoch seconds; `seconds` from now through control()) */
   outage: (Partial<ErrorShape> & { scope?: 'hub' | 'files' | 'both'; until?: number; seconds?: number }) | null;
   /** the next N POSTs answer fault 1014 (ServerOffline, "database outage") for the whole call */
@@ -106,6 +106,8 @@ export interface ErrorShape {
   body: (typeof ERROR_BODIES)[number];
   /** sent verbatim as Retry-After */
   retry_after?: string | number;
+  /** only requests whose path contains this get the answer (the others pass) */
+  path?: string;
 }
 
 export interface FakeKojiConfig {
@@ -118,6 +120,8 @@ export interface FakeKojiConfig {
   files_path?: string;
   builds: FakeBuildSpec[];
   faults?: Partial<FakeFaults>;
+  /** other documents served whole, url path -> file (kickstarts, comps); file_error and outage apply */
+  extra_files?: Record<string, string>;
 }
 
 export interface LogLine {

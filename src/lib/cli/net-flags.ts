@@ -32,9 +32,9 @@ function seconds(flag: string, value: string, max: number, zero = false): number
 
 /**
  * NetOptions from the parsed flags; --insecure says so on stderr, every time. Waits for a server
- * that is down are said on stderr too, one line per server and outage (as "LABEL: …").
+ * that is down are said on stderr too, one line per server and outage (as "LABEL: …", or through `say`).
  */
-export function netOptions(label: string, flags: { timeout?: string; insecure?: boolean; 'retry-time'?: string }): NetOptions {
+export function netOptions(label: string, flags: { timeout?: string; insecure?: boolean; 'retry-time'?: string }, say?: (line: string) => void): NetOptions {
   let timeoutMs: number | undefined;
   if (flags.timeout !== undefined) timeoutMs = Math.max(1, Math.round(seconds('timeout', flags.timeout, 86_400) * 1000));
   let retryTimeMs: number | undefined;
@@ -42,6 +42,6 @@ export function netOptions(label: string, flags: { timeout?: string; insecure?: 
   if (flags.insecure) warn(label, '--insecure: TLS certificates are not verified in this run');
   return {
     timeoutMs, retryTimeMs, insecure: flags.insecure === true, tlsHint: flags.insecure ? undefined : '--insecure skips the check',
-    outages: new OutageLog((line) => note(label, line)),
+    outages: new OutageLog(say ?? ((line) => note(label, line)), { budgetHint: '--retry-time' }),
   };
 }

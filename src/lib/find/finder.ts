@@ -33,7 +33,7 @@ export interface FindResult {
 
 export interface FindOptions {
   cacheDir: string;
-  /** Told about each source that failed before one delivered. */
+  /** Told about each source that failed when another is tried after it (the last failure is the FindError). */
   onFallback?: (url: string, message: string) => void;
   /** Timeout, TLS and retry settings for downloads (--timeout, --insecure, --retry-time). */
   net?: NetOptions;
@@ -76,7 +76,7 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
   const failures = new Map<string, string>();
   const causes: unknown[] = [];
   const later: typeof tries = [];
-  const attempt = async ({ c, url }: (typeof tries)[number], retryTimeMs: number): Promise<FindResult | unknown> => {
+  const attempt = async ({ c, url }: (typeof tries)[number], retryTimeMs: number): Promise<FindResult | Failed> => {
     let src: ByteSource | undefined;
     try {
       const tryNet = { ...net, retryTimeMs };
@@ -89,21 +89,23 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
       // Download errors name their URL already; it is said once, in front.
       const msg = describeFailure(e).replace(`${shown}: `, '');
       failures.set(shown, msg);
-      opts.onFallback?.(shown, msg);
-      return e;
+      return Object.assign(new Failed(), { cause: e, shown, msg });
     } finally {
       await src?.close();
     }
   };
+  const said = (f: Failed, more: boolean): void => { if (more) opts.onFallback?.(f.shown, f.msg); };
   for (const [i, t] of tries.entries()) {
     const last = i === tries.length - 1;
     const got = await attempt(t, last ? budget : Math.min(budget, FIRST_TRY_MS));
-    if (isResult(got)) return got;
-    if (!last && got instanceof RetriesExhausted && budget > FIRST_TRY_MS) later.push(t);
+    if (!(got instanceof Failed)) return got;
+    if (!last && got.cause instanceof RetriesExhausted && budget > FIRST_TRY_MS) later.push(t);
+    said(got, !last || later.length > 0);
   }
-  for (const t of later) {
+  for (const [i, t] of later.entries()) {
     const got = await attempt(t, budget);
-    if (isResult(got)) return got;
+    if (!(got instanceof Failed)) return got;
+    said(got, i < later.length - 1);
   }
   throw new FindError(`${req.buildId}: no download source delivered the ${req.kind} file (${[...failures].map(([u, m]) => `${u}: ${m}`).join('; ')})`, 'not-delivered', causes);
 }
@@ -111,7 +113,12 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
 /** How long a source with others after it is retried before they get their turn. */
 const FIRST_TRY_MS = 15_000;
 
-const isResult = (v: unknown): v is FindResult => typeof v === 'object' && v !== null && 'cached' in v && 'path' in v;
+/** One try that did not deliver: why, and how it is said. */
+class Failed {
+  cause: unknown;
+  shown = '';
+  msg = '';
+}
 
 /** The RPMs that hold the file, in the order they are tried, each with its download URLs. */
 export async function selectCandidates(store: Store, req: FindRequest): Promise<Candidate[]> {

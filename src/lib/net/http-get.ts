@@ -1,7 +1,8 @@
 // A small whole-body HTTP(S) GET for text-sized documents (kickstarts, comps, repomd.xml):
 // redirects followed (mirrors and CDNs answer with them), one deadline for each attempt, a size
 // cap checked against Content-Length and again while reading, and the same retries as every other
-// request (retry.ts). Errors name `what`.
+// request (retry.ts). Errors name `what`: a server's refusal or a network fault is exit 1, a
+// document too big exit 2.
 import { interceptors, request } from 'undici';
 import { UserError } from '../errors.js';
 import { httpDispatcher } from './dispatcher.js';
@@ -40,11 +41,11 @@ export async function httpGetBounded(url: URL, o: BoundedGet): Promise<{ body: B
   } catch (e) {
     const retried = (e as { retried?: string }).retried ?? '';
     if (e instanceof TooBig) throw new UserError(`${what} is larger than the ${o.maxBytes} bytes allowed`);
-    if (e instanceof HttpStatusError) throw new UserError(`${what} refused (${e.message})${retried}`);
-    if ((e as Record<symbol, unknown>)[timedOut]) throw new UserError(`${what}: no complete answer within ${o.timeoutMs / 1000} s${retried}`);
+    if (e instanceof HttpStatusError) throw new UserError(`${what}: ${e.message}${retried}`, 1);
+    if ((e as Record<symbol, unknown>)[timedOut]) throw new UserError(`${what}: no complete answer within ${o.timeoutMs / 1000} s${retried}`, 1);
     const cert = certificateProblem(e, url.href);
-    if (cert) throw new UserError(`cannot fetch ${what}: ${cert}`);
-    throw new UserError(`cannot fetch ${what}: ${failureReason(e, { url: url.href })}${retried}`);
+    if (cert) throw new UserError(`cannot fetch ${what}: ${cert}`, 1);
+    throw new UserError(`cannot fetch ${what}: ${failureReason(e, { url: url.href })}${retried}`, 1);
   }
 }
 

@@ -8,6 +8,8 @@ export interface OutageLogOptions {
   now?: () => number;
   /** Failures shorter than this (and waits shorter than this) are not announced. Default 1 s. */
   quietMs?: number;
+  /** How the user sets the budget, added to the waiting line, e.g. "--retry-time". */
+  budgetHint?: string;
 }
 
 interface Outage {
@@ -20,11 +22,13 @@ export class OutageLog {
   private readonly down = new Map<string, Outage>();
   private readonly now: () => number;
   private readonly quietMs: number;
+  private readonly hint: string;
 
   /** `say` prints one line (without the command's label); without it, nothing is said. */
   constructor(private readonly say?: (line: string) => void, o: OutageLogOptions = {}) {
     this.now = o.now ?? Date.now;
     this.quietMs = o.quietMs ?? 1000;
+    this.hint = o.budgetHint ? `, ${o.budgetHint}` : '';
   }
 
   /** When the current outage of `source` began (its first failure with no success since), if it is failing. */
@@ -42,7 +46,8 @@ export class OutageLog {
     }
     if (o.announced || o.gaveUp || (waitMs < this.quietMs && now - o.since < this.quietMs)) return;
     o.announced = true;
-    this.say?.(`${source}: ${reason}; retrying in ${formatDuration(waitMs)}${asked ? ', as the server asks' : ''} (retry budget ${formatDuration(leftMs)} left)`);
+    const next = asked ? `the server asks to wait ${formatDuration(waitMs)}` : `next try in ${formatDuration(waitMs)}`;
+    this.say?.(`${source}: ${reason}; waiting for it and retrying for up to ${formatDuration(leftMs)} (${next}${this.hint})`);
   }
 
   /** `source` answered: its outage, if any, is over. */

@@ -18,7 +18,7 @@ export interface RetryOptions {
   retryTimeMs?: number;
   /** Base of the exponential backoff (default DARKFORGE_BACKOFF_MS, else 500). */
   backoffMs?: number;
-  /** Cap of one backoff wait (default 30 s); Retry-After is capped by the budget only. */
+  /** Cap of one backoff wait (default 30 s); Retry-After is capped by the budget only (and floored at backoffMs). */
   maxBackoffMs?: number;
   /** Shared by every request of a run: coalesced "waiting" lines, and outage start times. */
   outages?: OutageLog;
@@ -171,7 +171,10 @@ export class RetryClock {
     const step = Math.min(this.o.maxBackoffMs ?? 30_000, base * 2 ** Math.min(this.waits - 1, 30));
     // Half fixed, half random: waits grow for sure, and parallel workers spread out.
     const backoff = step / 2 + (this.o.random ?? Math.random)() * (step / 2);
-    const wait = Math.max(0, Math.min(left, retryAfterMs ?? backoff));
+    // The server's Retry-After (seconds or a date) is honoured up to what the budget has left, but
+    // never below the first backoff step: "Retry-After: 0" on every answer must not become a loop
+    // that hammers a server already in trouble.
+    const wait = Math.max(0, Math.min(left, retryAfterMs === undefined ? backoff : Math.max(retryAfterMs, base)));
     this.log.waiting(this.source, reason, wait, left, retryAfterMs !== undefined && retryAfterMs <= left);
     await (this.o.sleep ?? defaultSleep)(wait);
     this.attempts++;
