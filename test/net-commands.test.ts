@@ -277,3 +277,106 @@ describe('imagebuild: a kickstart URL and the side repository from Koji', () => 
     }
   });
 });
+
+describe('outages, with the default settings', () => {
+  /** Runs argv with its stderr on a terminal (a pty of 100 columns); the terminal's bytes come out on stderr. */
+  const PTY_STDERR = [
+    'import fcntl, os, struct, subprocess, sys, termios',
+    'm, s = os.openpty()',
+    "fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 100, 0, 0))",
+    'p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stderr=s)',
+    'os.close(s)',
+    'while True:',
+    '    try:',
+    '        d = os.read(m, 65536)',
+    '    except OSError:',
+    '        break',
+    '    if not d:',
+    '        break',
+    '    os.write(2, d)',
+    'sys.exit(p.wait())',
+  ].join('\n');
+
+  function spawnRun(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+    return new Promise((resolve) => {
+      const p = spawn(cmd, argv, { env: { ...process.env, NO_COLOR: '1', DARKFORGE_DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => { stdout += d; });
+      p.stderr.on('data', (d) => { stderr += d; });
+      p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  test('the hub down for 30 s (Apache\'s 503 page) and the package store down for 30 s (empty 503s), on a terminal and not: ridden out, one line each', async () => {
+    const ids = allBuilds.map((b) => String(b.id));
+    const [hubDown, storeDown, storeDownTty] = await Promise.all([0, 1, 2].map(() => startFakeKoji({ builds: allBuilds })));
+    try {
+      await hubDown.control({ faults: { outage: { seconds: 30, scope: 'hub', status: 503, type: 'text/html', body: 'short' } } });
+      for (const k of [storeDown, storeDownTty]) await k.control({ faults: { outage: { seconds: 30, scope: 'files', status: 503, type: null, body: 'empty' } } });
+      const dbs = [0, 1, 2].map(() => join(tempDir(), 'i.sqlite'));
+      const bin = join(ROOT, 'bin', 'darkserver.js');
+      const argv = (k: FakeKoji, db: string) => [bin, 'import', '--hub', k.hub, '--topurl', k.topurl, '--db', db, ...ids];
+      const t0 = Date.now();
+      const [h, s, t] = await Promise.all([
+        spawnRun(process.execPath, argv(hubDown, dbs[0]), DEFAULTS),
+        spawnRun(process.execPath, argv(storeDown, dbs[1]), DEFAULTS),
+        spawnRun('python3', ['-c', PTY_STDERR, process.execPath, ...argv(storeDownTty, dbs[2])], DEFAULTS),
+      ]);
+      const took = (Date.now() - t0) / 1000;
+      assert.ok(took >= 30, `${took} s`);
+      for (const [r, db] of [[h, dbs[0]], [s, dbs[1]], [t, dbs[2]]] as const) {
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^imported 9 of 9 requested builds/);
+        assertAllIndexed(db);
+      }
+      const waiting = (source: string, reason: string) =>
+        new RegExp(`^darkserver import: ${esc(source)}: ${reason}; waiting for it and retrying for up to 4 min 5\\d s \\(next try in [\\d.]+ s, --retry-time\\)$`);
+      const back = (source: string) => new RegExp(`^darkserver import: ${esc(source)}: answering again after (3\\d|[4-6]\\d) s$`);
+
+      const hubLines = errorLines(h, 'import');
+      assert.equal(hubLines.length, 2, h.stderr);
+      assert.match(hubLines[0], waiting(`Koji hub ${hubDown.hub}`, esc('HTTP 503 (Service Unavailable: fake-koji: injected 503 for /kojihub, come back later.)')));
+      assert.match(hubLines[1], back(`Koji hub ${hubDown.hub}`));
+
+      const storeLines = errorLines(s, 'import');
+      assert.equal(storeLines.length, 2, s.stderr);
+      assert.match(storeLines[0], waiting(`downloads from ${storeDown.base}`, esc('HTTP 503 (Service Unavailable)')));
+      assert.match(storeLines[1], back(`downloads from ${storeDown.base}`));
+
+      // On a terminal: the progress bar is redrawn in place; each line starts on a line of its own.
+      const screen = t.stderr.replace(/\r\n/g, '\n');
+      const said = screen.split('\n').map((l) => l.slice(l.lastIndexOf('\x1b[2K') + 1).replace(/^\[2K/, '')).filter((l) => l.startsWith('darkserver import: '));
+      assert.equal(said.length, 2, JSON.stringify(screen));
+      assert.match(said[0], waiting(`downloads from ${storeDownTty.base}`, esc('HTTP 503 (Service Unavailable)')));
+      assert.match(said[1], back(`downloads from ${storeDownTty.base}`));
+      assert.equal((screen.match(/darkserver import: /g) ?? []).length, 2, 'nothing else said');
+      for (const l of said) assert.ok(screen.includes(`\r\x1b[2K${l}\n`), `cleared before: ${JSON.stringify(l)}`);
+
+      // Backoff, not a flood: a few dozen answers in half a minute however many workers wait.
+      for (const k of [hubDown, storeDown, storeDownTty]) {
+        const n = k.requests().filter((l) => l.fault === 'outage').length;
+        assert.ok(n >= 4 && n <= 60, `${n} requests answered by the outage`);
+      }
+    } finally {
+      await Promise.all([hubDown, storeDown, storeDownTty].map((k) => k.stop()));
+    }
+  });
+
+  test('ServerOffline (fault 1014) for whole calls and inside multicalls: waited for, the import completes', async () => {
+    const k = await startFakeKoji({ builds: allBuilds });
+    try {
+      await k.control({ faults: { rpc_offline: 3, multicall_offline: 2 } });
+      const db = join(tempDir(), 'i.sqlite');
+      const r = importCmd(k, db, allBuilds.map((b) => String(b.id)));
+      assert.equal(r.code, 0, r.stderr);
+      assertAllIndexed(db);
+      assert.equal(served(k, 0, 'rpc_offline').length, 3);
+      assert.ok(served(k, 0, 'multicall_offline').length >= 1);
+      assert.equal((await k.status()).faults.multicall_offline, 0, 'both inner calls were answered ServerOffline, and asked again');
+      assert.deepEqual(outageLines(errorLines(r, 'import')).other, []);
+    } finally {
+      await k.stop();
+    }
+  });
+});

@@ -135,6 +135,24 @@ describe('outage lines and the retry budget', () => {
     assert.equal(await new RetryClock(opts, 'S').again('HTTP 503'), true);
   });
 
+  test('a request that gets through wakes the others waiting on the same source (not those of another)', async () => {
+    const log = new OutageLog();
+    const opts = { outages: log, retryTimeMs: 600_000, backoffMs: 60_000, maxBackoffMs: 60_000, random: () => 1 };
+    const waiting = [new RetryClock(opts, 'S'), new RetryClock(opts, 'S'), new RetryClock(opts, 'T')].map((c) => {
+      let done = false;
+      return { c, p: c.again('HTTP 503').then((v) => { done = true; return v; }), done: () => done };
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(waiting.map((w) => w.done()), [false, false, false], 'a minute of backoff each');
+    const t0 = Date.now();
+    new RetryClock(opts, 'S').progress();
+    assert.deepEqual(await Promise.all(waiting.slice(0, 2).map((w) => w.p)), [true, true]);
+    assert.ok(Date.now() - t0 < 1000);
+    assert.equal(waiting[2].done(), false, 'T is still down as far as anyone knows');
+    new RetryClock(opts, 'T').progress();
+    assert.equal(await waiting[2].p, true);
+  });
+
   test('Retry-After is honoured, capped by the budget and floored at the first backoff step; a budget of 0 means no retries', async () => {
     let t = 0;
     const sleeps: number[] = [];

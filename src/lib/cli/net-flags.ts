@@ -12,8 +12,7 @@ export const netFlags = {
     helpValue: 'SECONDS',
   }),
   'retry-time': Flags.string({
-    description: 'Keep retrying a hub call or a download that fails for a passing reason (HTTP 503, 502, 504, 429, 408, a lost connection, '
-      + 'a timeout, Koji\'s ServerOffline) for this long in all, in seconds; 0: no retries. [default: 300, or $DARKFORGE_RETRY_TIME]',
+    description: 'Keep retrying what fails for a passing reason (such as HTTP 503, a lost connection or Koji\'s ServerOffline) this long in all, in seconds; 0: never. [default: 300]',
     helpValue: 'SECONDS',
   }),
   insecure: Flags.boolean({

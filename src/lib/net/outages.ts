@@ -2,7 +2,9 @@
 // long enough to notice, one when it answers again or when the run gives up on it; never a line
 // per attempt of each of 32 parallel workers. Shared by every request of a run (the hub client
 // and every download), it also remembers since when each source has been failing, so a request
-// that starts in the middle of an outage does not wait a whole budget again.
+// that starts in the middle of an outage does not wait a whole budget again, and it wakes the
+// requests waiting on a source as soon as one of them gets through (the others need not sleep out
+// a backoff of many seconds against a server that is back).
 
 export interface OutageLogOptions {
   now?: () => number;
@@ -20,6 +22,7 @@ interface Outage {
 
 export class OutageLog {
   private readonly down = new Map<string, Outage>();
+  private readonly wakers = new Map<string, Set<() => void>>();
   private readonly now: () => number;
   private readonly quietMs: number;
   private readonly hint: string;
@@ -50,8 +53,33 @@ export class OutageLog {
     this.say?.(`${source}: ${reason}; waiting for it and retrying for up to ${formatDuration(leftMs)} (${next}${this.hint})`);
   }
 
-  /** `source` answered: its outage, if any, is over. */
+  /** A promise that resolves when `source` answers a request again; `cancel` when it is no longer awaited. */
+  whenBack(source: string): { promise: Promise<void>; cancel: () => void } {
+    let wake!: () => void;
+    const promise = new Promise<void>((resolve) => { wake = resolve; });
+    let set = this.wakers.get(source);
+    if (!set) {
+      set = new Set();
+      this.wakers.set(source, set);
+    }
+    const mine = set;
+    mine.add(wake);
+    return {
+      promise,
+      cancel: () => {
+        mine.delete(wake);
+        if (!mine.size && this.wakers.get(source) === mine) this.wakers.delete(source);
+      },
+    };
+  }
+
+  /** `source` answered: its outage, if any, is over, and the requests waiting on it try again now. */
   recovered(source: string): void {
+    const waiting = this.wakers.get(source);
+    if (waiting) {
+      this.wakers.delete(source);
+      for (const wake of waiting) wake();
+    }
     const o = this.down.get(source);
     if (!o) return;
     this.down.delete(source);

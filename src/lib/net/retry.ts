@@ -18,7 +18,7 @@ export interface RetryOptions {
   retryTimeMs?: number;
   /** Base of the exponential backoff (default DARKFORGE_BACKOFF_MS, else 500). */
   backoffMs?: number;
-  /** Cap of one backoff wait (default 30 s); Retry-After is capped by the budget only (and floored at backoffMs). */
+  /** Cap of one backoff wait (default 20 s, Koji's own retry interval); Retry-After is capped by the budget only (and floored at backoffMs). */
   maxBackoffMs?: number;
   /** Shared by every request of a run: coalesced "waiting" lines, and outage start times. */
   outages?: OutageLog;
@@ -114,8 +114,6 @@ export function failureReason(e: unknown, o: { url?: string; timeoutMs?: number;
   return code ? `${code}: ${msg}` : msg;
 }
 
-export const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 function envNumber(name: string, env: NodeJS.ProcessEnv): number | undefined {
   const raw = env[name];
   const v = Number(raw);
@@ -168,7 +166,7 @@ export class RetryClock {
     }
     this.waits++;
     const base = this.o.backoffMs ?? defaultBackoffMs();
-    const step = Math.min(this.o.maxBackoffMs ?? 30_000, base * 2 ** Math.min(this.waits - 1, 30));
+    const step = Math.min(this.o.maxBackoffMs ?? 20_000, base * 2 ** Math.min(this.waits - 1, 30));
     // Half fixed, half random: waits grow for sure, and parallel workers spread out.
     const backoff = step / 2 + (this.o.random ?? Math.random)() * (step / 2);
     // The server's Retry-After (seconds or a date) is honoured up to what the budget has left, but
@@ -176,9 +174,25 @@ export class RetryClock {
     // that hammers a server already in trouble.
     const wait = Math.max(0, Math.min(left, retryAfterMs === undefined ? backoff : Math.max(retryAfterMs, base)));
     this.log.waiting(this.source, reason, wait, left, retryAfterMs !== undefined && retryAfterMs <= left);
-    await (this.o.sleep ?? defaultSleep)(wait);
+    await this.pause(wait);
     this.attempts++;
     return true;
+  }
+
+  /** `ms`, or less if another request to the source gets through meanwhile. */
+  private async pause(ms: number): Promise<void> {
+    const back = this.log.whenBack(this.source);
+    try {
+      if (this.o.sleep) {
+        await Promise.race([this.o.sleep(ms), back.promise]);
+        return;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); }), back.promise]);
+      clearTimeout(timer);
+    } finally {
+      back.cancel();
+    }
   }
 
   /** Bytes or an answer came: the source works, the streak of failures is over. */
