@@ -4,7 +4,9 @@
  * Exported (for bench/run.ts):
  *
  *   measureLookup(opts: LookupOptions): Promise<LookupResult>
- *     opts.db      an index database at the current schema (e.g. from bench/synthetic-index.ts)
+ *     opts.db      an index database at the current schema (e.g. from bench/synthetic-index.ts), or a
+ *                  postgresql:// URL of one (then opts.sampleFrom names the SQLite file that holds the same data)
+ *     opts.sampleFrom  the SQLite index the ids are drawn from (default opts.db)
  *     opts.n       ids to time (default 10 000), one queryBuildIds(store, [id]) call each
  *     opts.absent  fraction of them that are not in the index (default 0.1)
  *     opts.seed    PRNG seed for the sample (default 1)
@@ -36,6 +38,7 @@ export interface LookupOptions {
   absent?: number;
   seed?: number;
   warmup?: number;
+  sampleFrom?: string;
 }
 
 export interface LookupResult {
@@ -110,10 +113,11 @@ export async function measureLookup(opts: LookupOptions): Promise<LookupResult> 
   const n = opts.n ?? 10_000;
   const absent = Math.round(n * (opts.absent ?? 0.1));
   const warmup = opts.warmup ?? 100;
-  if (!existsSync(opts.db)) throw new Error(`${opts.db}: no such database`);
+  const sample = opts.sampleFrom ?? opts.db;
+  if (!existsSync(sample)) throw new Error(`${sample}: no such database`);
   const next = rng(opts.seed ?? 1);
-  const warm = sampleIds(opts.db, warmup, 0, next);
-  const ids = sampleIds(opts.db, n - absent, absent, next);
+  const warm = sampleIds(sample, warmup, 0, next);
+  const ids = sampleIds(sample, n - absent, absent, next);
 
   const store = await openStore(opts.db, { mustExist: true });
   const times: number[] = [];
@@ -130,18 +134,20 @@ export async function measureLookup(opts: LookupOptions): Promise<LookupResult> 
     await store.close();
   }
   const loadAverage = loadavg()[0];
+  const sorted = [...times].sort((a, b) => a - b);
+  const timing = {
+    n, present: n - absent, absent, matches,
+    p50Ms: percentile(sorted, 50), p90Ms: percentile(sorted, 90), p99Ms: percentile(sorted, 99), maxMs: sorted[sorted.length - 1] ?? 0,
+    meanMs: times.reduce((a, b) => a + b, 0) / (times.length || 1), loadAverage,
+  };
+  // A server's size is measured by its own section (bench/pg.ts).
+  if (opts.sampleFrom) return { db: opts.db, ...timing, rows: NaN, dbBytes: NaN, freeBytes: NaN, bytesPerRow: NaN };
   const raw = new BetterSqlite3(opts.db, { readonly: true });
   const rows = raw.prepare('SELECT count(*) FROM files').pluck().get() as number;
   const freeBytes = (raw.pragma('freelist_count', { simple: true }) as number) * (raw.pragma('page_size', { simple: true }) as number);
   raw.close();
   const dbBytes = statSync(opts.db).size + (existsSync(`${opts.db}-wal`) ? statSync(`${opts.db}-wal`).size : 0);
-  const sorted = [...times].sort((a, b) => a - b);
-  return {
-    db: opts.db, n, present: n - absent, absent, matches,
-    p50Ms: percentile(sorted, 50), p90Ms: percentile(sorted, 90), p99Ms: percentile(sorted, 99), maxMs: sorted[sorted.length - 1] ?? 0,
-    meanMs: times.reduce((a, b) => a + b, 0) / (times.length || 1),
-    rows, dbBytes, freeBytes, bytesPerRow: rows ? dbBytes / rows : 0, loadAverage,
-  };
+  return { db: opts.db, ...timing, rows, dbBytes, freeBytes, bytesPerRow: rows ? dbBytes / rows : 0 };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

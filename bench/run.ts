@@ -13,6 +13,8 @@ import { decompressionFloor } from './floor.ts';
 import { ensureSyntheticDb, loadLookup, loadSynthetic, type InprocResult, type SyntheticDb } from './inproc.ts';
 import type { ServeChildOutput } from './serve-child.ts';
 import { SERVE_TOOLS, serveBench, serveNotes, serveRows } from './serve.ts';
+import { PG_TARGET, pgBench, pgNotes, pgRows, type PgBenchResult } from './pg.ts';
+import { HAVE_PG } from '../test/helpers/pg.ts';
 import { kojiImport, type KojiResult } from './koji.ts';
 import { originalWay, type OriginalResult } from './original.ts';
 import { bytes, ceilingRow, fasterRow, infoRow, msec, sec, skippedRow, table, times, withinRow, type Row } from './report.ts';
@@ -21,10 +23,11 @@ import { BenchError, MB, ROOT, log, median, missingTools, percentile, rng } from
 const TARGET = { headerVsDebuginfod: 10, fullVsDebuginfod: 1.5, fullVsFloor: 1.5, cliQueryMs: 150, p99Ms: 1, rssMb: 200, bytesPerRow: 120 };
 const SYNTHETIC_ROWS = 10_000_000;
 
-const USAGE = `usage: npm run bench [-- --quick] [-- --runs N] [-- --only serve]
+const USAGE = `usage: npm run bench [-- --quick] [-- --runs N] [-- --only serve|pg]
   --quick       small corpus; skips the 10 M-row index and the 1 GB RPM
   --runs N      timed runs per measurement, the median is reported (default 3)
   --only serve  only the darkserver serve section (against debuginfod; writes bench/results-serve.json)
+  --only pg     only the PostgreSQL rows: the 10 M-row index copied into a throwaway cluster, lookups on both backends (writes bench/results-pg.json)
   --seconds N   length of each wrk run of the serve section (default 5)`;
 
 interface Results {
@@ -41,6 +44,7 @@ interface Results {
   synthetic: SyntheticDb | { skipped: string };
   inproc: InprocResult | { skipped: string };
   bigRpm?: { file: string; bytes: number; ms: number; peakRssKb: number } | { skipped: string };
+  pg: PgBenchResult | { skipped: string };
   serve: ServeChildOutput;
   checks: string[];
   rows: Row[];
@@ -54,8 +58,9 @@ async function main(): Promise<void> {
   if (values.help) { process.stdout.write(`${USAGE}\n`); return; }
   const seconds = Number(values.seconds);
   if (!Number.isInteger(seconds) || seconds < 1) throw new BenchError(`--seconds must be a whole number >= 1, not "${values.seconds}"`);
-  if (values.only !== undefined && values.only !== 'serve') throw new BenchError(`--only takes "serve", not "${values.only}"`);
+  if (values.only !== undefined && values.only !== 'serve' && values.only !== 'pg') throw new BenchError(`--only takes "serve" or "pg", not "${values.only}"`);
   if (values.only === 'serve') { await onlyServe(seconds); return; }
+  if (values.only === 'pg') { await onlyPg(); return; }
   const quick = values.quick;
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new BenchError(`--runs must be a whole number >= 1, not "${values.runs}"`);
@@ -137,6 +142,12 @@ async function main(): Promise<void> {
     if ('skipped' in inproc) log(`in-process lookups skipped: ${inproc.skipped}`);
   }
 
+  // PostgreSQL: the same 10 M rows copied in, lookups on both backends
+  let pg: Results['pg'];
+  if ('skipped' in synthetic) pg = { skipped: synthetic.skipped };
+  else if (!HAVE_PG) pg = { skipped: 'no PostgreSQL server binaries (apt-get install postgresql)' };
+  else pg = await pgBench(synthetic);
+
   // 9. peak RSS of --full on a ~1 GB RPM
   let bigRpm: Results['bigRpm'];
   if (quick) bigRpm = { skipped: '--quick' };
@@ -193,6 +204,8 @@ async function main(): Promise<void> {
     const mb = bigRpm.peakRssKb / 1024;
     rows.push(ceilingRow('peak RSS, index --full of a 1 GB RPM', mb, `${mb.toFixed(0)} MB`, TARGET.rssMb, `${TARGET.rssMb} MB`, `${bytes(bigRpm.bytes)} in ${sec(bigRpm.ms)}`));
   } else rows.push(skippedRow('peak RSS, index --full of a 1 GB RPM', bigRpm!.skipped, `<= ${TARGET.rssMb} MB`));
+  if ('skipped' in pg) rows.push(skippedRow('in-process lookup p99, 10 M rows, PostgreSQL', pg.skipped, `<= ${PG_TARGET.p99Ms} ms`));
+  else rows.push(...pgRows(pg));
   rows.push(...serveRows(serve));
 
   const rpmVersion = (await execa('rpm', ['--version'])).stdout.trim();
@@ -200,7 +213,7 @@ async function main(): Promise<void> {
     started: new Date().toISOString(), quick, runs,
     machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version, rpm: rpmVersion, debuginfod: dbg.version },
     corpus: { ...corpus, packages: corpus.packages.map((p) => ({ name: p.name, compressor: p.compressor, files: p.files.length })) },
-    index, floor, original, koji, debuginfod: dbg, nodeStart, cliQuery, synthetic, inproc, bigRpm, serve, checks, rows,
+    index, floor, original, koji, debuginfod: dbg, nodeStart, cliQuery, synthetic, inproc, bigRpm, pg, serve, checks, rows,
   };
   writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
 
@@ -213,6 +226,7 @@ async function main(): Promise<void> {
     'link-less RPMs can still be header-only: rpm stores libmagic\'s "BuildID[sha1]=..." in FILECLASS; --full always reads the payload.',
     'darkforge CLI rows run without NODE_EXTRA_CA_CERTS (set in this shell: Node 20 loads that bundle at every start, before any of our code; index and query make no TLS connection); the start-up row shows its cost.',
     `CLI query: ${cliQuery.n} random ids, both clients in the same network namespace, alternating; debuginfod-find gets an empty cache each call and fetches the file, darkserver query prints the rows.`,
+    ...('skipped' in pg ? [] : pgNotes(pg)),
     ...serveNotes(serve),
   ];
   process.stdout.write(`\nnotes:\n${notes.map((x) => `  - ${x}`).join('\n')}\n`);
@@ -234,6 +248,18 @@ async function onlyServe(seconds: number): Promise<void> {
   writeFileSync(join(ROOT, 'bench', 'results-serve.json'), `${JSON.stringify({ started: new Date().toISOString(), seconds, machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version }, serve, rows }, null, 1)}\n`);
   process.stdout.write(`darkforge bench --only serve: ${serve.version} vs darkserver serve, wrk ${seconds} s per run, ${availableParallelism()} CPUs\n\n${table(rows)}\n`);
   process.stdout.write(`\nnotes:\n${serveNotes(serve).map((x) => `  - ${x}`).join('\n')}\n\nraw figures: bench/results-serve.json\n`);
+}
+
+/** `--only pg`: the PostgreSQL rows alone (the 10 M-row SQLite index is built once and cached), bench/results-pg.json. */
+async function onlyPg(): Promise<void> {
+  if (!HAVE_PG) throw new BenchError('no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)');
+  const build = await loadSynthetic();
+  if (typeof build === 'string') throw new BenchError(build);
+  const pg = await pgBench(ensureSyntheticDb(build, SYNTHETIC_ROWS));
+  const rows = pgRows(pg);
+  writeFileSync(join(ROOT, 'bench', 'results-pg.json'), `${JSON.stringify({ started: new Date().toISOString(), machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version }, pg, rows }, null, 1)}\n`);
+  process.stdout.write(`darkforge bench --only pg: ${SYNTHETIC_ROWS / 1e6} M build-id rows, SQLite and PostgreSQL, ${availableParallelism()} CPUs\n\n${table(rows)}\n`);
+  process.stdout.write(`\nnotes:\n${pgNotes(pg).map((x) => `  - ${x}`).join('\n')}\n\nraw figures: bench/results-pg.json\n`);
 }
 
 main().catch((e: unknown) => {

@@ -13,7 +13,7 @@ import type { ServeCorpus } from './serve-corpus.ts';
 import { DARKSERVER, findTool, log, median, nowMs } from './util.ts';
 
 export interface WrkResult { requestsPerSec: number; p50Ms: number; p99Ms: number; requests: number; non2xx: number; errors: string }
-export interface ServeCase { server: 'darkforge' | 'debuginfod'; method: 'GET' | 'HEAD'; connections: number; result?: WrkResult; skipped?: string }
+export interface ServeCase { server: 'darkforge' | 'debuginfod' | 'floor'; method: 'GET' | 'HEAD'; connections: number; result?: WrkResult; skipped?: string }
 export interface FirstRequest { server: string; ms: number[]; medianMs: number }
 export interface ServeChildInput { work: string; corpus: ServeCorpus; seconds: number; connections: number[] }
 export interface ServeChildOutput { version: string; cases: ServeCase[]; first: FirstRequest[]; file: { buildId: string; bytes: number }; cpus: number; load: number[] }
@@ -21,6 +21,19 @@ export interface ServeChildOutput { version: string; cases: ServeCase[]; first: 
 const DEBUGINFOD_PORT = 8002;
 const DARKFORGE_PORT = 8003;
 const DARKFORGE_KOJI_PORT = 8004;
+const FLOOR_PORT = 8005;
+
+// The floor: node:http streaming the same bytes from a file with nothing else (no routing, no
+// index, no log). What it reaches on this machine is what any Node server can reach here.
+const FLOOR_SERVER = `
+const http = require('node:http'); const fs = require('node:fs');
+const [file, port] = process.argv.slice(1); const size = fs.statSync(file).size;
+http.createServer((req, res) => {
+  res.writeHead(200, { 'Content-Length': size, 'Content-Type': 'application/octet-stream' });
+  if (req.method === 'HEAD') { res.end(); return; }
+  fs.createReadStream(file).pipe(res);
+}).listen(Number(port), '127.0.0.1');
+`;
 
 /** wrk's "1.23ms" / "456.00us" / "1.02s" in milliseconds. */
 function wrkMs(v: string): number {
@@ -141,9 +154,15 @@ async function main(): Promise<void> {
 
     // Throughput and latency on a file both have ready (package 1's debuginfo, ~1 MB).
     const file = corpus.packages[0];
+    const floorFile = join(work, 'floor.debug');
+    writeFileSync(floorFile, Buffer.from(await (await fetch(`${bases.darkforge}/buildid/${file.exeId}/debuginfo`)).arrayBuffer()));
+    const floor = execa(process.execPath, ['-e', FLOOR_SERVER, floorFile, String(FLOOR_PORT)], { reject: false });
+    procs.push(floor);
+    await waitHttp(`http://127.0.0.1:${FLOOR_PORT}/`);
     const cases: ServeCase[] = [];
-    for (const server of ['darkforge', 'debuginfod'] as const) {
-      const url = `${bases[server]}/buildid/${file.exeId}/debuginfo`;
+    const urls = { floor: `http://127.0.0.1:${FLOOR_PORT}/floor.debug` };
+    for (const server of ['darkforge', 'debuginfod', 'floor'] as const) {
+      const url = server === 'floor' ? urls.floor : `${bases[server]}/buildid/${file.exeId}/debuginfo`;
       await timedGet(url); // now cached
       await wrk(url, 4, 1); // warm up (JIT, page cache, fdcache)
       for (const method of ['GET', 'HEAD'] as const) {

@@ -24,6 +24,7 @@ export function serveRows(s: ServeChildOutput): Row[] {
     for (const c of [1, 16, 64]) {
       const ours = find('darkforge', method, c);
       const theirs = find('debuginfod', method, c);
+      const floor = find('floor', method, c)?.result;
       const what = `serve ${method} cached debuginfo (${kb} KiB), ${c} conn`;
       if (!ours?.result) { rows.push(skippedRow(what, ours?.skipped ?? 'not measured')); continue; }
       const o = ours.result;
@@ -42,6 +43,10 @@ export function serveRows(s: ServeChildOutput): Row[] {
         rows.push(infoRow(`${what}: req/s`, `${fig}${bad}`, theirs?.skipped ? `debuginfod: ${theirs.skipped}` : ''));
       }
       if (c === 16 && method === 'GET') rows.push(ceilingRow(`${what}: p99`, o.p99Ms, msec(o.p99Ms), SERVE_TARGET.p99Ms16, `${SERVE_TARGET.p99Ms16} ms`));
+      if (floor) {
+        rows.push(infoRow(`${what}: node:http floor`, `${floor.requestsPerSec.toFixed(0)} req/s, p50 ${msec(floor.p50Ms)}, p99 ${msec(floor.p99Ms)}`,
+          `darkforge ${o.requestsPerSec.toFixed(0)} req/s`, `darkforge at ${times(o.requestsPerSec / floor.requestsPerSec)} of it`));
+      }
     }
   }
   const dbgFirst = s.first.find((f) => f.server === 'debuginfod');
@@ -56,6 +61,7 @@ export function serveRows(s: ServeChildOutput): Row[] {
 export function serveNotes(s: ServeChildOutput): string[] {
   return [
     `serve: ${s.version} and darkserver serve, both with their default settings (both log every request), on ${s.cpus} CPUs shared with wrk (-t 2) and with whatever else runs on this machine (load average ${s.load.join(' ')} at the end); wrk runs as long against each, one after the other.`,
+    `serve floor: a node:http server that only streams the same file (no routes, index or log), to tell darkforge's cost from this machine's. By Little's law, 16 connections with p99 <= ${SERVE_TARGET.p99Ms16} ms need a mean under ${SERVE_TARGET.p99Ms16} ms, i.e. >= ${(16 / SERVE_TARGET.p99Ms16 * 1000).toFixed(0)} req/s of a ${(s.file.bytes / 1024).toFixed(0)} KiB file = ${(16 / SERVE_TARGET.p99Ms16 * 1000 * s.file.bytes / 2 ** 30).toFixed(1)} GiB/s through loopback, wrk included.`,
     'serve first request: darkforge from the RPM on disk (local index), and after a header-first import from the fake Koji hub (the RPM is downloaded, checked against its SIGMD5, then the file extracted); debuginfod can only read the RPM on its disk.',
   ];
 }

@@ -1,5 +1,6 @@
 // Explicit command registry (oclif "explicit" discovery): `darkserver index` cannot come from
 // file-name discovery, where commands/darkserver/index.ts would be the topic itself.
+import AutocompleteFish from './commands/autocomplete/fish.js';
 import DarkserverDbCopy from './commands/darkserver/db/copy.js';
 import DarkserverDebug from './commands/darkserver/debug.js';
 import DarkserverFind from './commands/darkserver/find.js';
@@ -21,6 +22,7 @@ import ImagebuildStatus from './commands/imagebuild/status.js';
 import ImagebuildWorker from './commands/imagebuild/worker.js';
 
 export const COMMANDS = {
+  'autocomplete:fish': AutocompleteFish,
   'darkserver:db:copy': DarkserverDbCopy,
   'darkserver:debug': DarkserverDebug,
   'darkserver:find': DarkserverFind,

@@ -197,3 +197,46 @@ zpty -d z
     assert.deepEqual(topics, ['--backend', '--bid', '--boot-iso']);
   });
 });
+
+describe('fish', () => {
+  /** What fish offers after each command line (`complete -C`, as the TAB key asks), candidates only. */
+  const fish = (setup: string, ...lines: string[]): string[][] => {
+    const script = `${setup}\n${lines.map((l) => `complete -C '${l}'; echo @@`).join('\n')}`;
+    const r = spawnSync('fish', ['--no-config', '-c', script], { encoding: 'utf8', env, cwd: home });
+    assert.equal(r.status, 0, `fish: ${r.stderr}`);
+    assert.equal(r.stderr, '');
+    return r.stdout.split('@@\n').slice(0, lines.length).map((block) => block.split('\n').filter(Boolean).map((l) => l.split('\t')[0]).sort());
+  };
+
+  test('"darkforge autocomplete fish | source": topics, commands, flags and their values for all three programs', () => {
+    const [top, entry, viaDarkforge, nested, flags, afterValue, values, shells] = fish('darkforge autocomplete fish | source',
+      'darkforge ', 'darkserver ', 'darkforge darkserver i', 'darkserver db ', 'darkserver query --co', 'darkserver query --db x.sqlite --j',
+      'imagebuild dvd --backend ', 'darkforge autocomplete ');
+    assert.deepEqual(top, ['autocomplete', 'darkserver', 'help', 'imagebuild']);
+    assert.deepEqual(entry, subcommands('darkserver'));
+    assert.deepEqual(viaDarkforge, ['import', 'index']);
+    assert.deepEqual(nested, ['copy']);
+    assert.deepEqual(flags, ['--core']);
+    assert.deepEqual(afterValue, ['--json'], 'a flag\'s value is not taken for a command word');
+    assert.deepEqual(values, [...(config.findCommand('imagebuild:dvd')!.flags.backend as { options?: string[] }).options!].sort());
+    assert.deepEqual(shells, ['bash', 'fish', 'powershell', 'zsh']);
+    const [dvdFlags] = fish('darkforge autocomplete fish | source', 'imagebuild dvd --');
+    assert.deepEqual(dvdFlags.filter((f) => f !== '--help'), flagsOf('imagebuild:dvd'));
+  });
+
+  test('one file per program where fish autoloads completions, as the example writes darkserver\'s', () => {
+    const example = config.findCommand('autocomplete:fish')!.examples!.map(String).find((e) => e.includes('--program darkserver'))!.replace('<%= config.bin %>', 'darkforge');
+    mkdirSync(join(home, '.config', 'fish', 'completions'), { recursive: true });
+    for (const p of ['darkforge', 'darkserver', 'imagebuild']) {
+      const r = spawnSync('fish', ['--no-config', '-c', example.replaceAll('darkserver', p)], { encoding: 'utf8', env, cwd: home }); // ~ is this test's HOME
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const darkserver = readFileSync(join(home, '.config', 'fish', 'completions', 'darkserver.fish'), 'utf8');
+    assert.match(darkserver, /^complete -c darkserver /m);
+    assert.doesNotMatch(darkserver, /^complete -c (darkforge|imagebuild) /m, 'only its own program');
+    // Autoloaded: the default completion path under XDG_CONFIG_HOME, nothing sourced by hand.
+    const [q, i] = fish('set fish_complete_path $XDG_CONFIG_HOME/fish/completions $fish_complete_path', 'darkserver qu', 'imagebuild l');
+    assert.deepEqual(q, ['query']);
+    assert.deepEqual(i, subcommands('imagebuild').filter((c) => c.startsWith('l')));
+  });
+});

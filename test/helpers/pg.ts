@@ -69,6 +69,8 @@ export interface PgOptions {
   listen?: string[];
   /** Networks (CIDR) whose clients may log in over TCP, with the password, besides loopback. */
   allow?: string[];
+  /** Server settings (postgres -c NAME=VALUE) over the tests' own, e.g. a bigger shared_buffers for the benchmark. */
+  settings?: Record<string, string>;
 }
 
 export async function startPg(o: PgOptions = {}): Promise<PgCluster> {
@@ -112,7 +114,8 @@ export async function startPg(o: PgOptions = {}): Promise<PgCluster> {
     const out = openSync(log, 'a');
     proc = spawn(join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-k', socketDir, '-c', `listen_addresses=${listen}`,
       '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200',
-      '-c', 'shared_buffers=32MB', '-c', 'log_min_messages=warning', '-c', 'log_min_error_statement=panic', ...tlsArgs],
+      '-c', 'shared_buffers=32MB', '-c', 'log_min_messages=warning', '-c', 'log_min_error_statement=panic', ...tlsArgs,
+      ...Object.entries(o.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`])],
     { ...ids, stdio: ['ignore', out, out], cwd: root });
     const child = proc;
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));

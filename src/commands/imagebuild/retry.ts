@@ -6,7 +6,6 @@ import { jobsRoot } from '../../lib/image/location.js';
 import { lookupJob } from '../../lib/image/lookup.js';
 import { jobOutcome } from '../../lib/image/report.js';
 import { recoverSecrets } from '../../lib/image/secrets.js';
-import { hostArches } from '../../lib/image/validate.js';
 import { resolveDbPath } from '../../lib/index/location.js';
 import { hostMachine } from '../../lib/proc/machine.js';
 
@@ -25,6 +24,9 @@ export default class ImagebuildRetry extends BaseCommand {
     const { args, flags } = await this.parse(ImagebuildRetry);
     const { runJob } = await import('../../lib/image/runner.js');
     const { detach } = await import('../../lib/image/submit.js');
+    // Loaded here, not at the top: validate.js pulls in execa, whose colour check would run (and
+    // warn about NO_COLOR/FORCE_COLOR) in every command, since oclif loads every command module.
+    const { hostArches } = await import('../../lib/image/validate.js');
     const store = await openStore(flags.db);
     try {
       const jobs = new JobStore(store);

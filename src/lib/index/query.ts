@@ -36,6 +36,8 @@ function downloadUrls(instances: Map<string, InstanceRecord>, r: { instance: str
 
 /** Rows as printed: the URL coordinates dropped, the download candidates added. */
 async function present(store: Store, rows: (MatchRow & MatchCoordinates)[]): Promise<QueryResult[]> {
+  // No answer needs no instance (a round trip less for a server's store).
+  if (rows.length === 0) return [];
   const instances = await store.instances();
   return rows.map(({ rpmName, rpmVersion, rpmRelease, ...row }) => ({
     ...row, urls: downloadUrls(instances, row, { rpmName, rpmVersion, rpmRelease }),
@@ -45,11 +47,13 @@ async function present(store: Store, rows: (MatchRow & MatchCoordinates)[]): Pro
 export async function queryBuildIds(store: Store, inputs: string[]): Promise<QueryAnswer> {
   const ids = splitIds(inputs).map(parseBuildId);
   const answer: QueryAnswer = { results: [], missing: [] };
+  const found: (MatchRow & MatchCoordinates)[] = [];
   for (const id of [...new Set(ids)]) {
     const rows = await store.byBuildId(id);
     if (rows.length === 0) answer.missing.push({ input: id, message: `${id}: build-id not found in the index` });
-    answer.results.push(...await present(store, rows));
+    found.push(...rows);
   }
+  answer.results = await present(store, found);
   return answer;
 }
 

@@ -3,7 +3,7 @@ import { BaseCommand } from '../../../lib/cli/base.js';
 import { runDbCopy } from '../../../lib/cli/darkserver-db-copy.js';
 
 export default class DarkserverDbCopy extends BaseCommand {
-  static override summary = 'Copy an index and its import queue to another SQLite file or PostgreSQL database.';
+  static override summary = 'Copy an index and its import queue into another SQLite or PostgreSQL store.';
   static override description = 'FROM and TO are each a SQLite file or a postgresql:// URL, in either direction. '
     + 'The copy holds every build, RPM, build-id row and Koji instance of FROM and its import queue (RPMs that a worker held are queued again), '
     + 'with the same ids, so it answers every query as FROM does; image job records stay where they are. '
