@@ -72,7 +72,7 @@ describe('import: cut, reset and truncated downloads', () => {
     await k.control({ faults: { close_file: 1000, cut_in_payload: false } });
     const bad = join(tempDir(), 'i.sqlite');
     const r = importCmd(k, bad, [String(STREAMED.id), '--full']);
-    assertRpmFailure(r, STREAMED_RPM, new RegExp(`^darkserver import: ${STREAMED_RPM}: http://127\\.0\\.0\\.1:\\d+/kojifiles/\\S+\\.rpm: transfer failed at byte \\d+ of ${STREAMED.rpms[0].size} \\(connection closed before the end of the answer \\(UND_ERR_SOCKET\\)\\) after 5 attempts$`));
+    assertRpmFailure(r, STREAMED_RPM, new RegExp(`^darkserver import: ${STREAMED_RPM}: http://127\\.0\\.0\\.1:\\d+/kojifiles/\\S+\\.rpm: transfer failed at byte \\d+ of ${STREAMED.rpms[0].size} \\(connection closed before the end of the answer \\(UND_ERR_SOCKET\\)\\) after \\d+ attempts in [\\d.]+ s$`));
     assertNotIndexed(bad, STREAMED_RPM);
     assert.equal(jobs(bad).rpms.failed, 1);
 
@@ -120,7 +120,7 @@ describe('import: cut, reset and truncated downloads', () => {
     const bad = join(tempDir(), 'i.sqlite');
     const r = importCmd(k, bad, [String(STREAMED.id), String(HEADER_ONLY.id)]);
     assertRpmFailure(r, [STREAMED_RPM, HEADER_RPM],
-      /transfer failed at byte \d+ of \d+ \((connection closed before the end of the answer|connection reset by the server) \(\w+\)\) after 5 attempts$/);
+      /transfer failed at byte \d+ of \d+ \((connection closed before the end of the answer|connection reset by the server) \(\w+\)\) after \d+ attempts in [\d.]+ s$/);
     assertNotIndexed(bad, STREAMED_RPM);
     assertNotIndexed(bad, HEADER_RPM);
     await k.control({ faults: { drop_file: 0 } });
@@ -150,7 +150,7 @@ describe('import: hub faults', () => {
   before(async () => { k = await startFakeKoji({ builds: [STREAMED, HEADER_ONLY] }); });
   after(async () => { await k?.stop(); });
 
-  test('503 from the hub: retried to success; persistent: one error after 5 attempts, the build stays queued, a plain rerun finishes it', async () => {
+  test('503 from the hub: retried to success; persistent: one error when the retry budget is spent, the build stays queued, a plain rerun finishes it', async () => {
     await k.control({ faults: { rpc_503: 3, close_rpc: 1 } });
     const db = join(tempDir(), 'i.sqlite');
     const ok = importCmd(k, db, [String(HEADER_ONLY.id)]);
@@ -162,7 +162,7 @@ describe('import: hub faults', () => {
     await k.control({ faults: { rpc_503: 1000 } });
     const bad = join(tempDir(), 'i.sqlite');
     const r = importCmd(k, bad, [String(STREAMED.id)]);
-    assertHubFailure(r, /^darkserver import: Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: multicall of 1 getBuild call gave HTTP 503 \(Service Unavailable\) after 5 attempts$/);
+    assertHubFailure(r, /^darkserver import: Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: multicall of 1 getBuild call gave HTTP 503 \(Service Unavailable\) after \d+ attempts in [\d.]+ s$/);
     assert.deepEqual(jobs(bad).pending.map((b) => [b.koji_build_id, b.state]), [[STREAMED.id, 'queued']]);
     assertNotIndexed(bad, STREAMED_RPM);
     await k.control({ faults: { rpc_503: 0 } });
@@ -181,7 +181,7 @@ describe('import: hub faults', () => {
     await k.control({ faults: { fail_forever: [STREAMED_RPM] } });
     const bad = join(tempDir(), 'i.sqlite');
     const r = importCmd(k, bad, [String(STREAMED.id)]);
-    assertRpmFailure(r, STREAMED_RPM, new RegExp(`^darkserver import: ${STREAMED_RPM}: http://\\S+\\.rpm: HTTP 503 after 5 attempts$`));
+    assertRpmFailure(r, STREAMED_RPM, new RegExp(`^darkserver import: ${STREAMED_RPM}: http://\\S+\\.rpm: HTTP 503 \\(Service Unavailable\\) after \\d+ attempts in [\\d.]+ s$`));
     assert.deepEqual(jobs(bad).pending.map((b) => [b.koji_build_id, b.state]), [[STREAMED.id, 'failed']]);
     assertNotIndexed(bad, STREAMED_RPM);
     await k.control({ faults: { fail_forever: [] } });
@@ -226,7 +226,7 @@ describe('import: a slow hub and --timeout', () => {
     await k.control({ faults: { stall_rpc: 1000 } });
     const bad = join(tempDir(), 'i.sqlite');
     const r = importCmd(k, bad, [String(STREAMED.id), '--timeout', '0.3']);
-    assertHubFailure(r, /^darkserver import: Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: multicall of 1 getBuild call timed out \(UND_ERR_HEADERS_TIMEOUT, limit 300 ms\) after 5 attempts$/);
+    assertHubFailure(r, /^darkserver import: Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: multicall of 1 getBuild call timed out \(UND_ERR_HEADERS_TIMEOUT, limit 300 ms\) after \d+ attempts in [\d.]+ s$/);
     assertNotIndexed(bad, STREAMED_RPM);
     await k.control({ faults: { stall_rpc: 0 } });
     const resume = importCmd(k, bad, ['--timeout', '5']);
@@ -244,7 +244,7 @@ describe('import: a slow hub and --timeout', () => {
     await k.control({ faults: { stall_file: 1000 } });
     const bad = join(tempDir(), 'i.sqlite');
     const r = importCmd(k, bad, [String(STREAMED.id), '--timeout', '0.3']);
-    assertRpmFailure(r, STREAMED_RPM, /: transfer failed at byte 0 of \d+ \(no data within 0\.3 s \(timeout\)\) after 5 attempts$/);
+    assertRpmFailure(r, STREAMED_RPM, /: transfer failed at byte 0 of \d+ \(no data within 0\.3 s \(timeout\)\) after \d+ attempts in [\d.]+ s$/);
     assertNotIndexed(bad, STREAMED_RPM);
     await k.control({ faults: { stall_file: 0 } });
     const again = importCmd(k, bad, [String(STREAMED.id)]);
@@ -326,10 +326,10 @@ describe('find: downloads under faults', () => {
     await k.control({ faults: { ignore_range: false, drop_file: 0, cut_in_payload: false } });
   });
 
-  test('persistent failures: exit 1, each source named once, nothing left in the cache', async () => {
+  test('persistent failures: exit 1 in one sentence naming the source, nothing left in the cache', async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ fail_forever: [STREAMED_RPM] }, /: HTTP 503 after 5 attempts/],
-      [{ stall_file: 1000 }, /: transfer failed at byte 0 of \d+ \(no data within 0\.3 s \(timeout\)\) after 5 attempts/],
+      [{ fail_forever: [STREAMED_RPM] }, /: HTTP 503 \(Service Unavailable\) after \d+ attempts in [\d.]+ s/],
+      [{ stall_file: 1000 }, /: transfer failed at byte 0 of \d+ \(no data within 0\.3 s \(timeout\)\) after \d+ attempts in [\d.]+ s/],
       [{ corrupt: [STREAMED_RPM] }, /does not (match|decompress)|checksum|damaged|bad cpio/],
     ];
     for (const [faults, what] of cases) {
@@ -337,10 +337,10 @@ describe('find: downloads under faults', () => {
       const { r, cache } = find(['--timeout', '0.3']);
       assert.equal(r.code, 1, r.stderr);
       const lines = errorLines(r, 'find');
-      assert.equal(lines.length, 2, r.stderr);
-      assert.match(lines[0], /^darkserver find: http:\/\/127\.0\.0\.1:\d+\/kojifiles\/\S+\.rpm: .*; trying the next source$/);
-      assert.match(lines[0], what);
-      assert.match(lines[1], new RegExp(`^darkserver find: ${exe.buildId}: no download source delivered the executable file \\(http://\\S+\\.rpm: `));
+      // The only source: its failure is said once, in the sentence that ends the run.
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], new RegExp(`^darkserver find: ${exe.buildId}: no download source delivered the executable file \\(http://127\\.0\\.0\\.1:\\d+/kojifiles/\\S+\\.rpm: `));
+      assert.match(lines[0].replace(/\)$/, ''), what);
       const left = existsSync(join(cache, 'darkforge', exe.buildId!)) ? readdirSync(join(cache, 'darkforge', exe.buildId!)) : [];
       assert.deepEqual(left, [], 'no file, no partial file');
       await k.control({ faults: { fail_forever: [], stall_file: 0, corrupt: [] } });

@@ -152,7 +152,7 @@ test('download candidates: a failing mirror and a failing Koji fall back to the 
       '[alpha]', `server = ${a.hub}`, `topurl = ${a.topurl}`, `mirrors = ${a.base}/no/mirror/{nvra}.rpm`,
       `retrace = ${b.topurl}/packages/{name}/{version}/{release}/{arch}/{nvra}.rpm`, '',
     ].join('\n'));
-    const env = { XDG_CONFIG_HOME: home, XDG_CACHE_HOME: tempDir(), DARKFORGE_BACKOFF_MS: '1' };
+    const env = { XDG_CONFIG_HOME: home, XDG_CACHE_HOME: tempDir(), DARKFORGE_BACKOFF_MS: '1', DARKFORGE_RETRY_TIME: '1' };
     const db = join(tempDir(), 'i.sqlite');
     const build = builds.find((x) => x.nvr === 'df-kmod-1.0-1')!;
     await a.control({ faults: { fail_forever: [] } });
@@ -165,8 +165,8 @@ test('download candidates: a failing mirror and a failing Koji fall back to the 
     assert.ok(out.url.startsWith(b.topurl), out.url);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 2, r.stderr);
-    assert.match(lines[0], /\/no\/mirror\/df-kmod-1\.0-1\.x86_64\.rpm: .*HTTP 404; trying the next source$/);
-    assert.match(lines[1], /\/kojifiles\/packages\/df-kmod\/.*: .*HTTP 503 after \d+ attempts; trying the next source$/);
+    assert.match(lines[0], /\/no\/mirror\/df-kmod-1\.0-1\.x86_64\.rpm: .*HTTP 404 \(Not Found\); trying the next source$/);
+    assert.match(lines[1], /\/kojifiles\/packages\/df-kmod\/.*: .*HTTP 503 \(Service Unavailable\) after \d+ attempts in [\d.]+ s; trying the next source$/);
     assert.equal(scanElfBuffer(readFileSync(out.path)).buildId, id);
     await b.control({ faults: { fail_forever: [nvra] } });
     const none = run('darkserver', ['find', 'debuginfo', id, '--db', db], env);

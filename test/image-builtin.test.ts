@@ -134,7 +134,7 @@ function setup(): Env {
   const home = tempDir();
   return {
     home, db: join(home, 'i.sqlite'), staging: join(home, 'staging'),
-    env: { XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'cfg'), DARKFORGE_BACKOFF_MS: '1' },
+    env: { XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'cfg'), DARKFORGE_BACKOFF_MS: '1', DARKFORGE_RETRY_TIME: '1' },
   };
 }
 

@@ -228,7 +228,7 @@ test('a missing repomd.xml over http is a clear UserError', async () => {
 
 test('timeouts and http size caps are UserErrors naming the URL', async () => {
   await assert.rejects(
-    fetchComps([{ name: 'slow', baseurl: `${web}/slow` }], { timeoutMs: 300 }),
+    fetchComps([{ name: 'slow', baseurl: `${web}/slow` }], { timeoutMs: 300, retry: { retryTimeMs: 0 } }),
     (e: unknown) => e instanceof UserError && e.message === `${web}/slow/repodata/repomd.xml: no complete answer within 0.3 s`,
   );
   await assert.rejects(

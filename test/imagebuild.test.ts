@@ -24,7 +24,7 @@ function setup(extra: NodeJS.ProcessEnv = {}): Env {
   const staging = join(home, 'staging');
   return {
     db: join(home, 'i.sqlite'), log, staging,
-    env: { PATH: `${STANDINS}:${process.env.PATH}`, DF_STANDIN_LOG: log, XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'cfg'), DARKFORGE_BACKOFF_MS: '1', ...extra },
+    env: { PATH: `${STANDINS}:${process.env.PATH}`, DF_STANDIN_LOG: log, XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'cfg'), DARKFORGE_BACKOFF_MS: '1', DARKFORGE_RETRY_TIME: '1', ...extra },
   };
 }
 const ib = (e: Env, args: string[], env: NodeJS.ProcessEnv = {}) => run('imagebuild', [...args, '--db', e.db], { ...e.env, ...env });

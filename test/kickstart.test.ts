@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../src/lib/errors.ts';
+import { OutageLog } from '../src/lib/net/outages.ts';
 import {
   addRepo, flattenKickstart, loadKickstart, parseKickstartSummary, unifiedDiff,
 } from '../src/lib/image/kickstart.ts';
@@ -181,18 +182,25 @@ test('http: 404, timeout and size cap are UserErrors naming the URL', async () =
   await rejectsUser(loadKickstart(`${base}/none.ks`), new RegExp(`^kickstart ${base}/none\\.ks not found \\(HTTP 404\\)$`));
   await rejectsUser(loadKickstart(`${base}/includes-missing.ks`),
     new RegExp(`^${base}/includes-missing\\.ks:2: cannot %include /gone\\.ks: kickstart ${base}/gone\\.ks not found \\(HTTP 404\\)$`));
-  await rejectsUser(loadKickstart(`${base}/slow.ks`, { timeoutMs: 300 }), new RegExp(`kickstart ${base}/slow\\.ks: no complete answer within 0\\.3 s`));
+  await rejectsUser(loadKickstart(`${base}/slow.ks`, { timeoutMs: 300, retry: { retryTimeMs: 0 } }), new RegExp(`kickstart ${base}/slow\\.ks: no complete answer within 0\\.3 s$`));
+  // Retried within the budget, then said with the attempts.
+  await rejectsUser(loadKickstart(`${base}/slow.ks`, { timeoutMs: 300, retry: { retryTimeMs: 700, backoffMs: 1 } }),
+    new RegExp(`kickstart ${base}/slow\\.ks: no complete answer within 0\\.3 s after [2-9] attempts in [\\d.]+ s$`));
   await rejectsUser(loadKickstart(`${base}/big.ks`, { maxBytes: 1000 }), /big\.ks is larger than the 1000 bytes allowed/);
-  await rejectsUser(loadKickstart('http://127.0.0.1:1/x.ks', { timeoutMs: 2000 }), /cannot fetch kickstart http:\/\/127\.0\.0\.1:1\/x\.ks: ECONNREFUSED/);
+  await rejectsUser(loadKickstart('http://127.0.0.1:1/x.ks', { timeoutMs: 2000, retry: { retryTimeMs: 0 } }), /^cannot fetch kickstart http:\/\/127\.0\.0\.1:1\/x\.ks: connection refused \(ECONNREFUSED\)$/);
   await rejectsUser(loadKickstart('nfs://server/x.ks'), /not nfs:/);
 });
 
 /** A passive-mode FTP server that knows a few files; EPSV is refused so PASV gets used. */
-async function fakeFtp(files: Record<string, string>) {
+async function fakeFtp(files: Record<string, string>, o: { busy?: number } = {}) {
   const log: string[] = [];
+  let busy = o.busy ?? 0;
   const srv = net.createServer((ctl) => {
     let data: net.Socket | undefined;
     let dataReady: Promise<net.Socket> | undefined;
+    ctl.on('error', () => {});
+    // vsftpd's answer when it has max_clients already: 421, then it hangs up.
+    if (busy > 0) { busy--; log.push('421'); ctl.end('421 There are too many connected users, please try later.\r\n'); return; }
     ctl.write('220-Welcome\r\n220 fake ftp\r\n');
     let buf = '';
     ctl.on('data', async (d) => {
@@ -239,6 +247,30 @@ test('ftp: anonymous passive RETR, relative includes, 550 as not found', async (
   } finally {
     srv.close();
   }
+});
+
+test('ftp: a server that is full (421) or not listening is asked again within the retry budget, then one sentence', async () => {
+  const { srv, log, url } = await fakeFtp({ 'pub/a.ks': 'lang C\n' }, { busy: 3 });
+  try {
+    const lines: string[] = [];
+    const { text } = await loadKickstart(`${url}/pub/a.ks`, { retry: { backoffMs: 1, outages: new OutageLog((l) => lines.push(l), { quietMs: 0 }) } });
+    assert.equal(text, 'lang C\n');
+    assert.deepEqual(log.slice(0, 4), ['421', '421', '421', 'USER anonymous']);
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(lines[0], new RegExp(`^${url}: FTP 421 There are too many connected users, please try later\\.; waiting for it`));
+    assert.match(lines[1], new RegExp(`^${url}: answering again after`));
+  } finally {
+    srv.close();
+  }
+  const full = await fakeFtp({ 'pub/a.ks': 'lang C\n' }, { busy: 1000 });
+  try {
+    await rejectsUser(loadKickstart(`${full.url}/pub/a.ks`, { retry: { backoffMs: 1, retryTimeMs: 200 } }),
+      new RegExp(`^kickstart ${full.url}/pub/a\\.ks: the FTP server answered "421 There are too many connected users, please try later\\." after \\d+ attempts in 0\\.\\d s$`));
+  } finally {
+    full.srv.close();
+  }
+  await rejectsUser(loadKickstart('ftp://127.0.0.1:1/x.ks', { retry: { backoffMs: 1, retryTimeMs: 100 } }),
+    /^cannot fetch kickstart ftp:\/\/127\.0\.0\.1:1\/x\.ks: connection refused \(ECONNREFUSED\) after \d+ attempts in 0\.\d s$/);
 });
 
 // ---- editing and reading ----------------------------------------------------------------------

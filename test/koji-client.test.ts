@@ -7,6 +7,7 @@ import { FormatError } from '../src/lib/errors.ts';
 import { KojiClient, KojiError } from '../src/lib/koji/client.ts';
 import { BUILD_STATES, buildStateName } from '../src/lib/koji/types.ts';
 import { decodeResponse, encodeCall, Kwargs } from '../src/lib/koji/xmlrpc.ts';
+import { formatDuration, OutageLog } from '../src/lib/net/outages.ts';
 
 // A mock hub: each test queues handlers; every request is recorded.
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
@@ -61,8 +62,16 @@ const ok = (value: string) => `<?xml version='1.0'?>\n<methodResponse>\n<params>
 const fault = (code: number, msg: string) =>
   `<?xml version='1.0'?>\n<methodResponse>\n<fault>\n<value><struct>\n<member>\n<name>faultCode</name>\n<value><int>${code}</int></value>\n</member>\n<member>\n<name>faultString</name>\n<value><string>${msg}</string></value>\n</member>\n</struct></value>\n</fault>\n</methodResponse>\n`;
 
+/** A clock that moves only when the client sleeps: retry budgets without waiting for them. */
+function fakeTime(): { now: () => number; sleep: (ms: number) => Promise<void>; sleeps: number[] } {
+  let t = 1_000_000;
+  const sleeps: number[] = [];
+  return { now: () => t, sleep: async (ms) => { sleeps.push(ms); t += ms; }, sleeps };
+}
+
 function client(extra: Partial<ConstructorParameters<typeof KojiClient>[0]> = {}): KojiClient {
-  return new KojiClient({ hub, dispatcher: agent, sleep: async () => {}, ...extra });
+  const { now, sleep } = fakeTime();
+  return new KojiClient({ hub, dispatcher: agent, sleep, now, retryTimeMs: 60_000, ...extra });
 }
 
 test('every XML-RPC type decodes to the right JS value', async () => {
@@ -196,14 +205,14 @@ test('a fault becomes a KojiError naming the call and the hub, and is not retrie
   assert.equal(seen.length, 1);
 });
 
-test('two 503s, then success: three requests and the value', async () => {
+test('two 503s, then success: three requests and the value; the waits grow, with jitter, under the cap', async () => {
   reset(status(503), status(503), xml(ok('<value><int>1</int></value>')));
-  const sleeps: number[] = [];
-  const c = client({ backoffMs: 100, maxBackoffMs: 150, sleep: async (ms) => void sleeps.push(ms) });
+  const t = fakeTime();
+  const c = client({ backoffMs: 100, maxBackoffMs: 150, ...t });
   assert.equal(await c.call('getAPIVersion'), 1);
   assert.equal(seen.length, 3);
-  assert.equal(sleeps.length, 2);
-  assert.ok(sleeps[0] >= 0 && sleeps[0] < 100 && sleeps[1] >= 0 && sleeps[1] < 150, String(sleeps));
+  assert.equal(t.sleeps.length, 2);
+  assert.ok(t.sleeps[0] >= 50 && t.sleeps[0] <= 100 && t.sleeps[1] >= 75 && t.sleeps[1] <= 150, String(t.sleeps));
 });
 
 test('a dropped connection, then success', async () => {
@@ -212,13 +221,26 @@ test('a dropped connection, then success', async () => {
   assert.equal(seen.length, 2);
 });
 
-test('persistent 503: KojiError after retries + 1 requests, mentioning 503', async () => {
+test('persistent 503: KojiError when the retry budget is spent (total time, not a count), mentioning 503', async () => {
   reset(status(503, 'Service Unavailable'));
-  const err = await client({ retries: 2 }).listRPMs(7).catch((e: unknown) => e);
+  // Waits of 100, then 150 (the cap) each: 100 + 6 x 150 = 1000 ms, the whole budget.
+  const t = fakeTime();
+  const err = await client({ retryTimeMs: 1000, backoffMs: 100, maxBackoffMs: 150, random: () => 1, ...t }).listRPMs(7).catch((e: unknown) => e);
   assert.ok(err instanceof KojiError);
-  assert.equal(seen.length, 3);
-  assert.match(err.message, /^Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: listRPMs\(buildID=7\) gave HTTP 503 \(Service Unavailable\) after 3 attempts$/);
+  assert.deepEqual(t.sleeps, [100, 150, 150, 150, 150, 150, 150]);
+  assert.equal(seen.length, 8);
+  assert.match(err.message, /^Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: listRPMs\(buildID=7\) gave HTTP 503 \(Service Unavailable\) after 8 attempts in 1 s$/);
   assert.equal(err.faultCode, undefined);
+});
+
+test('--retry-time 0: one attempt, no wait', async () => {
+  reset(status(503, 'Service Unavailable'));
+  const t = fakeTime();
+  const err = await client({ retryTimeMs: 0, ...t }).call('x').catch((e: unknown) => e);
+  assert.ok(err instanceof KojiError);
+  assert.equal(seen.length, 1);
+  assert.deepEqual(t.sleeps, []);
+  assert.match(err.message, /x\(\) gave HTTP 503 \(Service Unavailable\)$/);
 });
 
 test('429 is retried, other 4xx are not', async () => {
@@ -235,19 +257,19 @@ test('a refused connection is retried and then reported in one sentence', async 
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
   const port = (closed.address() as AddressInfo).port;
   await new Promise((r) => closed.close(r));
-  let sleeps = 0;
-  const c = new KojiClient({ hub: `http://127.0.0.1:${port}/kojihub`, retries: 3, sleep: async () => void sleeps++, dispatcher: agent });
+  const t = fakeTime();
+  const c = new KojiClient({ hub: `http://127.0.0.1:${port}/kojihub`, retryTimeMs: 300, backoffMs: 100, maxBackoffMs: 100, random: () => 1, ...t, dispatcher: agent });
   const err = await c.getBuild(1).catch((e: unknown) => e);
   assert.ok(err instanceof KojiError);
-  assert.equal(err.message, `Koji hub http://127.0.0.1:${port}/kojihub: getBuild(1) cannot connect (ECONNREFUSED) after 4 attempts`);
-  assert.equal(sleeps, 3);
+  assert.equal(err.message, `Koji hub http://127.0.0.1:${port}/kojihub: getBuild(1) cannot connect (ECONNREFUSED) after 4 attempts in 0.3 s`);
+  assert.equal(t.sleeps.length, 3);
 });
 
 test('a hub that never answers times out per request', async () => {
   reset(() => {});
-  const err = await client({ timeoutMs: 150, retries: 1 }).call('slow').catch((e: unknown) => e);
+  const err = await client({ timeoutMs: 150, retryTimeMs: 100, backoffMs: 100, random: () => 1 }).call('slow').catch((e: unknown) => e);
   assert.ok(err instanceof KojiError);
-  assert.match(err.message, /slow\(\) timed out \(UND_ERR_HEADERS_TIMEOUT, limit 150 ms\) after 2 attempts$/);
+  assert.match(err.message, /slow\(\) timed out \(UND_ERR_HEADERS_TIMEOUT, limit 150 ms\) after 2 attempts in 0\.1 s$/);
   assert.equal(seen.length, 2);
 });
 
@@ -325,4 +347,110 @@ test('build state names', () => {
 test('a hub that is not an http(s) URL is refused up front', () => {
   assert.throws(() => new KojiClient({ hub: 'ftp://koji.example/kojihub' }), /not an http\(s\) URL/);
   assert.throws(() => new KojiClient({ hub: 'koji.example' }), /not a URL/);
+});
+
+// ---- retry budget, Retry-After, ServerOffline, error pages ---------------------------------------
+
+const page = (code: number, type: string | null, text: string, headers: Record<string, string> = {}): Handler => (_req, _body, res) => {
+  res.writeHead(code, { ...(type ? { 'content-type': type } : {}), ...headers });
+  res.end(text);
+};
+
+test('Retry-After (delta-seconds and HTTP-date) sets the wait, capped by what is left of the budget', async () => {
+  const t = fakeTime();
+  reset(page(503, 'text/plain', 'busy', { 'retry-after': '7' }), page(429, 'text/plain', 'slow down', { 'retry-after': '120' }), xml(ok('<value><int>3</int></value>')));
+  assert.equal(await client({ retryTimeMs: 60_000, ...t }).call('x'), 3);
+  assert.deepEqual(t.sleeps, [7000, 53_000], 'as asked, then only what was left of the minute');
+  const t2 = fakeTime();
+  const date = new Date(Date.now() + 4000).toUTCString(); // a wall-clock date, as servers send
+  reset(page(503, 'text/html', '<title>down</title>', { 'retry-after': date }), xml(ok('<value><int>4</int></value>')));
+  assert.equal(await client({ ...t2 }).call('x'), 4);
+  assert.ok(t2.sleeps[0] >= 3000 && t2.sleeps[0] <= 4000, String(t2.sleeps));
+});
+
+test('ServerOffline (fault 1014) is waited for and retried, as koji\'s offline_retry does; other faults are not', async () => {
+  reset(xml(fault(1014, 'database outage')), xml(fault(1014, 'database outage')), xml(ok('<value><int>5</int></value>')));
+  const t = fakeTime();
+  assert.equal(await client({ ...t }).call('getAPIVersion'), 5);
+  assert.equal(seen.length, 3);
+  assert.equal(t.sleeps.length, 2);
+
+  reset(xml(fault(1014, 'database outage')));
+  const err = await client({ retryTimeMs: 2000, backoffMs: 500, maxBackoffMs: 500, random: () => 1 }).getBuild(9).catch((e: unknown) => e);
+  assert.ok(err instanceof KojiError);
+  assert.equal(err.faultCode, 1014);
+  assert.match(err.message, /^Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: getBuild\(9\) failed: fault 1014: database outage \(the hub is offline\) after 5 attempts in 2 s$/);
+});
+
+test('ServerOffline inside a multicall: only the calls that got it are asked again', async () => {
+  const good = (id: number) => `<value><array><data><value><struct><member><name>id</name><value><int>${id}</int></value></member></struct></value></data></array></value>`;
+  const off = '<value><struct><member><name>faultCode</name><value><int>1014</int></value></member><member><name>faultString</name><value><string>Server disabled for maintenance</string></value></member></struct></value>';
+  reset(
+    xml(ok(`<value><array><data>${good(1)}${off}${good(3)}${off}</data></array></value>`)),
+    xml(ok(`<value><array><data>${good(2)}${good(4)}</data></array></value>`)),
+  );
+  const got = await client().getBuilds([1, 2, 3, 4]);
+  assert.deepEqual([...got].map(([id, b]) => [id, b?.id]), [[1, 1], [2, 2], [3, 3], [4, 4]]);
+  assert.equal(seen.length, 2);
+  assert.deepEqual([...seen[1].body.matchAll(/<int>(\d+)<\/int>/g)].map((m) => m[1]), ['2', '4'], 'only the offline calls are sent again');
+
+  reset(xml(ok(`<value><array><data>${good(1)}${off}</data></array></value>`)), xml(ok(`<value><array><data>${off}</data></array></value>`)));
+  const err = await client({ retryTimeMs: 0 }).getBuilds([1, 2]).catch((e: unknown) => e);
+  assert.ok(err instanceof KojiError);
+  assert.match(err.message, /multicall of 2 getBuild calls failed: 1 of its calls got fault 1014: Server disabled for maintenance \(the hub is offline\)$/);
+});
+
+test('error pages: one line from text/plain, an HTML title or heading, XML; never markup; no unhandled event', async () => {
+  const unhandled: unknown[] = [];
+  const onError = (e: unknown): void => { unhandled.push(e); };
+  process.on('uncaughtException', onError);
+  try {
+    const apache = '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>503 Service Unavailable</title>\n</head><body>\n'
+      + '<h1>Service Unavailable</h1>\n<p>The server is temporarily unable to service your\nrequest due to maintenance downtime or capacity\nproblems. Please try again later.</p>\n</body></html>\n';
+    const cases: [Handler, RegExp][] = [
+      [page(404, 'text/html; charset=iso-8859-1', '<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1><p>The requested URL /kojihubb was not found on this server.</p></body></html>'),
+        /gave HTTP 404 \(Not Found: The requested URL \/kojihubb was not found on this server\.\)$/],
+      [page(403, 'text/html', `<html><head><title>Access denied &amp; logged</title></head><body>${'x'.repeat(300_000)}</body></html>`), /gave HTTP 403 \(Forbidden: Access denied & logged\)$/],
+      [page(400, null, ''), /gave HTTP 400 \(Bad Request\)$/],
+      [page(405, 'application/xml', '<?xml version="1.0"?><Error><Code>MethodNotAllowed</Code><Message>POST is not allowed here</Message></Error>'), /gave HTTP 405 \(Method Not Allowed: POST is not allowed here\)$/],
+      [page(410, 'text/plain', '\n\x1b[31mgone\x1b[0m for good\nsecond line'), /gave HTTP 410 \(Gone: \[31mgone \[0m for good\)$/],
+    ];
+    for (const [h, re] of cases) {
+      reset(h);
+      const err = await client().call('x').catch((e: unknown) => e);
+      assert.ok(err instanceof KojiError, String(err));
+      assert.match(err.message, re);
+      assert.doesNotMatch(err.message, /<|\x1b/);
+      assert.equal(seen.length, 1, 'a 4xx is not retried');
+    }
+    const t = fakeTime();
+    reset(page(503, 'text/html', apache), xml(ok('<value><int>6</int></value>')));
+    const lines: string[] = [];
+    assert.equal(await client({ outages: new OutageLog((l) => lines.push(l), { now: t.now }), ...t, backoffMs: 2000 }).call('x'), 6);
+    assert.deepEqual(lines.map((l) => l.replace(/next try in [\d.]+ s/, 'next try in N s')), [
+      `Koji hub ${hub}: HTTP 503 (Service Unavailable: The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.); waiting for it and retrying for up to 1 min (next try in N s)`,
+      `Koji hub ${hub}: answering again after ${formatDuration(t.sleeps[0])}`,
+    ]);
+  } finally {
+    process.off('uncaughtException', onError);
+  }
+  assert.deepEqual(unhandled, []);
+});
+
+test('an outage is said once however many calls wait on it, then once when it ends', async () => {
+  let down = true;
+  reset((req, body, res) => (down ? page(503, 'text/plain', 'maintenance')(req, body, res) : xml(ok('<value><int>7</int></value>'))(req, body, res)));
+  const lines: string[] = [];
+  const outages = new OutageLog((l) => lines.push(l), { quietMs: 0 });
+  let sleeps = 0;
+  const c = new KojiClient({ hub, dispatcher: agent, outages, backoffMs: 1, maxBackoffMs: 5, sleep: async (ms) => {
+    if (++sleeps === 40) down = false;
+    await new Promise((r) => setTimeout(r, ms));
+  } });
+  const values = await Promise.all(Array.from({ length: 8 }, () => c.call('x')));
+  assert.deepEqual(values, Array(8).fill(7));
+  assert.ok(sleeps >= 40);
+  assert.equal(lines.length, 2, lines.join('\n'));
+  assert.match(lines[0], /: HTTP 503 \(Service Unavailable: maintenance\); waiting for it and retrying for up to [\d.]+ (s|min) \(next try in [\d.]+ s\)$/);
+  assert.match(lines[1], /: answering again after [\d.]+ s$/);
 });

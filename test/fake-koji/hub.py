@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 CHUNK = 64 * 1024
 GENERIC_ERROR = 1000  # koji.GenericError.faultCode
+SERVER_OFFLINE = 1014  # koji.ServerOffline.faultCode
 PARAMETER_ERROR = 1019  # koji.ParameterError.faultCode
 BUILD_INTERNAL = ('rpms', 'file', 'state_sequence')
 DEFAULT_FAULTS = {
@@ -29,7 +30,12 @@ DEFAULT_FAULTS = {
     'close_file': 0, 'cut_in_payload': False, 'no_content_length': False,
     'stall_file': 0, 'stall_rpc': 0, 'stall_ms': 30000,
     'rpc_garbage': 0, 'rpc_html': 0, 'rpc_fault': 0, 'close_rpc': 0,
+    # error answers of every shape (see README.md)
+    'rpc_error': None, 'file_error': None, 'outage': None, 'rpc_offline': 0, 'multicall_offline': 0,
 }
+ERROR_TYPES = (None, 'text/plain', 'text/html', 'application/xml')
+ERROR_BODIES = ('empty', 'short', 'big', 'chunked', 'cut', 'close', 'reset')
+BIG = 1024 * 1024
 GARBAGE_XML = b"<?xml version='1.0'?>\n<methodResponse><params><param><value><struct><member><name>id</nam"
 HTML_PAGE = (b'<!DOCTYPE html>\n<html><head><title>Koji is down for maintenance</title></head>\n'
              b'<body><h1>Maintenance</h1><p>Back soon.</p></body></html>\n')
@@ -95,6 +101,29 @@ def parse_nvra(s):
     return d
 
 
+def error_body(status, ctype, shape, path):
+    """The body of an injected error answer, as real servers write them (Apache, S3, koji's error_reply)."""
+    reason = BaseHTTPRequestHandler.responses.get(status, ('Error',))[0]
+    if shape == 'empty':
+        return b''
+    big = shape == 'big'
+    filler = 'All work and no play makes Jack a dull boy. ' * (BIG // 44 + 1)
+    if ctype == 'text/html':
+        # Apache's own page: the title and heading only repeat the status; the paragraph says more.
+        head = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>%d %s</title>\n</head><body>\n'
+                '<h1>%s</h1>\n<p>fake-koji: injected %d for %s, come back later.</p>\n' % (status, reason, reason, status, path))
+        if big:
+            head = '<html><head><title>fake-koji: a big %d page</title></head><body>\n' % status
+        text = head + ('<p>%s</p>\n' % filler if big else '') + '</body></html>\n'
+    elif ctype == 'application/xml':
+        text = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>fake-koji: injected %d &amp; more for %s</Message>'
+                '%s</Error>\n' % (reason.replace(' ', ''), status, path, '<Padding>%s</Padding>' % filler if big else ''))
+    else:
+        # text/plain, and the same without a content type
+        text = 'fake-koji: injected %d for %s\nsecond line\n%s' % (status, path, filler if big else '')
+    return text.encode('utf-8')[:BIG + 4096]
+
+
 def payload_offset(path):
     """Offset of the payload in an RPM file (lead, padded signature header, main header); None if unreadable."""
     try:
@@ -144,6 +173,8 @@ class State:
         self.seq_pos = {}  # build id -> getBuild answers given so far
         self.fixed_state = {}  # build id -> state set through /_control
         self.corrupt_at = {}  # file path -> offset to flip
+        # other documents on the same server (kickstarts, comps): url path -> file; error faults apply
+        self.extra_files = dict(cfg.get('extra_files') or {})
         for b in cfg.get('builds') or []:
             self._add_build(b)
 
@@ -193,6 +224,31 @@ class State:
                 return True
             return False
 
+    def take_error(self, name, path=''):
+        """Consume one unit of an error-shape fault ({count, status, type, body, retry_after, path?}, or
+        a list of such shapes without count, each answered once, in order); its spec, or None. A
+        shape with `path` answers only requests whose path contains it."""
+        with self.lock:
+            spec = self.faults.get(name)
+            if isinstance(spec, list):
+                if not spec or spec[0].get('path', '') not in path:
+                    return None
+                return dict(spec.pop(0))
+            if not isinstance(spec, dict) or int(spec.get('count') or 0) <= 0 or spec.get('path', '') not in path:
+                return None
+            spec['count'] = int(spec['count']) - 1
+            return dict(spec)
+
+    def outage_now(self, scope):
+        """The outage spec if one covers `scope` ('hub' or 'files') right now."""
+        with self.lock:
+            o = self.faults.get('outage')
+            if not isinstance(o, dict) or time.time() >= float(o.get('until') or 0):
+                return None
+            if o.get('scope', 'both') not in (scope, 'both'):
+                return None
+            return dict(o)
+
     def fault_list(self, name):
         with self.lock:
             return {x[:-4] if x.endswith('.rpm') else x for x in self.faults.get(name) or []}
@@ -200,6 +256,9 @@ class State:
     def control(self, body):
         with self.lock:
             for k, v in (body.get('faults') or {}).items():
+                if k == 'outage' and isinstance(v, dict) and 'seconds' in v:
+                    v = dict(v)
+                    v['until'] = time.time() + float(v.pop('seconds'))
                 self.faults[k] = v
             for k, v in (body.get('build_state') or {}).items():
                 self.fixed_state[int(k)] = int(v)
@@ -232,6 +291,7 @@ class State:
 class Hub:
     def __init__(self, state):
         self.s = state
+        self.tls = threading.local()  # per request thread: inner calls answered ServerOffline
 
     def find_build(self, info):
         s = self.s
@@ -348,11 +408,16 @@ class Hub:
 
     def multicall(self, calls):
         out = []
+        self.tls.offline = 0
         for c in calls:
             try:
                 name = c['methodName']
                 if name in ('multiCall', 'system.multicall'):
                     raise fault('multicall cannot be nested')
+                if self.s.take('multicall_offline'):
+                    # as kojixmlrpc's enforce_lockout does for each call of a multicall
+                    self.tls.offline += 1
+                    raise fault('Server disabled for maintenance', SERVER_OFFLINE)
                 out.append([self.call(name, c.get('params') or [])])
             except xmlrpc.client.Fault as f:
                 out.append({'faultCode': f.faultCode, 'faultString': f.faultString})
@@ -392,6 +457,8 @@ def parse_range(header, size):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'fake-koji/1'
+    # headers and body go out in separate writes: without TCP_NODELAY each answer waits for a delayed ACK
+    disable_nagle_algorithm = True
     state = None  # set on the class before serving
     hub = None
 
@@ -447,6 +514,49 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         self.close_connection = True
 
+    def _error(self, spec, rpc=None, fault_name=None):
+        """An error answer of the given shape: status x content type x body (README.md)."""
+        status = int(spec.get('status') or 503)
+        ctype = spec.get('type')
+        shape = spec.get('body') or 'short'
+        if ctype not in ERROR_TYPES or shape not in ERROR_BODIES:
+            raise ValueError('bad error spec %r' % (spec,))
+        body = error_body(status, ctype, 'big' if shape in ('big', 'cut', 'reset') else shape, self.path)
+        send_body = self.command != 'HEAD'
+        sent = body[:len(body) // 2] if shape in ('cut', 'reset') else body
+        # logged first, so a client that has the whole answer finds the line
+        self._log(status, len(sent) if send_body else 0, rpc, fault_name)
+        self.send_response(status)
+        if ctype:
+            self.send_header('Content-Type', ctype + ('; charset=utf-8' if ctype.startswith('text/') else ''))
+        if spec.get('retry_after') is not None:
+            self.send_header('Retry-After', str(spec['retry_after']))
+        if shape == 'chunked':
+            self.send_header('Transfer-Encoding', 'chunked')
+        elif shape == 'close':
+            self.send_header('Connection', 'close')
+            self.close_connection = True
+        else:
+            self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        if not send_body:
+            return
+        if shape == 'chunked':
+            step = max(1, len(body) // 3 + 1)
+            for i in range(0, len(body), step):
+                part = body[i:i + step]
+                self.wfile.write(b'%x\r\n%s\r\n' % (len(part), part))
+                self.wfile.flush()
+                time.sleep(0.01)
+            self.wfile.write(b'0\r\n\r\n')
+            return
+        self.wfile.write(sent)
+        self.wfile.flush()
+        if shape == 'reset':
+            return self._abort()
+        if shape in ('cut', 'close'):
+            self.close_connection = True
+
     def _read_body(self):
         if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
             out = bytearray()
@@ -497,6 +607,16 @@ class Handler(BaseHTTPRequestHandler):
                 pause = float(self.state.faults.get('stall_ms') or 0) / 1000.0
             self._log(None, 0, rpc, 'stall_rpc')
             time.sleep(pause)
+        outage = self.state.outage_now('hub')
+        if outage:
+            return self._error(outage, rpc, 'outage')
+        spec = self.state.take_error('rpc_error', self._route())
+        if spec:
+            return self._error(spec, rpc, 'rpc_error')
+        if self.state.take('rpc_offline'):
+            # kojixmlrpc's offline_reply: 200, a ServerOffline fault for the whole call
+            data = dump_response(fault('database outage', SERVER_OFFLINE))
+            return self._simple(200, data, 'text/xml', rpc=rpc, fault_name='rpc_offline')
         if self.state.take('rpc_503'):
             return self._simple(503, 'Service Unavailable\n', rpc=rpc, fault_name='rpc_503')
         if self.state.take('drop_rpc'):
@@ -511,6 +631,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._simple(200, data, 'text/xml', rpc=rpc, fault_name='rpc_fault')
         if self.state.take('close_rpc'):
             return self._truncated(200, dump_response(self.hub.call('getAPIVersion', [])), 'text/xml', rpc, 'close_rpc')
+        offline = None
         if parse_error is not None:
             resp = fault('cannot parse request: %s' % parse_error)
         else:
@@ -519,6 +640,8 @@ class Handler(BaseHTTPRequestHandler):
                     if not params or not isinstance(params[0], list):
                         raise fault('multicall expects a list of calls', PARAMETER_ERROR)
                     resp = self.hub.multicall(params[0])
+                    if getattr(self.hub.tls, 'offline', 0):
+                        offline = 'multicall_offline'
                 else:
                     resp = self.hub.call(method, params)
             except xmlrpc.client.Fault as f:
@@ -529,7 +652,7 @@ class Handler(BaseHTTPRequestHandler):
             data = dump_response(resp)
         except (OverflowError, TypeError) as e:
             data = dump_response(fault('cannot marshal the answer: %s' % e))
-        self._simple(200, data, 'text/xml', rpc=rpc)
+        self._simple(200, data, 'text/xml', rpc=rpc, fault_name=offline)
 
     def do_GET(self):
         path = self._route()
@@ -544,6 +667,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _file(self, path):
         st = self.state
+        outage = st.outage_now('files')
+        if outage:  # a proxy in front of the store answers for every path
+            return self._error(outage, None, 'outage')
+        if path in st.extra_files:
+            spec = st.take_error('file_error', path) if self.command == 'GET' else None
+            if spec:
+                return self._error(spec, None, 'file_error')
+            with open(st.extra_files[path], 'rb') as f:
+                return self._simple(200, f.read(), 'text/plain; charset=utf-8')
         hit = st.files.get(path)
         if hit is None or not hit[0].get('file') or not os.path.isfile(hit[0]['file']):
             return self._simple(404, 'not found\n')
@@ -552,6 +684,9 @@ class Handler(BaseHTTPRequestHandler):
         is_get = self.command == 'GET'
         if nvra in st.fault_list('fail_forever'):
             return self._simple(503, 'Service Unavailable\n', fault_name='fail_forever')
+        spec = st.take_error('file_error', path) if is_get else None
+        if spec:
+            return self._error(spec, None, 'file_error')
         if is_get and st.take('file_503'):
             return self._simple(503, 'Service Unavailable\n', fault_name='file_503')
         with st.lock:

@@ -82,6 +82,32 @@ export interface FakeFaults {
   rpc_fault: number;
   /** the next N XML-RPC POSTs announce their body, send half and close cleanly */
   close_rpc: number;
+  /** the next `count` XML-RPC POSTs get this error answer; a list: one POST each, in order */
+  rpc_error: ErrorShape | Omit<ErrorShape, 'count'>[] | null;
+  /** the next `count` file GETs get this error answer; a list: one GET each, in order */
+  file_error: ErrorShape | Omit<ErrorShape, 'count'>[] | null;
+  /** every request in scope gets the error answer until `until` (epoch seconds; `seconds` from now through control()) */
+  outage: (Partial<ErrorShape> & { scope?: 'hub' | 'files' | 'both'; until?: number; seconds?: number }) | null;
+  /** the next N POSTs answer fault 1014 (ServerOffline, "database outage") for the whole call */
+  rpc_offline: number;
+  /** the next N calls inside multicalls answer fault 1014 ("Server disabled for maintenance") */
+  multicall_offline: number;
+}
+
+export const ERROR_TYPES = [null, 'text/plain', 'text/html', 'application/xml'] as const;
+export const ERROR_BODIES = ['empty', 'short', 'big', 'chunked', 'cut', 'close', 'reset'] as const;
+
+/** An error answer the fake hub can send (README.md beside hub.py). */
+export interface ErrorShape {
+  count: number;
+  status: number;
+  /** Content-Type; null: none */
+  type: (typeof ERROR_TYPES)[number];
+  body: (typeof ERROR_BODIES)[number];
+  /** sent verbatim as Retry-After */
+  retry_after?: string | number;
+  /** only requests whose path contains this get the answer (the others pass) */
+  path?: string;
 }
 
 export interface FakeKojiConfig {
@@ -94,6 +120,8 @@ export interface FakeKojiConfig {
   files_path?: string;
   builds: FakeBuildSpec[];
   faults?: Partial<FakeFaults>;
+  /** other documents served whole, url path -> file (kickstarts, comps); file_error and outage apply */
+  extra_files?: Record<string, string>;
 }
 
 export interface LogLine {
@@ -110,7 +138,8 @@ export interface LogLine {
   rpc: string | (string | null)[] | null;
   /** the fault that shaped this answer, if any */
   fault: 'rpc_503' | 'drop_rpc' | 'file_503' | 'drop_file' | 'corrupt' | 'fail_forever' | 'close_file' | 'stall_file'
-    | 'stall_rpc' | 'rpc_garbage' | 'rpc_html' | 'rpc_fault' | 'close_rpc' | null;
+    | 'stall_rpc' | 'rpc_garbage' | 'rpc_html' | 'rpc_fault' | 'close_rpc' | 'rpc_error' | 'file_error' | 'outage'
+    | 'rpc_offline' | 'multicall_offline' | null;
 }
 
 export interface FakeKoji {

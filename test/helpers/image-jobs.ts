@@ -32,7 +32,7 @@ export function imageEnv(extra: NodeJS.ProcessEnv = {}): ImageEnv {
   const log = join(home, 'standin.jsonl');
   return {
     home, data, log, db: join(home, 'i.sqlite'), staging: join(home, 'staging'),
-    env: { PATH: `${STANDINS}:${process.env.PATH}`, DF_STANDIN_LOG: log, XDG_DATA_HOME: data, XDG_CONFIG_HOME: join(home, 'cfg'), DARKFORGE_BACKOFF_MS: '1', ...extra },
+    env: { PATH: `${STANDINS}:${process.env.PATH}`, DF_STANDIN_LOG: log, XDG_DATA_HOME: data, XDG_CONFIG_HOME: join(home, 'cfg'), DARKFORGE_BACKOFF_MS: '1', DARKFORGE_RETRY_TIME: '1', ...extra },
   };
 }
 

@@ -9,8 +9,8 @@ import type { Run } from './cli.ts';
 import { buildsFromRpmDir, type FakeBuildSpec } from './fake-koji.ts';
 import { FIXTURES, readTruth } from './paths.ts';
 
-/** Retries back off for milliseconds, not seconds. */
-export const FAST = { DARKFORGE_BACKOFF_MS: '5' };
+/** Retries back off for milliseconds, not seconds, and give up after half a second. */
+export const FAST = { DARKFORGE_BACKOFF_MS: '5', DARKFORGE_RETRY_TIME: '0.5' };
 
 const fixtureFiles = readdirSync(FIXTURES).filter((f) => f.endsWith('.rpm')).map((f) => join(FIXTURES, f));
 export const allBuilds = buildsFromRpmDir(fixtureFiles, { firstId: 1000 });

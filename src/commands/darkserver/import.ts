@@ -47,10 +47,11 @@ export default class DarkserverImport extends BaseCommand {
       throw new UserError(`--to ${flags.to} is below --from ${flags.from}`, 2);
     }
     const instance = resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
-    const net = netOptions(this.label, flags);
+    const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
+    // On a terminal, lines about servers that are down go above the progress bar, not into it.
+    const net = netOptions(this.label, flags, (line) => bar.above(() => this.note(line)));
     const { importBuilds } = await import('../../lib/import/importer.js');
     const store = await openStore(flags.db);
-    const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
     const started = Date.now();
     let seen: ImportProgress | undefined;
     try {
@@ -64,7 +65,7 @@ export default class DarkserverImport extends BaseCommand {
             builds: p.builds, fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))),
           });
         },
-        onError: (subject, message) => this.fail(`${subject}: ${message}`, 1),
+        onError: (subject, message) => bar.above(() => this.fail(`${subject}: ${message}`, 1)),
       }), async (signal) => {
         bar.stop();
         const back = await releaseClaims(store) ?? 0;

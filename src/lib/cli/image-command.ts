@@ -4,6 +4,7 @@ import { UserError } from '../errors.js';
 import { jobOutcome } from '../image/report.js';
 import { ImageType } from '../image/types.js';
 import { resolveDbPath } from '../index/location.js';
+import { OutageLog } from '../net/outages.js';
 import { testMachineWarning } from '../proc/machine.js';
 import { BaseCommand, dbFlag, openStore } from './base.js';
 import { warn } from './output.js';
@@ -63,7 +64,11 @@ export abstract class ImageBuildCommand extends BaseCommand {
     const store = await openStore(flags.db);
     try {
       const f = flags as typeof flags & { format?: string; 'boot-iso'?: string };
-      const r = await submitBuild(store, this.imageType, { ...flags, dryRun: flags['dry-run'], format: f.format, bootIso: f['boot-iso'], keepWorkdir: flags['keep-workdir'] }, { dbFile });
+      const r = await submitBuild(store, this.imageType, { ...flags, dryRun: flags['dry-run'], format: f.format, bootIso: f['boot-iso'], keepWorkdir: flags['keep-workdir'] }, {
+        dbFile,
+        // A kickstart server or Koji hub that is down is waited for, and said once per outage.
+        net: { outages: new OutageLog((line) => this.note(line)) },
+      });
       if (r.report !== undefined) {
         if (flags.json) this.printJson(r.plan);
         else process.stdout.write(`${r.report}\n`);

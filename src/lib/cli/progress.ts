@@ -7,9 +7,14 @@ export interface Progress {
   update(value: number, total: number, payload?: Record<string, string | number>): void;
   tick(): void;
   stop(): void;
+  /**
+   * Print whole lines (a warning, a server that is down) above the bar: the bar's line is cleared
+   * first and drawn again after, so a message never starts in the middle of it.
+   */
+  above(write: () => void): void;
 }
 
-const SILENT: Progress = { update() {}, tick() {}, stop() {} };
+const SILENT: Progress = { update() {}, tick() {}, stop() {}, above(write) { write(); } };
 
 /** `format` is cli-progress's: {bar} {value} {total} {percentage} {eta_formatted} and payload keys. */
 export function progressBar(enabled: boolean, format: string): Progress {
@@ -28,5 +33,13 @@ export function progressBar(enabled: boolean, format: string): Progress {
     },
     tick() { if (started) bar.increment(); },
     stop() { if (started) bar.stop(); started = false; },
+    above(write) {
+      if (!started) { write(); return; }
+      process.stderr.write('\r\x1b[2K');
+      write();
+      // cli-progress draws only when its line changed; the line was wiped, so it has.
+      (bar as unknown as { lastDrawnString: string | null }).lastDrawnString = null;
+      bar.render();
+    },
   };
 }

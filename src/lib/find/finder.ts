@@ -8,6 +8,8 @@ import { queryBuildIds, withCandidates } from '../index/query.js';
 import type { Store } from '../store/port.js';
 import type { NetOptions } from '../net/dispatcher.js';
 import { openSource } from '../net/open-source.js';
+import { OutageLog } from '../net/outages.js';
+import { defaultRetryTimeMs, RetriesExhausted } from '../net/retry.js';
 import { redactUrl } from '../net/url-policy.js';
 import type { ByteSource } from '../rpm/source.js';
 import { cachePath, FindKind, makeCacheFolder } from './cache.js';
@@ -31,15 +33,16 @@ export interface FindResult {
 
 export interface FindOptions {
   cacheDir: string;
-  /** Told about each source that failed before one delivered. */
+  /** Told about each source that failed when another is tried after it (the last failure is the FindError). */
   onFallback?: (url: string, message: string) => void;
-  /** Timeout and TLS settings for downloads (--timeout, --insecure). */
+  /** Timeout, TLS and retry settings for downloads (--timeout, --insecure, --retry-time). */
   net?: NetOptions;
   /**
-   * How a download candidate is read (default: openSource, streaming). `darkserver serve` reads
-   * RPMs it has fetched once into its cache, so many requests for files of one RPM cost one download.
+   * How a download candidate is read (default: openSource, streaming), with `net`'s retry budget
+   * for this try. `darkserver serve` reads RPMs it has fetched once into its cache, so many
+   * requests for files of one RPM cost one download.
    */
-  open?: (url: string, candidate: Candidate) => Promise<ByteSource>;
+  open?: (url: string, candidate: Candidate, net: NetOptions) => Promise<ByteSource>;
 }
 
 export interface Candidate {
@@ -64,29 +67,57 @@ export async function findFile(store: Store, req: FindRequest, opts: FindOptions
   if (await isFile(dest)) return { path: dest, buildId: req.buildId, kind: req.kind, cached: true };
 
   const candidates = await selectCandidates(store, req);
-  const failures: string[] = [];
-  const causes: unknown[] = [];
   await makeCacheFolder(opts.cacheDir, dirname(dest));
-  for (const c of candidates) {
-    for (const url of c.urls) {
-      let src: ByteSource | undefined;
-      try {
-        src = opts.open ? await opts.open(url, c) : await openSource(url, opts.net);
-        await extractFromRpm(src, c.member, dest);
-        return { path: dest, buildId: req.buildId, kind: req.kind, cached: false, rpm: c.rpm, url: redactUrl(url) };
-      } catch (e) {
-        causes.push(e);
-        const shown = redactUrl(url);
-        // Download errors name their URL already; it is said once, in front.
-        const msg = describeFailure(e).replace(`${shown}: `, '');
-        failures.push(`${shown}: ${msg}`);
-        opts.onFallback?.(shown, msg);
-      } finally {
-        await src?.close();
-      }
+  // Every source but the last gets a short first try, so one that is down does not hold up the
+  // others; those that failed for a passing reason are then tried again with the whole budget.
+  const budget = opts.net?.retryTimeMs ?? defaultRetryTimeMs();
+  const net: NetOptions = { ...opts.net, outages: opts.net?.outages ?? new OutageLog() };
+  const tries = candidates.flatMap((c) => c.urls.map((url) => ({ c, url })));
+  const failures = new Map<string, string>();
+  const causes: unknown[] = [];
+  const later: typeof tries = [];
+  const attempt = async ({ c, url }: (typeof tries)[number], retryTimeMs: number): Promise<FindResult | Failed> => {
+    let src: ByteSource | undefined;
+    try {
+      const tryNet = { ...net, retryTimeMs };
+      src = opts.open ? await opts.open(url, c, tryNet) : await openSource(url, tryNet);
+      await extractFromRpm(src, c.member, dest);
+      return { path: dest, buildId: req.buildId, kind: req.kind, cached: false, rpm: c.rpm, url: redactUrl(url) } satisfies FindResult;
+    } catch (e) {
+      causes.push(e);
+      const shown = redactUrl(url);
+      // Download errors name their URL already; it is said once, in front.
+      const msg = describeFailure(e).replace(`${shown}: `, '');
+      failures.set(shown, msg);
+      return Object.assign(new Failed(), { cause: e, shown, msg });
+    } finally {
+      await src?.close();
     }
+  };
+  const said = (f: Failed, more: boolean): void => { if (more) opts.onFallback?.(f.shown, f.msg); };
+  for (const [i, t] of tries.entries()) {
+    const last = i === tries.length - 1;
+    const got = await attempt(t, last ? budget : Math.min(budget, FIRST_TRY_MS));
+    if (!(got instanceof Failed)) return got;
+    if (!last && got.cause instanceof RetriesExhausted && budget > FIRST_TRY_MS) later.push(t);
+    said(got, !last || later.length > 0);
   }
-  throw new FindError(`${req.buildId}: no download source delivered the ${req.kind} file (${failures.join('; ')})`, 'not-delivered', causes);
+  for (const [i, t] of later.entries()) {
+    const got = await attempt(t, budget);
+    if (!(got instanceof Failed)) return got;
+    said(got, i < later.length - 1);
+  }
+  throw new FindError(`${req.buildId}: no download source delivered the ${req.kind} file (${[...failures].map(([u, m]) => `${u}: ${m}`).join('; ')})`, 'not-delivered', causes);
+}
+
+/** How long a source with others after it is retried before they get their turn. */
+const FIRST_TRY_MS = 15_000;
+
+/** One try that did not deliver: why, and how it is said. */
+class Failed {
+  cause: unknown;
+  shown = '';
+  msg = '';
 }
 
 /** The RPMs that hold the file, in the order they are tried, each with its download URLs. */

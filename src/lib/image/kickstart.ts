@@ -7,8 +7,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
-import { errorCode } from '../net/retry.js';
 import { httpGetBounded } from '../net/http-get.js';
+import { errorCode, failureReason, isRetryable, type RetryOptions, sourceOfUrl, withRetries } from '../net/retry.js';
 
 export interface LoadOptions {
   /** Folder that a relative local location is taken from (default: the current directory). */
@@ -17,6 +17,8 @@ export interface LoadOptions {
   timeoutMs?: number;
   /** Per source (default 8 MiB; real kickstarts are a few KB). */
   maxBytes?: number;
+  /** Retry budget and outage lines for an http(s) or FTP server that is down (default: the default budget, said nowhere). */
+  retry?: RetryOptions;
 }
 
 export interface FlattenOptions {
@@ -149,8 +151,8 @@ export async function readKickstartSource(loc: string, opts: LoadOptions = {}): 
     } catch {
       throw new UserError(`${loc} is not a valid URL`);
     }
-    if (url.protocol === 'http:' || url.protocol === 'https:') buf = await httpGet(url, timeoutMs, maxBytes);
-    else if (url.protocol === 'ftp:') buf = await ftpGet(url, timeoutMs, maxBytes);
+    if (url.protocol === 'http:' || url.protocol === 'https:') buf = await httpGet(url, timeoutMs, maxBytes, opts.retry);
+    else if (url.protocol === 'ftp:') buf = await ftpRetried(url, timeoutMs, maxBytes, opts.retry);
     else throw new UserError(`${loc}: kickstarts can be read from files and http, https or ftp URLs, not ${url.protocol}`);
   }
   return buf.toString('utf8');
@@ -170,8 +172,8 @@ async function readLocal(file: string, maxBytes: number): Promise<Buffer> {
   }
 }
 
-async function httpGet(url: URL, timeoutMs: number, maxBytes: number): Promise<Buffer> {
-  const got = await httpGetBounded(url, { timeoutMs, maxBytes, what: `kickstart ${url.href}`, accept: 'text/plain, */*' });
+async function httpGet(url: URL, timeoutMs: number, maxBytes: number, retry?: RetryOptions): Promise<Buffer> {
+  const got = await httpGetBounded(url, { timeoutMs, maxBytes, what: `kickstart ${url.href}`, accept: 'text/plain, */*', retry });
   if ('missing' in got) throw new UserError(`kickstart ${url.href} not found (HTTP ${got.missing})`);
   return got.body;
 }
@@ -219,6 +221,25 @@ function ftpControl(sock: net.Socket) {
 }
 
 /** RETR over passive mode (EPSV, then PASV), anonymous unless the URL has credentials. */
+/** A failure of an FTP fetch that may pass: a 4xx reply (421 too many users, 425/426 data connection), a lost or refused connection, a timeout. */
+class FtpPassing extends UserError {
+  constructor(message: string, readonly reason: string) {
+    super(message, 1);
+  }
+}
+
+/** ftpGet, asked again within the retry budget while it fails for a passing reason. */
+async function ftpRetried(url: URL, timeoutMs: number, maxBytes: number, retry: RetryOptions = {}): Promise<Buffer> {
+  try {
+    return await withRetries(sourceOfUrl(url), retry, () => ftpGet(url, timeoutMs, maxBytes),
+      { transient: (e) => e instanceof FtpPassing, reason: (e) => (e as FtpPassing).reason });
+  } catch (e) {
+    const retried = (e as { retried?: string }).retried;
+    if (e instanceof FtpPassing && retried) throw new UserError(`${e.message}${retried}`, 1);
+    throw e;
+  }
+}
+
 async function ftpGet(url: URL, timeoutMs: number, maxBytes: number): Promise<Buffer> {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || 21);
@@ -228,9 +249,9 @@ async function ftpGet(url: URL, timeoutMs: number, maxBytes: number): Promise<Bu
   const sockets: net.Socket[] = [];
   let timedOut = false;
   const timer = setTimeout(() => { timedOut = true; for (const s of sockets) s.destroy(); }, timeoutMs);
-  const fail = (r: FtpReply): UserError => new UserError(r.code === 550
-    ? `kickstart ${url.href} not found (FTP ${r.text})`
-    : `kickstart ${url.href}: the FTP server answered "${r.text}"`);
+  const fail = (r: FtpReply): UserError => (r.code >= 400 && r.code < 500
+    ? new FtpPassing(`kickstart ${url.href}: the FTP server answered "${r.text}"`, `FTP ${r.text}`)
+    : new UserError(r.code === 550 ? `kickstart ${url.href} not found (FTP ${r.text})` : `kickstart ${url.href}: the FTP server answered "${r.text}"`));
   try {
     const ctl = net.connect({ host, port });
     sockets.push(ctl);
@@ -275,8 +296,10 @@ async function ftpGet(url: URL, timeoutMs: number, maxBytes: number): Promise<Bu
     return Buffer.concat(parts);
   } catch (e) {
     sockets[0]?.destroy();
-    if (timedOut) throw new UserError(`kickstart ${url.href}: no complete answer within ${timeoutMs / 1000} s`);
+    if (timedOut) throw new FtpPassing(`kickstart ${url.href}: no complete answer within ${timeoutMs / 1000} s`, `no complete answer within ${timeoutMs / 1000} s`);
     if (e instanceof UserError) throw e;
+    const reason = failureReason(e);
+    if (isRetryable(e)) throw new FtpPassing(`cannot fetch kickstart ${url.href}: ${reason}`, reason);
     throw new UserError(`cannot fetch kickstart ${url.href}: ${errorCode(e) ?? (e as Error).message}`);
   } finally {
     clearTimeout(timer);

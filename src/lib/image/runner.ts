@@ -21,6 +21,8 @@ import { DbLogSink, dbLogKeepBytes } from './joblog.js';
 import { addRepo, loadKickstart, parseKickstartSummary, readKickstartSource, unifiedDiff } from './kickstart.js';
 import { jobFinishedMail, jobStartedMail, sendJobMail } from './mail.js';
 import { JobSecrets, maskedSecrets, secretRedactor, withSecrets } from './secrets.js';
+import type { NetOptions } from '../net/dispatcher.js';
+import { OutageLog } from '../net/outages.js';
 import { buildSideRepo, planSideRepo, SideRpm } from './siderepo.js';
 import { parseStaging, stageArtifacts } from './staging.js';
 import { backendFor, requireTool } from './tools.js';
@@ -58,6 +60,8 @@ export function planOutputs(plan: JobPlan): { outputs: string[]; logs: string[] 
 export interface PlanOptions {
   workDir: string;
   env?: NodeJS.ProcessEnv;
+  /** Retries and outage lines for the Koji hub of the side repository, and for a kickstart URL. */
+  net?: NetOptions;
 }
 
 const SIDE_REPO = 'koji-side';
@@ -70,7 +74,7 @@ export async function planJob(cfg: ImageBuildConfig, o: PlanOptions): Promise<Jo
   let sideRepo: SideRpm[] = [];
   if (cfg.nvr.length || cfg.bid.length) {
     const inst = resolveInstance({ instance: cfg.kojiHub ? undefined : cfg.koji, hub: cfg.kojiHub, topurl: cfg.kojiTopurl });
-    sideRepo = await planSideRepo(new KojiClient({ hub: inst.hub }), inst, cfg.arch, cfg.nvr, cfg.bid);
+    sideRepo = await planSideRepo(new KojiClient({ hub: inst.hub, ...o.net }), inst, cfg.arch, cfg.nvr, cfg.bid);
   }
   const sideUrl = pathToFileURL(join(o.workDir, SIDE_REPO)).href;
   const ksPath = join(o.workDir, 'kickstart.ks');
@@ -80,8 +84,8 @@ export async function planJob(cfg: ImageBuildConfig, o: PlanOptions): Promise<Jo
     // A job recorded for a worker carries its kickstart, flattened where it was submitted: the
     // worker's machine need not have the submitter's files.
     const snap = cfg.kickstartSnapshot;
-    const original = snap ? snap.text : await readKickstartSource(source, {});
-    let flat = snap ? snap.text : (await loadKickstart(source)).text;
+    const original = snap ? snap.text : await readKickstartSource(source, { retry: o.net });
+    let flat = snap ? snap.text : (await loadKickstart(source, { retry: o.net })).text;
     try {
       checkKickstartRepos(parseKickstartSummary(flat).repos);
     } catch (e) {
@@ -249,10 +253,12 @@ export async function runJob(job: ImageJob, o: RunOptions): Promise<ImageJob> {
     for (const m of maskedSecrets(cfg)) {
       log(`this machine has no ${m} (a job's record keeps none; see "imagebuild worker --help")${m.startsWith('SMTP') ? ': no mail is sent' : ''}`);
     }
-    plan = await planJob(cfg, { workDir: work, env: o.env });
+    // A Koji hub or package store that is down is waited for, and the job log says so, once per outage.
+    const net: NetOptions = { outages: new OutageLog(log) };
+    plan = await planJob(cfg, { workDir: work, env: o.env, net });
     if (plan.sideRepo.length) {
       log(`creating the side repository with ${plan.sideRepo.length} RPMs from Koji`);
-      await buildSideRepo(join(work, SIDE_REPO), plan.sideRepo, { createrepo: requireTool('createrepo_c'), log });
+      await buildSideRepo(join(work, SIDE_REPO), plan.sideRepo, { createrepo: requireTool('createrepo_c'), log, net });
     }
     if (plan.kickstart) await writeFile(join(work, 'kickstart.ks'), plan.kickstart.flattened);
     const deadline = job.timeout_s ? Date.now() + job.timeout_s * 1000 : undefined;

@@ -7,11 +7,12 @@ import { mkdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
-import { UserError } from '../errors.js';
+import { DownloadError, FormatError, UserError } from '../errors.js';
 import { KojiClient } from '../koji/client.js';
 import { KojiInstance, TOPURL_SCHEMES } from '../koji/instances.js';
 import { BUILD_STATES, buildStateName, KojiBuild, KojiRpm } from '../koji/types.js';
 import { kojiRpmUrl } from '../koji/urls.js';
+import type { NetOptions } from '../net/dispatcher.js';
 import { openSource } from '../net/open-source.js';
 import { readRpmHeaders } from '../rpm/reader.js';
 import { describeRpm } from '../rpm/package.js';
@@ -53,23 +54,28 @@ export async function planSideRepo(client: KojiClient, inst: KojiInstance, arch:
 }
 
 /** Download every planned RPM into `dir` (verified) and run createrepo_c there. */
-export async function buildSideRepo(dir: string, rpms: SideRpm[], o: { createrepo: string; log: (line: string) => void }): Promise<void> {
+export async function buildSideRepo(dir: string, rpms: SideRpm[], o: { createrepo: string; log: (line: string) => void; net?: NetOptions }): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const r of rpms) {
     o.log(`downloading ${r.url}`);
-    await downloadVerified(r, join(dir, `${r.nvra}.rpm`));
+    await downloadVerified(r, join(dir, `${r.nvra}.rpm`), o.net);
   }
   o.log(`running ${o.createrepo} ${dir}`);
   const res = await execa(o.createrepo, ['--quiet', '--no-database', dir], { reject: false, all: true });
   if (res.exitCode !== 0) throw new UserError(`createrepo_c failed on ${dir}: ${String(res.all ?? '').trim().split('\n').pop()}`, 1);
 }
 
-async function downloadVerified(r: SideRpm, dest: string): Promise<void> {
+async function downloadVerified(r: SideRpm, dest: string, net: NetOptions = {}): Promise<void> {
   const part = `${dest}.part`;
   // The topurl may be a local copy of the package store (file:), as for imports.
-  const src = await openSource(r.url, { expectedSize: r.size }, TOPURL_SCHEMES);
+  const src = await openSource(r.url, { ...net, expectedSize: r.size }, TOPURL_SCHEMES);
   try {
     await pipeline(src.rest(), createWriteStream(part));
+  } catch (e) {
+    await unlink(part).catch(() => undefined);
+    // A download that failed is one sentence naming the RPM's URL (the store's own words, never a stack).
+    if (e instanceof DownloadError || e instanceof FormatError) throw new UserError(`Koji package ${r.nvra}: ${e.message}`, 1);
+    throw e;
   } finally {
     await src.close();
   }

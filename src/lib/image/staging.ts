@@ -14,6 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { Client } from 'basic-ftp';
 import { execa } from 'execa';
 import { UserError } from '../errors.js';
+import { ftpFailure, isTransientFtp } from '../net/ftp-source.js';
+import { OutageLog } from '../net/outages.js';
+import { RetryOptions, withRetries } from '../net/retry.js';
 import { redactUrl } from '../net/url-policy.js';
 
 export type StagingTarget =
@@ -35,6 +38,8 @@ export interface StageOptions {
   when?: Date;
   log?: (line: string) => void;
   exec?: ExecFn;
+  /** Retry budget and outage lines for FTP (default: the default budget, said in `log`). */
+  retry?: RetryOptions;
 }
 
 const FORMS =
@@ -242,7 +247,7 @@ export async function stageArtifacts(
       staged = await transfer(target, files, opts);
     } catch (e) {
       if (e instanceof UserError) throw e;
-      throw new UserError(`Could not stage to ${where}: ${reason(e)}`, 1);
+      throw new UserError(`Could not stage to ${where}: ${reason(e)}${(e as { retried?: string }).retried ?? ''}`, 1);
     }
     opts.log?.(`Image(s) and logs available at ${where}`);
     return { staged, checksum: staged[images.length]! };
@@ -261,7 +266,7 @@ function reason(e: unknown): string {
 async function transfer(t: StagingTarget, files: string[], opts: StageOptions): Promise<string[]> {
   if (t.kind === 'file') return copyLocal(t.dir, files, opts.log);
   if (t.kind === 'scp') return scpUpload(t, files, opts.exec ?? runQuiet, opts.log);
-  return ftpUpload(t, files, opts.log);
+  return ftpUpload(t, files, opts);
 }
 
 async function copyLocal(dir: string, files: string[], log?: (line: string) => void): Promise<string[]> {
@@ -300,20 +305,37 @@ async function runQuiet(file: string, args: string[]): Promise<void> {
   if (r.failed) throw new Error(String(r.stderr ?? '').trim() || r.shortMessage);
 }
 
-async function ftpUpload(t: Extract<StagingTarget, { kind: 'ftp' }>, files: string[], log?: (line: string) => void) {
-  const client = new Client(30_000);
+/** Each file in one STOR; a connection lost or refused, or a 4xx reply, is retried (the file sent again whole). */
+async function ftpUpload(t: Extract<StagingTarget, { kind: 'ftp' }>, files: string[], opts: StageOptions) {
+  const base = ftpBase(t).replace(/\/?$/, '/');
+  const retry: RetryOptions = { outages: new OutageLog(opts.log), ...opts.retry };
+  const source = `FTP server ftp://${bracket(t.host)}${t.port === 21 ? '' : `:${t.port}`}`;
+  let client: Client | undefined;
+  const connected = async (): Promise<Client> => {
+    if (client) return client;
+    const c = new Client(30_000);
+    client = c;
+    await c.access({ host: t.host, port: t.port, user: t.user, password: t.password, secure: false });
+    await c.ensureDir(t.path);
+    return c;
+  };
   try {
-    await client.access({ host: t.host, port: t.port, user: t.user, password: t.password, secure: false });
-    await client.ensureDir(t.path);
     const out: string[] = [];
-    const base = ftpBase(t).replace(/\/?$/, '/');
     for (const f of files) {
-      log?.(`Uploading ${basename(f)} to ${base}`);
-      await client.uploadFrom(f, basename(f));
+      opts.log?.(`Uploading ${basename(f)} to ${base}`);
+      await withRetries(source, retry, async () => {
+        try {
+          await (await connected()).uploadFrom(f, basename(f));
+        } catch (e) {
+          client?.close();
+          client = undefined;
+          throw e;
+        }
+      }, { transient: isTransientFtp, reason: (e) => ftpFailure(e) });
       out.push(base + encodeURIComponent(basename(f)));
     }
     return out;
   } finally {
-    client.close();
+    client?.close();
   }
 }

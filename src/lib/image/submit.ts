@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
+import type { NetOptions } from '../net/dispatcher.js';
 import { storeForChild } from '../store/open.js';
 import type { Store } from '../store/port.js';
 import { ConfigOverrides, formatProblem, loadImageConfig } from './config.js';
@@ -78,23 +79,23 @@ export interface SubmitResult {
   notes: string[];
 }
 
-export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, o: { dbFile: string }): Promise<SubmitResult> {
+export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, o: { dbFile: string; net?: NetOptions }): Promise<SubmitResult> {
   const machine = hostMachine();
   // With a store other machines share, an arch this host cannot build goes to a worker of that arch.
   const cfg = loadValidConfig(type, f, { machine, workers: store.shared, queue: f.queue });
   const { redacted, secrets } = splitSecrets(cfg);
   if (f.dryRun) {
-    const plan = await planJob(cfg, { workDir: join(jobsRoot(), '<job>', 'work') });
+    const plan = await planJob(cfg, { workDir: join(jobsRoot(), '<job>', 'work'), net: o.net });
     return { plan, report: describePlan(redacted, plan), notes: [] };
   }
   const here = hostArches(machine).includes(cfg.arch);
   if (f.queue || !here) {
-    const r = await queueBuild(store, cfg, f);
+    const r = await queueBuild(store, cfg, f, o.net);
     return here ? r : { ...r, queued: { why: `this ${machine} host cannot build ${cfg.arch} images` } };
   }
   const backend = backendFor(cfg);
   checkTools(cfg, backend);
-  await checkKickstart(cfg, backend);
+  await checkKickstart(cfg, backend, o.net);
   const jobs = new JobStore(store);
   const job = await jobs.create({ config: redacted, backend, jobsRoot: jobsRoot(), timeoutS: f.timeout });
   if (f.detach) {
@@ -109,14 +110,14 @@ export async function submitBuild(store: Store, type: ImageType, f: BuildFlags, 
  * belongs to the machine that will run it (its tools, root for a live image). The kickstart goes
  * with the record, flattened here. Passwords never do: the worker has its own.
  */
-async function queueBuild(store: Store, cfg: ImageBuildConfig, f: BuildFlags): Promise<SubmitResult> {
+async function queueBuild(store: Store, cfg: ImageBuildConfig, f: BuildFlags, net?: NetOptions): Promise<SubmitResult> {
   const { redacted, secrets } = splitSecrets(cfg);
   // "auto" is decided by the worker, from the tools its machine has (archives and a grafted boot.iso are builtin's only).
   const builtinOnly = cfg.type === 'dvd' && !!cfg.dvd && (cfg.dvd.format !== 'iso' || cfg.dvd.bootIso !== undefined);
   const backend = cfg.backend === 'auto' && !builtinOnly ? 'auto' : backendFor(cfg);
-  await checkKickstart(cfg, backend);
+  await checkKickstart(cfg, backend, net);
   const source = cfg.type === 'dvd' ? cfg.dvd?.kickstart : cfg.type === 'live' ? cfg.live?.kickstart : undefined;
-  const snapshot = source ? { kickstartSnapshot: { source, text: (await loadKickstart(source)).text } } : {};
+  const snapshot = source ? { kickstartSnapshot: { source, text: (await loadKickstart(source, { retry: net })).text } } : {};
   const notes: string[] = [];
   const kept = [secrets.smtpPassword && 'SMTP password', secrets.staging && 'FTP staging password'].filter(Boolean);
   if (kept.length) {
@@ -145,10 +146,10 @@ function checkTools(cfg: ImageBuildConfig, backend: string): void {
  * builtin backend also reads repos and %packages itself. A kickstart that fails either is exit 2,
  * before a job exists.
  */
-async function checkKickstart(cfg: ImageBuildConfig, backend: string): Promise<void> {
+async function checkKickstart(cfg: ImageBuildConfig, backend: string, net?: NetOptions): Promise<void> {
   const source = cfg.type === 'dvd' ? cfg.dvd?.kickstart : cfg.type === 'live' ? cfg.live?.kickstart : undefined;
   if (!source) return;
-  const ks = parseKickstartSummary((await loadKickstart(source)).text);
+  const ks = parseKickstartSummary((await loadKickstart(source, { retry: net })).text);
   try {
     checkKickstartRepos(ks.repos);
     if (backend === 'builtin') planBuiltin(cfg, ks, jobsRoot());

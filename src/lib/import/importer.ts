@@ -11,6 +11,7 @@ import { KojiInstance, TOPURL_SCHEMES } from '../koji/instances.js';
 import { kojiRpmUrl } from '../koji/urls.js';
 import type { NetOptions } from '../net/dispatcher.js';
 import { openSource } from '../net/open-source.js';
+import { OutageLog } from '../net/outages.js';
 import type { ByteSource } from '../rpm/source.js';
 import { distTag, splitNvr } from '../rpm/disttag.js';
 import { BuildJob, ImportQueue, NewRpmJob, RpmJob } from './queue.js';
@@ -56,6 +57,8 @@ const BATCH = 50;
 
 export async function importBuilds(store: Store, opts: ImportOptions): Promise<ImportSummary> {
   const inst = opts.instance;
+  // One outage record for the hub and every download of the run: one line per outage, one budget.
+  opts = { ...opts, net: { ...opts.net, outages: opts.net?.outages ?? new OutageLog() } };
   const client = opts.client ?? new KojiClient({ hub: inst.hub, ...opts.net });
   const queue = new ImportQueue(store, inst.name);
   const errors = opts.onError ?? (() => undefined);

@@ -1,11 +1,16 @@
 // Koji hub client: XML-RPC over undici with per-request timeouts and retries.
-// Only transport trouble is retried (5xx, 429, dropped or refused connections, timeouts): a fault
-// or a 4xx is the hub's considered answer, and asking again would only repeat it.
+// Transport trouble is retried within the run's retry budget (HTTP 408/429/502/503/504, dropped or
+// refused connections, timeouts), and so is fault 1014, ServerOffline, which a hub answers while
+// its database is away (koji's own client waits for it with offline_retry), in a single call and
+// inside a multicall. Any other fault, and a 4xx, is the hub's considered answer: asking again
+// would only repeat it. An error page is read for one line and dropped (http-error.ts).
 import { createRequire } from 'node:module';
 import { request, type Dispatcher } from 'undici';
 import { FormatError, UserError } from '../errors.js';
 import { DEFAULT_TIMEOUT_MS, httpDispatcher, type NetOptions } from '../net/dispatcher.js';
-import { certificateProblem, CONNECT_CODES, defaultBackoffMs, errorCode, isRetryable } from '../net/retry.js';
+import { httpError } from '../net/http-error.js';
+import { OutageLog } from '../net/outages.js';
+import { certificateProblem, CONNECT_CODES, errorCode, failureReason, isRetryable, retryableStatus, RetryClock, SERVER_OFFLINE } from '../net/retry.js';
 import { checkUrl, redactUrl } from '../net/url-policy.js';
 import type { KojiBuild, KojiRpm } from './types.js';
 import { asFault, decodeResponse, encodeCall, Kwargs, type XmlRpcFault, type XmlRpcValue } from './xmlrpc.js';
@@ -15,15 +20,8 @@ export interface KojiClientOptions extends NetOptions {
   hub: string;
   /** Per request: time to response headers, and the longest gap between body chunks. Default 60000. */
   timeoutMs?: number;
-  /** Extra attempts after the first one fails with a retryable error. Default 4. */
-  retries?: number;
-  /** Base of the exponential backoff; each wait is uniform in [0, min(max, base * 2^n)). Default 500. */
-  backoffMs?: number;
-  /** Default 30000. */
-  maxBackoffMs?: number;
   /** Default: the shared verifying agent (or the --insecure one). */
   dispatcher?: Dispatcher;
-  sleep?: (ms: number) => Promise<void>;
 }
 
 export type MulticallResult = { value: XmlRpcValue } | { fault: XmlRpcFault };
@@ -83,17 +81,29 @@ function isStruct(v: XmlRpcValue): v is { [k: string]: XmlRpcValue } {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) && !(v instanceof Date);
 }
 
+/** One exchange with the hub that did not give an answer worth keeping: why, and whether to ask again. */
+interface Trouble {
+  /** As the final error says it: "gave HTTP 503 (Service Unavailable)", "cannot connect (ECONNREFUSED)". */
+  failure: string;
+  /** As the outage line says it: "HTTP 503 (Service Unavailable)". */
+  reason: string;
+  retry: boolean;
+  retryAfterMs?: number;
+  cause?: unknown;
+  faultCode?: number;
+  faultString?: string;
+}
+
+const offlineReason = (f: XmlRpcFault): string => `the hub is offline (fault ${f.faultCode}: ${faultLine(f.faultString)})`;
+
 export class KojiClient {
   /** The hub as messages show it (no password). */
   readonly hub: string;
   private readonly url: string;
   private readonly timeoutMs: number;
-  private readonly retries: number;
-  private readonly backoffMs: number;
-  private readonly maxBackoffMs: number;
   private readonly dispatcher: Dispatcher;
-  private readonly sleep: (ms: number) => Promise<void>;
   private readonly tlsHint?: string;
+  private readonly opts: KojiClientOptions;
 
   constructor(opts: KojiClientOptions) {
     // XML-RPC goes over HTTP only: ftp: and file: are download schemes, not hubs.
@@ -102,11 +112,13 @@ export class KojiClient {
     this.url = opts.hub;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.tlsHint = opts.tlsHint;
-    this.retries = Math.max(0, Math.floor(opts.retries ?? 4));
-    this.backoffMs = opts.backoffMs ?? defaultBackoffMs();
-    this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     this.dispatcher = opts.dispatcher ?? httpDispatcher(opts);
-    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    // One outage record for all of this client's calls, shared with the run's downloads when given.
+    this.opts = { ...opts, outages: opts.outages ?? new OutageLog() };
+  }
+
+  private clock(): RetryClock {
+    return new RetryClock(this.opts, `Koji hub ${this.hub}`);
   }
 
   private fail(label: string, method: string, what: string, extra: { faultCode?: number; faultString?: string; cause?: unknown } = {}): KojiError {
@@ -117,9 +129,48 @@ export class KojiClient {
     return this.invoke(method, params, `${method}(${describeArgs(params)})`) as Promise<T>;
   }
 
+  /** The call's value; a fault other than ServerOffline throws; transport trouble and ServerOffline are retried. */
   private async invoke(method: string, params: (XmlRpcValue | Kwargs)[], label: string): Promise<XmlRpcValue> {
     const body = encodeCall(method, params);
-    const xml = await this.post(body, method, label);
+    const clock = this.clock();
+    for (;;) {
+      const got = await this.exchange(body, method, label);
+      if (!('trouble' in got)) {
+        clock.progress();
+        if ('fault' in got) {
+          const { faultCode, faultString } = got.fault;
+          throw this.fail(label, method, `failed: fault ${faultCode}: ${faultLine(faultString)}`, { faultCode, faultString });
+        }
+        return got.value;
+      }
+      const t = got.trouble;
+      if (t.retry && await clock.again(t.reason, t.retryAfterMs)) continue;
+      throw this.fail(label, method, `${t.failure}${clock.summary()}`, { cause: t.cause, faultCode: t.faultCode, faultString: t.faultString });
+    }
+  }
+
+  /** One POST: the decoded answer, or the trouble that kept it from coming. Throws only for an answer that is not XML-RPC. */
+  private async exchange(body: string, method: string, label: string): Promise<{ value: XmlRpcValue } | { fault: XmlRpcFault } | { trouble: Trouble }> {
+    let xml: string;
+    try {
+      const res = await request(this.url, {
+        method: 'POST',
+        headers: { 'content-type': 'text/xml', 'user-agent': USER_AGENT, accept: 'text/xml' },
+        body,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        dispatcher: this.dispatcher,
+      });
+      res.body.on('error', () => undefined);
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        const e = await httpError(res, this.hub, { timeoutMs: this.timeoutMs });
+        return { trouble: { failure: `gave ${e.message}`, reason: e.message, retry: retryableStatus(e.status), retryAfterMs: e.retryAfterMs, cause: e } };
+      }
+      xml = await this.readBody(res.body, label, method);
+    } catch (e) {
+      if (e instanceof KojiError) throw e;
+      return { trouble: this.transport(e) };
+    }
     let res: ReturnType<typeof decodeResponse>;
     try {
       res = decodeResponse(xml);
@@ -127,55 +178,29 @@ export class KojiClient {
       if (!(e instanceof FormatError)) throw e;
       throw this.fail(label, method, `gave a response that is not XML-RPC (${e.message})`, { cause: e });
     }
-    if ('fault' in res) {
+    if ('fault' in res && res.fault.faultCode === SERVER_OFFLINE) {
       const { faultCode, faultString } = res.fault;
-      throw this.fail(label, method, `failed: fault ${faultCode}: ${faultLine(faultString)}`, { faultCode, faultString });
+      return { trouble: { failure: `failed: fault ${faultCode}: ${faultLine(faultString)} (the hub is offline)`, reason: offlineReason(res.fault), retry: true, faultCode, faultString } };
     }
-    return res.value;
+    return res;
   }
 
-  /** POST with retries; returns the response text of a 2xx. */
-  private async post(body: string, method: string, label: string): Promise<string> {
-    const attempts = this.retries + 1;
-    for (let attempt = 1; ; attempt++) {
-      let wait: number | undefined;
-      let failure: string;
-      let cause: unknown;
-      try {
-        const res = await request(this.url, {
-          method: 'POST',
-          headers: { 'content-type': 'text/xml', 'user-agent': USER_AGENT, accept: 'text/xml' },
-          body,
-          headersTimeout: this.timeoutMs,
-          bodyTimeout: this.timeoutMs,
-          dispatcher: this.dispatcher,
-        });
-        if (res.statusCode >= 200 && res.statusCode < 300) return await this.readBody(res.body, label, method);
-        const detail = await errorDetail(res);
-        failure = `gave HTTP ${res.statusCode}${detail}`;
-        if (res.statusCode !== 429 && res.statusCode < 500) throw this.fail(label, method, failure);
-        const after = Number(res.headers['retry-after']);
-        if (Number.isFinite(after) && after >= 0) wait = Math.min(after * 1000, this.maxBackoffMs);
-      } catch (e) {
-        if (e instanceof KojiError) throw e;
-        const code = errorCode(e);
-        const msg = (e as Error)?.message ?? String(e);
-        const cert = certificateProblem(e, this.url, this.tlsHint);
-        const retry = isRetryable(e, code) && !cert;
-        cause = e;
-        if (cert) failure = `cannot connect: ${cert}`;
-        else if (code && /_TIMEOUT$/.test(code) && code !== 'UND_ERR_CONNECT_TIMEOUT') failure = `timed out (${code}, limit ${this.timeoutMs} ms)`;
-        else if (code && CONNECT_CODES.has(code)) failure = `cannot connect (${code})`;
-        else if (retry) failure = `lost the connection (${code ? `${code}: ` : ''}${msg})`;
-        // ENOTFOUND and other TLS failures: the next attempt would fail the same way.
-        else if (code && /^E[A-Z_]+$|CERT|SSL|TLS|SIGNED|UNABLE_TO/.test(code)) failure = `cannot connect (${code}: ${msg})`;
-        else failure = `request failed (${code ? `${code}: ` : ''}${msg})`;
-        if (!retry) throw this.fail(label, method, failure, { cause });
-      }
-      if (attempt >= attempts) throw this.fail(label, method, `${failure} after ${attempts} attempts`, { cause });
-      const cap = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** (attempt - 1));
-      await this.sleep(wait ?? Math.random() * cap);
-    }
+  /** A request that got no HTTP answer: in words, and whether another attempt may fare better. */
+  private transport(e: unknown): Trouble {
+    const code = errorCode(e);
+    const msg = (e as Error)?.message ?? String(e);
+    const cert = certificateProblem(e, this.url, this.tlsHint);
+    const retry = isRetryable(e, code) && !cert;
+    const reason = failureReason(e, { url: this.url, timeoutMs: this.timeoutMs, tlsHint: this.tlsHint });
+    let failure: string;
+    if (cert) failure = `cannot connect: ${cert}`;
+    else if (code && /_TIMEOUT$/.test(code) && code !== 'UND_ERR_CONNECT_TIMEOUT') failure = `timed out (${code}, limit ${this.timeoutMs} ms)`;
+    else if (code && CONNECT_CODES.has(code)) failure = `cannot connect (${code})`;
+    else if (retry) failure = `lost the connection (${code ? `${code}: ` : ''}${msg})`;
+    // ENOTFOUND and other TLS failures: the next attempt would fail the same way.
+    else if (code && /^E[A-Z_]+$|CERT|SSL|TLS|SIGNED|UNABLE_TO/.test(code)) failure = `cannot connect (${code}: ${msg})`;
+    else failure = `request failed (${code ? `${code}: ` : ''}${msg})`;
+    return { failure, reason, retry, cause: e };
   }
 
   private async readBody(stream: Dispatcher.ResponseData['body'], label: string, method: string): Promise<string> {
@@ -192,22 +217,41 @@ export class KojiClient {
     return Buffer.concat(chunks).toString('utf8');
   }
 
-  /** system.multicall: one round trip, one result per call, in order. */
+  /**
+   * system.multicall: one round trip, one result per call, in order. Calls answered with
+   * ServerOffline are asked again (only they) within the retry budget.
+   */
   async multicall(calls: { method: string; params: (XmlRpcValue | Kwargs)[] }[]): Promise<MulticallResult[]> {
     if (calls.length === 0) return [];
     const names = [...new Set(calls.map((c) => c.method))].join('/');
     const label = `multicall of ${calls.length} ${names} call${calls.length === 1 ? '' : 's'}`;
-    const arg = calls.map((c) => ({ methodName: c.method, params: c.params.map((p) => (p instanceof Kwargs ? p.toStruct() : p)) }));
-    const out = await this.invoke('system.multicall', [arg], label);
-    if (!Array.isArray(out) || out.length !== calls.length) {
-      throw this.fail(label, 'system.multicall', `gave ${Array.isArray(out) ? `${out.length} results` : 'a non-array'} instead of ${calls.length} results`);
+    const results: MulticallResult[] = new Array(calls.length);
+    let pending = calls.map((_c, i) => i);
+    const clock = this.clock();
+    for (;;) {
+      const arg = pending.map((i) => ({ methodName: calls[i].method, params: calls[i].params.map((p) => (p instanceof Kwargs ? p.toStruct() : p)) }));
+      const out = await this.invoke('system.multicall', [arg], label);
+      if (!Array.isArray(out) || out.length !== pending.length) {
+        throw this.fail(label, 'system.multicall', `gave ${Array.isArray(out) ? `${out.length} results` : 'a non-array'} instead of ${pending.length} results`);
+      }
+      const offline: number[] = [];
+      let last: XmlRpcFault | undefined;
+      out.forEach((r, j) => {
+        const i = pending[j];
+        if (Array.isArray(r) && r.length === 1) { results[i] = { value: r[0] }; return; }
+        const fault = asFault(r);
+        if (!fault) throw this.fail(label, 'system.multicall', `gave an unexpected result for call ${i + 1} (${calls[i].method})`);
+        if (fault.faultCode === SERVER_OFFLINE) { offline.push(i); last = fault; return; }
+        results[i] = { fault };
+      });
+      if (!last) return results;
+      if (!(await clock.again(offlineReason(last)))) {
+        throw this.fail(label, 'system.multicall',
+          `failed: ${offline.length} of its calls got fault ${last.faultCode}: ${faultLine(last.faultString)} (the hub is offline)${clock.summary()}`,
+          { faultCode: last.faultCode, faultString: last.faultString });
+      }
+      pending = offline;
     }
-    return out.map((r, i) => {
-      if (Array.isArray(r) && r.length === 1) return { value: r[0] };
-      const fault = asFault(r);
-      if (fault) return { fault };
-      throw this.fail(label, 'system.multicall', `gave an unexpected result for call ${i + 1} (${calls[i].method})`);
-    });
   }
 
   /** By id or "N-V-R"; null when the hub has no such build. */
@@ -260,23 +304,4 @@ export class KojiClient {
     if (!isStruct(v) || typeof v.id !== 'number') throw this.fail(label, method, 'gave an answer without a numeric id');
     return v as T;
   }
-}
-
-/** " (first line of a text/plain body)" for HTTP errors, else ""; reads at most 4 KiB, then drops the rest. */
-async function errorDetail(res: Dispatcher.ResponseData): Promise<string> {
-  let text = '';
-  try {
-    if (/^text\/plain/i.test(String(res.headers['content-type'] ?? ''))) {
-      for await (const chunk of res.body) {
-        text += (chunk as Buffer).toString('utf8');
-        if (text.length >= 4096) break;
-      }
-    }
-  } catch {
-    // The status is the news; a body that fails to arrive adds nothing.
-  } finally {
-    res.body.destroy();
-  }
-  const line = text.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
-  return line ? ` (${line.length > 200 ? `${line.slice(0, 200)}…` : line})` : '';
 }

@@ -3,8 +3,10 @@
 // inherited NODE_TLS_REJECT_UNAUTHORIZED=0 silently turns off. The one way to skip it is a
 // command's --insecure flag, for that run only.
 import { Agent, type Dispatcher } from 'undici';
+import type { RetryOptions } from './retry.js';
 
-export interface NetOptions {
+/** How a run talks to servers: timeouts, TLS, and how long it keeps retrying (retry.ts). */
+export interface NetOptions extends RetryOptions {
   /** Longest wait for a connection, a response, or the next bytes of one. Default 60 s. */
   timeoutMs?: number;
   /** Skip TLS certificate verification (the --insecure flag; never from configuration). */

@@ -1,15 +1,17 @@
 // An RPM read over FTP, for mirrors that still offer it. FTP has no ranges: one RETR streams the
 // file from the front, REST resumes a dropped transfer where it stopped, and a read that needs
-// only the headers ends by closing the connection.
+// only the headers ends by closing the connection. Failures and resumes share one retry budget
+// with the HTTP sources' rules (retry.ts): FTP's 4xx replies and lost connections are retried,
+// its 5xx replies are answers.
 import { PassThrough, Readable } from 'node:stream';
 import { Client, FTPError } from 'basic-ftp';
 import { DownloadError, FormatError } from '../errors.js';
 import { ByteSource } from '../rpm/source.js';
 import { DEFAULT_TIMEOUT_MS, NetOptions } from './dispatcher.js';
-import { backoff, failureReason, RetryOptions } from './retry.js';
+import { failureReason, isRetryable, RetriesExhausted, RetryClock, sourceOfUrl } from './retry.js';
 import { redactUrl } from './url-policy.js';
 
-export interface FtpSourceOptions extends RetryOptions, NetOptions {
+export interface FtpSourceOptions extends NetOptions {
   /** The file's size as its publisher states it: a transfer that stops short of it was cut off. */
   expectedSize?: number | null;
 }
@@ -24,13 +26,14 @@ export class FtpSource implements ByteSource {
   private it?: AsyncIterator<Buffer>;
   /** File offset of the next byte the open transfer delivers. */
   private received = 0;
-  private failures = 0;
   private readonly shown: string;
   private readonly path: string;
+  private readonly clock: RetryClock;
 
   constructor(private readonly url: URL, private readonly opts: FtpSourceOptions = {}) {
     this.shown = redactUrl(url.href);
     this.path = decodeURIComponent(url.pathname);
+    this.clock = new RetryClock(opts, `downloads from ${sourceOfUrl(url)}`);
   }
 
   async readExact(n: number, what: string): Promise<Buffer> {
@@ -73,6 +76,8 @@ export class FtpSource implements ByteSource {
       try { this.size = await client.size(this.path); } catch { /* SIZE is optional in FTP */ }
     }
     const pass = new PassThrough({ highWaterMark: 256 * 1024 });
+    // Its iterator hears errors while it is read; one abandoned mid-transfer must not crash.
+    pass.on('error', () => undefined);
     // A refused RETR (550) or a dropped data connection surfaces through the stream.
     client.downloadTo(pass, this.path, offset).catch((e: unknown) => pass.destroy(e as Error));
     this.it = pass[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -88,6 +93,7 @@ export class FtpSource implements ByteSource {
         if (!r.done) {
           this.received += r.value.length;
           this.fetched += r.value.length;
+          this.clock.progress();
           return r.value;
         }
         const end = this.size ?? this.opts.expectedSize ?? undefined;
@@ -95,14 +101,31 @@ export class FtpSource implements ByteSource {
         throw Object.assign(new Error('terminated'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
       } catch (e) {
         await this.close();
-        // 5xx is the server's answer (no such file, no permission): asking again changes nothing.
-        if (e instanceof FTPError && e.code >= 500) throw new DownloadError(`${this.shown}: FTP ${e.code} ${e.message.replace(/^\d+\s*/, '')}`);
-        const reason = failureReason(e, { timeoutMs: this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS });
-        if (this.failures >= (this.opts.retries ?? 4)) {
-          throw new DownloadError(`${this.shown}: transfer failed at byte ${this.received} (${reason}) after ${this.failures + 1} attempts`);
+        const reason = ftpFailure(e, this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+        if (!isTransientFtp(e)) throw new DownloadError(`${this.shown}: ${reason}`);
+        if (!(await this.clock.again(reason))) {
+          throw new RetriesExhausted(`${this.shown}: transfer failed at byte ${this.received} (${reason})${this.clock.summary()}`);
         }
-        await backoff(this.opts, ++this.failures);
       }
     }
   }
+}
+
+/**
+ * An FTP failure worth another attempt: a 4xx reply (421 service not available, 425/426 data
+ * connection trouble, 450/451 busy or local error), or a control or data connection that was
+ * refused, lost or timed out. 5xx replies are the server's answer (no such file, no permission,
+ * login refused): asking again changes nothing.
+ */
+export function isTransientFtp(e: unknown): boolean {
+  if (e instanceof FTPError) return e.code >= 400 && e.code < 500;
+  return isRetryable(e) || /^(Timeout \(|Server sent FIN|Server closed connection unexpectedly|Socket closed due to)/.test((e as Error)?.message ?? '');
+}
+
+/** "FTP 550 No such file", "connection refused (ECONNREFUSED)". */
+export function ftpFailure(e: unknown, timeoutMs?: number): string {
+  if (e instanceof FTPError) return `FTP ${e.code} ${e.message.replace(/^\d+\s*/, '')}`;
+  const m = /^Timeout \((\w+) socket\)/.exec((e as Error)?.message ?? '');
+  if (m) return `no answer${timeoutMs !== undefined ? ` within ${timeoutMs / 1000} s` : ''} on the ${m[1]} connection (timeout)`;
+  return failureReason(e, { timeoutMs });
 }

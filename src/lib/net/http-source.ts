@@ -3,16 +3,18 @@
 // from where the headers end, so no byte is fetched twice. A server that ignores Range (200)
 // still works: its one response is read as far as needed. Dropped transfers resume from the
 // last byte received. A body that ends early without saying so (no Content-Length, a server that
-// ignores Range) is caught against the size the publisher states, and resumed too.
+// ignores Range) is caught against the size the publisher states, and resumed too. Failures and
+// resumes share one retry budget (retry.ts), renewed whenever bytes arrive.
 import { Readable } from 'node:stream';
 import { Dispatcher, request } from 'undici';
 import { DownloadError, FormatError } from '../errors.js';
 import { ByteSource } from '../rpm/source.js';
 import { DEFAULT_TIMEOUT_MS, httpDispatcher, NetOptions } from './dispatcher.js';
-import { failureReason, HttpStatusError, RetryOptions, withRetries } from './retry.js';
+import { discardBody, httpError } from './http-error.js';
+import { failureReason, HttpStatusError, isTransient, RetriesExhausted, RetryClock, sourceOfUrl } from './retry.js';
 import { redactUrl } from './url-policy.js';
 
-export interface HttpSourceOptions extends RetryOptions, NetOptions {
+export interface HttpSourceOptions extends NetOptions {
   /** Default: the shared verifying agent (or the --insecure one). */
   dispatcher?: Dispatcher;
   /** Size of the first range request (default 4 KiB: the lead, the signature header and the start of the main header). */
@@ -46,11 +48,14 @@ export class HttpSource implements ByteSource {
   private readonly dispatcher: Dispatcher;
   /** The URL as messages show it (no password). */
   private readonly shown: string;
+  /** Every retry and resume of this file, one budget. */
+  private readonly clock: RetryClock;
 
   constructor(readonly url: string, private readonly opts: HttpSourceOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.dispatcher = opts.dispatcher ?? httpDispatcher(opts);
     this.shown = redactUrl(url);
+    this.clock = new RetryClock(opts, `downloads from ${sourceOfUrl(url)}`);
   }
 
   private reason(e: unknown): string {
@@ -109,6 +114,7 @@ export class HttpSource implements ByteSource {
           if (r.done) break;
           this.fetched += r.value.length;
           pos += r.value.length;
+          this.clock.progress();
           yield r.value;
         }
         const bounded = this.open.end !== undefined && pos > this.open.end;
@@ -124,22 +130,21 @@ export class HttpSource implements ByteSource {
       } catch (e) {
         this.open?.close();
         this.open = undefined;
-        if (!(e instanceof FormatError) && !(e instanceof DownloadError) && this.canResume(e)) continue;
-        throw e instanceof FormatError || e instanceof DownloadError ? e
-          : new DownloadError(`${this.shown}: transfer failed at byte ${pos}${this.knownEnd !== undefined ? ` of ${this.knownEnd}` : ''} (${this.reason(e)})${this.attempts()}`);
+        if (e instanceof FormatError || e instanceof DownloadError) throw e;
+        if (await this.resume(e)) continue;
+        throw this.transferFailed(pos, e);
       }
     }
   }
 
-  private resumes = 0;
-  private attempts(): string {
-    return this.resumes ? ` after ${this.resumes + 1} attempts` : '';
+  /** After a transfer broke off: wait and say yes to asking again from the last byte, or no when the budget is spent. */
+  private resume(e: unknown): Promise<boolean> {
+    return isTransient(e) ? this.clock.again(this.reason(e)) : Promise.resolve(false);
   }
-  private canResume(e: unknown): boolean {
-    const limit = this.opts.retries ?? 4;
-    if (this.resumes >= limit || e instanceof HttpStatusError) return false;
-    this.resumes++;
-    return true;
+
+  private transferFailed(at: number, e: unknown): DownloadError {
+    const msg = `${this.shown}: transfer failed at byte ${at}${this.knownEnd !== undefined ? ` of ${this.knownEnd}` : ''} (${this.reason(e)})${this.clock.summary()}`;
+    return isTransient(e) ? new RetriesExhausted(msg) : new DownloadError(msg);
   }
 
   /** Bring more bytes into the buffer; false at end of file. */
@@ -159,11 +164,12 @@ export class HttpSource implements ByteSource {
       } catch (e) {
         this.open.close();
         this.open = undefined;
-        if (this.canResume(e)) continue; // ask again from the last byte received
-        throw new DownloadError(`${this.shown}: transfer failed at byte ${have}${this.knownEnd !== undefined ? ` of ${this.knownEnd}` : ''} (${this.reason(e)})${this.attempts()}`);
+        if (await this.resume(e)) continue; // ask again from the last byte received
+        throw this.transferFailed(have, e);
       }
       if (!r.done) {
         this.fetched += r.value.length;
+        this.clock.progress();
         this.buf = this.buf.length ? Buffer.concat([this.buf, r.value]) : r.value;
         return true;
       }
@@ -176,8 +182,9 @@ export class HttpSource implements ByteSource {
   /** GET from `start` (to `end` inclusive, or to the end of the file), retried on transient errors. */
   private async get(start: number, end?: number): Promise<Response> {
     const range = `bytes=${start}-${end ?? ''}`;
-    try {
-      const { value } = await withRetries(async () => {
+    for (;;) {
+      let failure: unknown;
+      try {
         this.requests++;
         const res = await request(this.url, {
           method: 'GET',
@@ -188,35 +195,38 @@ export class HttpSource implements ByteSource {
         });
         // Errors of an abandoned body surface through its iterator, never as an unhandled event.
         res.body.on('error', () => undefined);
+        if (res.statusCode === 206 || res.statusCode === 200) return this.shape(res, start, end, range);
         if (res.statusCode === 416 && start === 0) {
-          res.body.destroy();
+          discardBody(res.body);
           this.size = 0;
           throw new FormatError('empty file');
         }
-        if (res.statusCode !== 206 && res.statusCode !== 200) {
-          res.body.destroy();
-          throw new HttpStatusError(res.statusCode, this.url);
-        }
-        return res;
-      }, this.opts);
-      const body = value.body;
-      const it = bodyChunks(body);
-      const close = (): void => { body.destroy(); };
-      if (value.statusCode === 206) {
-        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(value.headers['content-range'] ?? ''));
-        if (!m || Number(m[1]) !== start) { close(); throw new DownloadError(`${this.shown}: server answered ${range} with Content-Range "${value.headers['content-range']}"`); }
-        if (m[3] !== '*') this.size = Number(m[3]);
-        return { start, end, body: it, close };
+        failure = await httpError(res, this.shown, { timeoutMs: this.timeoutMs });
+      } catch (e) {
+        if (e instanceof FormatError || e instanceof DownloadError) throw e;
+        failure = e;
       }
-      // 200: the server ignored Range and sends the whole file; skip to `start`.
-      const len = Number(value.headers['content-length']);
-      if (Number.isFinite(len)) this.size = len;
-      return { start, body: skipTo(it, start, (n) => { this.fetched += n; }), close };
-    } catch (e) {
-      if (e instanceof FormatError || e instanceof DownloadError) throw e;
-      const tries = (e as { attempts?: number }).attempts ?? 1;
-      throw new DownloadError(`${this.shown}: ${this.reason(e)}${tries > 1 ? ` after ${tries} attempts` : ''}`);
+      const transient = isTransient(failure);
+      if (transient && await this.clock.again(this.reason(failure), failure instanceof HttpStatusError ? failure.retryAfterMs : undefined)) continue;
+      const msg = `${this.shown}: ${this.reason(failure)}${this.clock.summary()}`;
+      throw transient ? new RetriesExhausted(msg) : new DownloadError(msg);
     }
+  }
+
+  private shape(res: Dispatcher.ResponseData, start: number, end: number | undefined, range: string): Response {
+    const body = res.body;
+    const it = bodyChunks(body);
+    const close = (): void => { body.destroy(); };
+    if (res.statusCode === 206) {
+      const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
+      if (!m || Number(m[1]) !== start) { close(); throw new DownloadError(`${this.shown}: server answered ${range} with Content-Range "${res.headers['content-range']}"`); }
+      if (m[3] !== '*') this.size = Number(m[3]);
+      return { start, end, body: it, close };
+    }
+    // 200: the server ignored Range and sends the whole file; skip to `start`.
+    const len = Number(res.headers['content-length']);
+    if (Number.isFinite(len)) this.size = len;
+    return { start, body: skipTo(it, start, (n) => { this.fetched += n; }), close };
   }
 }
 

@@ -145,13 +145,13 @@ export class Artifacts {
 
   private async fetch(req: FindRequest, dest: string, ctx: UpstreamContext): Promise<{ origin: Origin; how: Artifact['how'] }> {
     let delivered: { c: Candidate; url: string } | undefined;
-    const open = async (url: string, c: Candidate): Promise<ByteSource> => {
+    const open = async (url: string, c: Candidate, net: NetOptions): Promise<ByteSource> => {
       delivered = { c, url };
       if (url.startsWith('file:')) return memberSource(fileURLToPath(url), c);
       const local = this.o.fetcher.pathFor(c);
       const unpin = this.o.cache.pin(local);
       try {
-        await this.o.fetcher.get(url, c);
+        await this.o.fetcher.get(url, c, net);
         return pinned(await memberSource(local, c), unpin);
       } catch (e) {
         unpin();

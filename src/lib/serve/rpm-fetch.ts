@@ -66,7 +66,7 @@ export class RpmFetcher {
   }
 
   /** The local copy of `c`'s RPM, fetched from `url` unless already there. The caller pins pathFor(c). */
-  async get(url: string, c: Candidate): Promise<string> {
+  async get(url: string, c: Candidate, net: NetOptions = this.o.net ?? {}): Promise<string> {
     const dest = this.pathFor(c);
     if (await isFile(dest)) {
       this.o.cache.used(dest);
@@ -77,12 +77,12 @@ export class RpmFetcher {
     await this.flights.run(dest, () => this.o.limiter.run(async () => {
       if (await isFile(dest)) return; // finished by a flight that just ended
       this.started++;
-      await this.download(url, c, dest);
+      await this.download(url, c, dest, net);
     })).promise;
     return dest;
   }
 
-  private async download(url: string, c: Candidate, dest: string): Promise<void> {
+  private async download(url: string, c: Candidate, dest: string, net: NetOptions): Promise<void> {
     const t0 = performance.now();
     const source = sourceOf(url, c);
     let bytes = 0;
@@ -90,7 +90,7 @@ export class RpmFetcher {
     const part = `${dest}.part-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
     try {
       await makeCacheFolder(this.o.cache.root, join(this.o.cache.root, RPM_FOLDER));
-      const src = await openSource(url, this.o.net);
+      const src = await openSource(url, net);
       try {
         await pipeline(src.rest(), async function* count(chunks: AsyncIterable<Buffer>) {
           for await (const chunk of chunks) {

@@ -8,6 +8,7 @@ import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import { decodePayload } from '../../compress/decompress.js';
 import { UserError } from '../../errors.js';
 import { httpGetBounded } from '../../net/http-get.js';
+import type { RetryOptions } from '../../net/retry.js';
 
 export interface CompsRepo {
   name: string;
@@ -33,6 +34,8 @@ export interface FetchOptions {
   timeoutMs?: number;
   /** Per file, after decompression (default 64 MiB; Fedora's comps is a few MB). */
   maxBytes?: number;
+  /** Retry budget and outage lines for mirrors that are down (default: the default budget, said nowhere). */
+  retry?: RetryOptions;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -137,7 +140,7 @@ export function groupPackages(comps: Comps, id: string): string[] | undefined {
 // Fetching
 
 export async function fetchComps(repos: CompsRepo[], o: FetchOptions = {}): Promise<{ comps?: Comps; without: string[] }> {
-  const opts = { timeoutMs: o.timeoutMs ?? DEFAULT_TIMEOUT_MS, maxBytes: o.maxBytes ?? DEFAULT_MAX_BYTES };
+  const opts = { timeoutMs: o.timeoutMs ?? DEFAULT_TIMEOUT_MS, maxBytes: o.maxBytes ?? DEFAULT_MAX_BYTES, retry: o.retry ?? {} };
   // Check every URL before the first download, so a typo does not wait behind a slow mirror.
   const bases = repos.map(repoBase);
   const found = await Promise.all(repos.map((r, i) => repoComps(r, bases[i], opts)));
@@ -206,7 +209,7 @@ const tooBig = (url: string, max: number): UserError => new UserError(`${url} is
 type Got = { body: Buffer } | { missing: string };
 
 async function get(url: URL, o: Required<FetchOptions>): Promise<Got> {
-  return url.protocol === 'file:' ? readLocal(url, o.maxBytes) : httpGet(url, o.timeoutMs, o.maxBytes);
+  return url.protocol === 'file:' ? readLocal(url, o.maxBytes) : httpGet(url, o.timeoutMs, o.maxBytes, o.retry);
 }
 
 async function readLocal(url: URL, maxBytes: number): Promise<Got> {
@@ -224,7 +227,7 @@ async function readLocal(url: URL, maxBytes: number): Promise<Got> {
   }
 }
 
-async function httpGet(url: URL, timeoutMs: number, maxBytes: number): Promise<Got> {
-  const got = await httpGetBounded(url, { timeoutMs, maxBytes });
+async function httpGet(url: URL, timeoutMs: number, maxBytes: number, retry: RetryOptions): Promise<Got> {
+  const got = await httpGetBounded(url, { timeoutMs, maxBytes, retry });
   return 'missing' in got ? { missing: `HTTP ${got.missing}` } : got;
 }

@@ -8,6 +8,7 @@ import { writeChecksumFile } from '../staging.js';
 import { basearch } from '../validate.js';
 import { writeArchive } from './archive.js';
 import { Comps, fetchComps, groupPackages } from './comps.js';
+import { OutageLog } from '../../net/outages.js';
 import { dnfConfig, downloadArgs, installArgs, packageSet, PackageSet, substitute } from './dnf.js';
 import { extractArgs, graftArgs, mkisofsArgs } from './iso.js';
 import { applySettings, Exec, makeBootable, runPosts } from './live.js';
@@ -53,7 +54,8 @@ async function readComps(plan: BuiltinPlan, log: (line: string) => void): Promis
   const direct = plan.repos.filter((r) => r.baseurl).map((r) => ({ name: r.name, baseurl: substitute(r.baseurl!, vars) }));
   const skipped = plan.repos.filter((r) => !r.baseurl).map((r) => r.name);
   if (skipped.length) log(`comps not read from ${skipped.join(', ')} (mirrorlist or metalink only); dnf still resolves their groups`);
-  const { comps, without } = await fetchComps(direct);
+  // A mirror that is down is waited for, and the job log says so, once per outage.
+  const { comps, without } = await fetchComps(direct, { retry: { outages: new OutageLog(log) } });
   if (without.length) log(`no comps in ${without.join(', ')}`);
   return comps;
 }
