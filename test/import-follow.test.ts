@@ -180,6 +180,33 @@ describe('import --follow: stopping, starting points, a walk at the same time', 
     }
   });
 
+  test('a hub that fails its answers: told once, and once when it answers again; the builds of that time are not lost', async () => {
+    const builds = structuredClone(fixtureBuilds);
+    const b = byNvr(builds, 'df-nolinks-1.0-1');
+    b.hidden = true;
+    const k = await startFakeKoji({ builds });
+    try {
+      const db = await freshDb('sqlite', 'trouble');
+      const f = follow(k, db, ['--poll', '1']);
+      await until('the follow mark', () => jobs(db).follow?.length === 1);
+      // XML-RPC faults are the hub's answer, not retried: each poll fails at once.
+      await k.control({ faults: { rpc_fault: 3 }, appear: [b.id] });
+      await until('the hub answers again', () => /answers again/.test(f.stderr()));
+      await until('indexed', () => indexed(db, binaries(b)[0]));
+      f.child.kill('SIGTERM');
+      const end = await f.exited;
+      assert.ok(end.code === 0 || end.code === 143, `exit ${end.code}`);
+      noStack(f.stderr());
+      const lines = f.stderr().split('\n').filter(Boolean).filter((l) => !/interrupted by SIGTERM/.test(l));
+      assert.equal(lines.length, 2, f.stderr());
+      assert.match(lines[0], /^darkserver import: Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: getLastEvent\(\) failed: fault 1000: injected fault: the hub is having a bad day; trying again every 1 s$/);
+      assert.equal(lines[1], 'darkserver import: fake: Koji answers again');
+      assert.match(f.stdout(), /^fake: 1 build imported/m);
+    } finally {
+      await k.stop();
+    }
+  });
+
   test('--since a date or an event; bad values are usage errors', async () => {
     const builds = structuredClone(fixtureBuilds).slice(0, 3);
     const k = await startFakeKoji({ builds });
@@ -222,6 +249,9 @@ describe('import --follow: stopping, starting points, a walk at the same time', 
       const builds = structuredClone(fixtureBuilds);
       const appearing = builds.filter((b) => ['df-kmod-1.0-1', 'df-nolinks-1.0-1', 'df-setid-1.0-1'].includes(b.nvr));
       for (const b of appearing) b.hidden = true;
+      // Two more on the hub's own clock: one a few seconds in, one stamped then but committed later.
+      byNvr(builds, 'df-hardlink-1.0-1').appear_after_s = 4;
+      Object.assign(byNvr(builds, 'df-cross-1.0-1'), { appear_after_s: 3, commit_delay_s: 4 });
       const k = await startFakeKoji({ builds, faults: { slow_file_ms: 20 } });
       try {
         const db = await freshDb(backend, 'both');

@@ -59,11 +59,14 @@ export default class DarkserverImport extends BaseCommand {
     }
     const since = flags.since === undefined ? undefined : parseSince(flags.since);
     const named = flags.instance !== undefined || flags.config !== undefined || flags.hub !== undefined;
-    const instance = resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
+    // Neither builds nor an instance named: the queue of every instance, each with its own hub
+    // (the default profile is then needed only if the queue holds work of it).
+    const everyInstance = !named && !argv.length && flags.from === undefined && !flags.follow;
+    const instance = everyInstance ? undefined : resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
     const net = netOptions(this.label, flags);
     const { importBuilds, resumeAll } = await import('../../lib/import/importer.js');
     const store = await openStore(flags.db);
-    if (flags.follow) {
+    if (flags.follow && instance) {
       const { runFollow } = await import('../../lib/cli/darkserver-import-follow.js');
       try {
         await runFollow(store, { instance, jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], net, since, pollS: flags.poll ?? 60, json: flags.json }, this.label);
@@ -72,8 +75,6 @@ export default class DarkserverImport extends BaseCommand {
       }
       return;
     }
-    // Neither builds nor an instance named: the queue of every instance, each with its own hub.
-    const everyInstance = !named && !argv.length && flags.from === undefined;
     const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
     const started = Date.now();
     let seen: ImportProgress | undefined;
@@ -89,9 +90,9 @@ export default class DarkserverImport extends BaseCommand {
         },
         onError: (subject: string, message: string) => { bar.stop(); this.fail(`${subject}: ${message}`, 1); },
       };
-      const work = everyInstance
-        ? resumeAll(store, { ...common, profile: (name) => (name === instance.name ? instance : profileNamed(name)) })
-        : importBuilds(store, { ...common, instance, builds: argv as string[], from: flags.from, to: flags.to });
+      const work = instance
+        ? importBuilds(store, { ...common, instance, builds: argv as string[], from: flags.from, to: flags.to })
+        : resumeAll(store, { ...common, profile: profileNamed });
       const sum = await interruptible(work, async (signal) => {
         bar.stop();
         const back = await releaseClaims(store) ?? 0;

@@ -105,6 +105,18 @@ export class Follower {
    * is its own (told through onError, the build left failed).
    */
   async poll(): Promise<FollowBatch> {
+    try {
+      return await this.pollOnce();
+    } catch (e) {
+      // What this poll queued is in the store: the next poll finishes it and counts it.
+      try {
+        for (const state of ['queued', 'fetching'] as const) for (const b of await this.ctx.queue.buildsIn(state)) this.leftover.add(b.koji_build_id);
+      } catch { /* the store failed too: e says what matters */ }
+      throw e;
+    }
+  }
+
+  private async pollOnce(): Promise<FollowBatch> {
     const ctx = this.ctx;
     const { client, inst } = ctx;
     const ev = await client.getLastEvent();

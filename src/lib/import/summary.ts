@@ -75,35 +75,41 @@ export async function tally(queue: ImportQueue, sum: ImportSummary, scope: Tally
   const { touched, requested, doneBefore } = scope;
   // Of the builds skipped, only those named on the command line are told (a walk meets many, as darkproducer did).
   const named = (b: BuildJob): boolean => requested?.has(b.koji_build_id) ?? false;
-  for (const state of ['done', 'failed', 'skipped', 'building', 'queued', 'fetching'] as const) {
-    for (const b of await queue.buildsIn(state)) {
-      if (!touched.has(b.koji_build_id)) {
-        if (state === 'failed' && scope.wholeQueue) sum.remaining.failed++;
-        continue;
-      }
-      switch (state) {
-        case 'done':
-          if (doneBefore?.has(b.koji_build_id)) sum.builds.already++;
-          else if (sum.mode !== 'builds' || requested?.has(b.koji_build_id)) sum.builds.imported++;
-          break;
-        case 'skipped':
-          // A build Koji does not know has no Koji state; one that is DELETED, FAILED or CANCELED has.
-          if (b.koji_state === null) sum.builds.missing++;
-          else sum.builds.skipped++;
-          if (named(b)) scope.onLeft?.(b, 'skipped');
-          break;
-        case 'building':
-          sum.builds.building++;
-          sum.remaining.building++;
-          if (sum.mode !== 'follow') scope.onLeft?.(b, 'building');
-          break;
-        case 'failed':
-          sum.builds.failed++;
-          sum.remaining.failed++;
-          break;
-        default:
-          sum.remaining.pending++;
-      }
+  // Row by row for the few builds a poll or a named import touches (a follower must not read every
+  // build ever imported each minute); state by state for a big walk or resume.
+  let rows: BuildJob[] = [];
+  if (touched.size <= 2000) {
+    for (const id of touched) { const b = await queue.build(id); if (b) rows.push(b); }
+  } else {
+    for (const state of ['done', 'failed', 'skipped', 'building', 'queued', 'fetching'] as const) {
+      rows.push(...(await queue.buildsIn(state)).filter((b) => touched.has(b.koji_build_id)));
+    }
+  }
+  if (scope.wholeQueue) sum.remaining.failed += (await queue.buildsIn('failed')).filter((b) => !touched.has(b.koji_build_id)).length;
+  rows = rows.sort((a, b) => a.koji_build_id - b.koji_build_id);
+  for (const b of rows) {
+    switch (b.state) {
+      case 'done':
+        if (doneBefore?.has(b.koji_build_id)) sum.builds.already++;
+        else if (sum.mode !== 'builds' || requested?.has(b.koji_build_id)) sum.builds.imported++;
+        break;
+      case 'skipped':
+        // A build Koji does not know has no Koji state; one that is DELETED, FAILED or CANCELED has.
+        if (b.koji_state === null) sum.builds.missing++;
+        else sum.builds.skipped++;
+        if (named(b)) scope.onLeft?.(b, 'skipped');
+        break;
+      case 'building':
+        sum.builds.building++;
+        sum.remaining.building++;
+        if (sum.mode !== 'follow') scope.onLeft?.(b, 'building');
+        break;
+      case 'failed':
+        sum.builds.failed++;
+        sum.remaining.failed++;
+        break;
+      default:
+        sum.remaining.pending++;
     }
   }
   if (requested) sum.builds.missing += sum.builds.requested - requested.size;
