@@ -41,7 +41,7 @@ test('stats --json counts rpms, files and distinct build-ids', () => {
   assert.equal(s.files, withId.length);
   assert.equal(s.buildids, new Set(withId.map((t) => t.buildId)).size);
   assert.equal(s.elfWithoutBuildId, truth.length - withId.length);
-  assert.equal(s.schemaVersion, 6);
+  assert.equal(s.schemaVersion, 7);
 });
 
 test('query: BUILDID<TAB>NVRA<TAB>PATH for every RPM that holds the id', () => {

@@ -115,7 +115,7 @@ test('a version-3 index is converted in place: every row and every answer unchan
   assert.ok(before.ids[0].length >= 4 && before.paths[0].length === 3, 'the awkward rows are there');
 
   const s = new SqliteStore(file);
-  assert.equal((await s.stats()).schemaVersion, 6);
+  assert.equal((await s.stats()).schemaVersion, 7);
   assert.equal(s.db.pragma('freelist_count', { simple: true }), 0, 'the old pages are given back');
   assert.deepEqual(await storeAnswers(s, p), before);
   const cols = s.db.prepare('SELECT name FROM pragma_table_info(\'files\')').pluck().all();

@@ -100,7 +100,7 @@ describe('the index answers alike on both backends', () => {
     const st = await same('stats', (s) => s.stats());
     assert.equal(st.rpms, recs.length);
     assert.equal(st.files, recs.reduce((n, r) => n + r.rows.length, 0));
-    assert.equal(st.schemaVersion, 6);
+    assert.equal(st.schemaVersion, 7);
     assert.deepEqual(Object.keys(st.byType), [...Object.keys(st.byType)].sort());
     assert.ok(st.byType['future-type'] === 1);
     assert.equal(await stores.postgresql.hasRpm('local', 'p1'), true);
@@ -233,6 +233,62 @@ for (const backend of BACKENDS) {
       await q.setBuild(b2.id, 'skipped', { kojiState: 3, nvr: 'f2-1-1', error: 'DELETED in Koji' });
       const sk = (await q.build('kf', 2))!;
       assert.deepEqual([sk.state, sk.koji_state, sk.nvr, sk.last_error], ['skipped', 3, 'f2-1-1', 'DELETED in Koji']);
+    });
+
+    test('import queue: --full remembered per row, the last RPM settles its build, retry of every instance, follow marks', async () => {
+      const q = s.queue;
+      // --full: a build queued with it gives RPM rows marked so; asked again with it, the rows not done yet are marked too.
+      const plain = await q.addBuild('kx', 1, 'x-1-1');
+      assert.equal(plain.full_scan, 0);
+      await q.expandBuild(plain, [1, 2].map((i) => ({ koji_rpm_id: 100 + i, nvra: `x${i}-1-1.x86_64`, url: `http://k/x${i}.rpm`, payloadhash: null, size: 1 })),
+        { kojiState: 1, nvr: 'x-1-1' });
+      assert.deepEqual((await q.rpmsOf(plain.id)).map((r) => r.full_scan), [0, 0]);
+      const first = (await q.claimRpm(W1, { instance: 'kx', leaseMs: 60_000 }))!;
+      assert.equal(await q.completeRpm(first.id, W1, undefined, { method: 'skipped', bytes: 0 }), 'already');
+      assert.equal((await q.buildById(plain.id))!.state, 'fetching', 'one RPM still queued');
+      assert.equal((await q.addBuild('kx', 1, undefined, { fullScan: true })).full_scan, 1);
+      assert.deepEqual((await q.rpmsOf(plain.id)).map((r) => [r.state, r.full_scan]), [['done', 0], ['queued', 1]], 'only the RPM not done yet');
+      const second = (await q.claimRpm(W2, { instance: 'kx', leaseMs: 60_000 }))!;
+      assert.equal(second.full_scan, 1, 'a claim says so');
+      // The last RPM to finish settles its build at once (no "fetching 2/2" left behind).
+      assert.equal(await q.completeRpm(second.id, W2, undefined, { method: 'skipped', bytes: 0 }), 'already');
+      assert.equal((await q.buildById(plain.id))!.state, 'done');
+      const full = await q.addBuild('kx', 2, 'y-1-1', { fullScan: true });
+      await q.expandBuild(full, [{ koji_rpm_id: 201, nvra: 'y-1-1.x86_64', url: 'http://k/y.rpm', payloadhash: null, size: 1 }], { kojiState: 1, nvr: 'y-1-1' });
+      assert.deepEqual((await q.rpmsOf(full.id)).map((r) => r.full_scan), [1], 'expanded from a --full build');
+      const y = (await q.claimRpm(W1, { instance: 'kx', leaseMs: 60_000 }))!;
+      assert.equal(await q.failRpm(y.id, W1, { error: 'HTTP 503', bytes: 0 }), true);
+      const failed = (await q.buildById(full.id))!;
+      assert.deepEqual([failed.state, failed.last_error], ['failed', '1 of 1 RPMs failed'], 'a failed last RPM settles the build as failed');
+
+      // Failed work of every instance, and which instances have work.
+      const other = await q.addBuild('ky', 3);
+      await q.setBuild(other.id, 'failed', { error: 'listRPMs failed' });
+      assert.ok(!(await q.instancesWithWork()).includes('kx'), 'failed work is not pending work');
+      const failedBefore = (await q.overview()).pending.filter((b) => b.state === 'failed');
+      assert.ok(failedBefore.some((b) => b.instance === 'kx') && failedBefore.some((b) => b.instance === 'ky'));
+      assert.equal(await q.retryFailed(), failedBefore.length, 'the failed builds of every instance');
+      assert.deepEqual((await q.overview()).pending.filter((b) => b.state === 'failed'), []);
+      assert.equal((await q.buildById(full.id))!.state, 'fetching');
+      assert.equal((await q.buildById(other.id))!.state, 'queued');
+      assert.deepEqual((await q.rpmsOf(full.id)).map((r) => [r.state, r.full_scan]), [['queued', 1]]);
+      const busy = await q.instancesWithWork();
+      assert.ok(busy.includes('kx') && busy.includes('ky'));
+      assert.deepEqual(busy, [...busy].sort(), 'by name');
+      assert.equal(await q.retryFailed('kx'), 0);
+
+      // Follow marks: per instance, only forward unless reset, the start kept.
+      assert.equal(await q.followMark('kx'), undefined);
+      const start = { instance: 'kx', event_id: 2 ** 40, event_ts: 1_700_000_000.123456, since_ts: 1_700_000_000.123456 };
+      assert.deepEqual(await q.setFollowMark(start, { reset: true }), start);
+      const on = { instance: 'kx', event_id: 2 ** 40 + 5, event_ts: 1_700_000_060.5, since_ts: 1 };
+      assert.deepEqual(await q.setFollowMark(on), { ...on, since_ts: start.since_ts }, 'moved forward; the start stays');
+      assert.deepEqual(await q.setFollowMark({ ...start, event_id: 7, event_ts: 1_600_000_000 }), { ...on, since_ts: start.since_ts },
+        'never set back by a slower follower');
+      const since = { instance: 'kx', event_id: null, event_ts: 1_600_000_000, since_ts: 1_600_000_000 };
+      assert.deepEqual(await q.setFollowMark(since, { reset: true }), since, '--since sets it back');
+      await q.setFollowMark({ instance: 'ky', event_id: 1, event_ts: 2, since_ts: 2 }, { reset: true });
+      assert.deepEqual((await q.overview()).follow.filter((m) => m.instance.startsWith('k')), [since, { instance: 'ky', event_id: 1, event_ts: 2, since_ts: 2 }]);
     });
 
     test('image jobs: queued -> running -> final, and a final state never changes', async () => {

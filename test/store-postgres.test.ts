@@ -200,7 +200,7 @@ describe('roles, several processes, a server that goes away', () => {
     for (const d of done) assert.equal(d.code, 0, d.stderr);
     const sums = done.map((d) => JSON.parse(d.stdout));
     assert.equal(sums.reduce((n, s) => n + s.rpms, 0), FIXTURE_RPMS, 'each RPM indexed by one of them');
-    assert.deepEqual(await c.sql('SELECT version FROM darkforge_schema ORDER BY version', [], dbName(db)), [{ version: 5 }, { version: 6 }]);
+    assert.deepEqual(await c.sql('SELECT version FROM darkforge_schema ORDER BY version', [], dbName(db)), [{ version: 5 }, { version: 6 }, { version: 7 }]);
     assert.equal(run('darkserver', ['query', '--db', db, ID]).stdout, clean);
     await assertSoundPg(c, db);
   });

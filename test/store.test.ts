@@ -58,7 +58,7 @@ for (const backend of BACKENDS) {
         assert.deepEqual(await c.sql('SELECT pg_typeof(buildid)::text AS t, length(buildid) AS n FROM files LIMIT 1', [], name), [{ t: 'bytea', n: 20 }]);
         assert.deepEqual((await c.sql(`SELECT indexname FROM pg_indexes WHERE tablename = 'files' ORDER BY indexname`, [], name)).map((r) => r.indexname),
           ['files_buildid', 'files_path', 'files_pkey']);
-        assert.deepEqual((await c.sql('SELECT version FROM darkforge_schema ORDER BY version', [], name)).map((r) => r.version), [5, 6]);
+        assert.deepEqual((await c.sql('SELECT version FROM darkforge_schema ORDER BY version', [], name)).map((r) => r.version), [5, 6, 7]);
       }
     });
 
@@ -75,7 +75,7 @@ for (const backend of BACKENDS) {
       for (const cmd of ['stats', 'jobs']) {
         const r = run('darkserver', [cmd, '--db', db]);
         assert.equal(r.code, 2);
-        assert.match(r.stderr, /schema version 99 is newer than this darkforge understands \(6\); upgrade darkforge\n$/);
+        assert.match(r.stderr, /schema version 99 is newer than this darkforge understands \(7\); upgrade darkforge\n$/);
       }
     });
   });
@@ -97,7 +97,7 @@ test('a version-1 index is migrated in place and keeps its rows', async () => {
     INSERT INTO files (rpm_id, buildid, path, type) VALUES (1, x'${ID}', '/usr/bin/a', 'executable'), (1, x'${ID}', '/usr/bin/b', 'executable');`);
   raw.close();
   const again = new SqliteStore(file);
-  assert.equal((await again.stats()).schemaVersion, 6);
+  assert.equal((await again.stats()).schemaVersion, 7);
   assert.equal((await again.byBuildId(ID)).length, 2);
   assert.equal((await again.instances()).size, 0);
   await again.close();

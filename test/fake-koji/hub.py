@@ -6,6 +6,8 @@ Prints "PORT <n>" on its first stdout line once listening; exits on SIGTERM/SIGI
 its parent process goes away.
 """
 import copy
+import datetime
+import fnmatch
 import json
 import os
 import signal
@@ -22,7 +24,7 @@ CHUNK = 64 * 1024
 GENERIC_ERROR = 1000  # koji.GenericError.faultCode
 SERVER_OFFLINE = 1014  # koji.ServerOffline.faultCode
 PARAMETER_ERROR = 1019  # koji.ParameterError.faultCode
-BUILD_INTERNAL = ('rpms', 'file', 'state_sequence')
+BUILD_INTERNAL = ('rpms', 'file', 'state_sequence', 'appear_after_s', 'hidden', 'commit_delay_s')
 DEFAULT_FAULTS = {
     'rpc_503': 0, 'file_503': 0, 'drop_file': 0, 'drop_rpc': 0, 'ignore_range': False,
     'corrupt': [], 'fail_forever': [], 'slow_file_ms': 0,
@@ -41,6 +43,32 @@ HTML_PAGE = (b'<!DOCTYPE html>\n<html><head><title>Koji is down for maintenance<
              b'<body><h1>Maintenance</h1><p>Back soon.</p></body></html>\n')
 TIME_STR = '2024-01-02 03:04:05.000000+00:00'
 TIME_TS = 1704164645.0
+# listBuilds' queryOpts order: the aliases a real hub sorts by (kojihub listBuilds' fields)
+LIST_BUILDS_ORDER = ('build_id', 'completion_time', 'completion_ts', 'creation_event_id', 'creation_time', 'creation_ts',
+                     'epoch', 'name', 'nvr', 'package_id', 'package_name', 'release', 'start_time', 'start_ts', 'state',
+                     'task_id', 'version', 'volume_id', 'volume_name', 'owner_id', 'owner_name')
+
+
+def time_str(ts):
+    """A timestamp as the hub marshals a timestamptz column: isoformat(' ') in UTC."""
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(' ')
+
+
+def parse_time(value, name):
+    """listBuilds' time filters: seconds since the epoch, or a string PostgreSQL reads (naive = UTC here)."""
+    if isinstance(value, bool):
+        raise fault('Invalid type for %s: %r' % (name, value))
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            d = datetime.datetime.fromisoformat(value.strip().replace('Z', '+00:00'))
+        except ValueError:
+            raise fault('invalid input syntax for type timestamp with time zone: "%s"' % value)
+        if d.tzinfo is None:
+            d = d.replace(tzinfo=datetime.timezone.utc)
+        return d.timestamp()
+    raise fault('Invalid type for %s: %s' % (name, type(value).__name__))
 
 
 # ---- XML-RPC marshalling with the i8 extension (as koji/xmlrpcplus.py does) ----
@@ -177,6 +205,21 @@ class State:
         self.extra_files = dict(cfg.get('extra_files') or {})
         for b in cfg.get('builds') or []:
             self._add_build(b)
+        # Koji events (id -> ts). Configured builds carry event 1000 + id at TIME_TS unless they
+        # appear later; the hub's own last event is at its start.
+        self.start = time.time()
+        self.events = {}
+        for b in self.builds:
+            if not self._pending(b):
+                self.events[b['creation_event_id']] = TIME_TS
+        self.last_event = max(list(self.events) + [1000]) + 1
+        self.events[self.last_event] = self.start
+        self.appear_queue = []  # (commit time, appear time, build) of builds not visible yet
+        for b in self.builds:
+            if b.get('appear_after_s') is not None and not b.get('hidden'):
+                t = self.start + float(b['appear_after_s'])
+                self.appear_queue.append((t + float(b.get('commit_delay_s') or 0), t, b))
+        self.appear_queue.sort(key=lambda x: (x[0], x[1], x[2]['id']))
 
     def _add_build(self, b):
         b = dict(b)
@@ -188,6 +231,10 @@ class State:
         b.setdefault('volume_name', 'DEFAULT')
         b.setdefault('package_id', b['id'])
         b.setdefault('task_id', None)
+        b.setdefault('creation_event_id', 1000 + b['id'])
+        b['_visible'] = not self._pending(b)
+        b['_created'] = TIME_TS
+        b['_completed'] = TIME_TS + 60
         b['rpms'] = [dict(r) for r in b.get('rpms') or []]
         self.builds.append(b)
         self.by_id[b['id']] = b
@@ -212,6 +259,36 @@ class State:
                     print('fake-koji: warning: %s served twice; the first wins' % url, file=sys.stderr, flush=True)
                 else:
                     self.files[url] = (r, b)
+
+    # -- builds that appear over time --
+
+    @staticmethod
+    def _pending(b):
+        return bool(b.get('hidden')) or b.get('appear_after_s') is not None
+
+    def _new_event(self, ts):
+        self.last_event += 1
+        self.events[self.last_event] = ts
+        return self.last_event
+
+    def _show(self, b, ts):
+        """Make a build visible, created (and, unless BUILDING, completed) at ts, with a new event."""
+        b['_visible'] = True
+        b['creation_event_id'] = self._new_event(ts)
+        b['_created'] = ts
+        b['_completed'] = ts
+
+    def refresh(self):
+        """Builds whose time has come become visible (called before every request is answered)."""
+        now = time.time()
+        with self.lock:
+            while self.appear_queue and self.appear_queue[0][0] <= now:
+                _commit, t, b = self.appear_queue.pop(0)
+                if not b['_visible']:
+                    self._show(b, t)
+
+    def visible(self, b):
+        return b is not None and b['_visible']
 
     # -- faults --
 
@@ -254,14 +331,34 @@ class State:
             return {x[:-4] if x.endswith('.rpm') else x for x in self.faults.get(name) or []}
 
     def control(self, body):
+        self.refresh()
         with self.lock:
             for k, v in (body.get('faults') or {}).items():
                 if k == 'outage' and isinstance(v, dict) and 'seconds' in v:
                     v = dict(v)
                     v['until'] = time.time() + float(v.pop('seconds'))
                 self.faults[k] = v
+            now = time.time()
+            # appear: visible now; appear_late {id: s}: visible now, but stamped s seconds ago (a
+            # transaction that started then and committed only now, as Koji stamps its builds).
+            late = {int(k): float(v) for k, v in (body.get('appear_late') or {}).items()}
+            for k in list(body.get('appear') or []) + list(late):
+                b = self.by_id.get(int(k))
+                if b is None:
+                    raise ValueError('no build %s in the configuration' % k)
+                if not b['_visible']:
+                    self._show(b, now - late.get(int(k), 0.0))
             for k, v in (body.get('build_state') or {}).items():
+                b = self.by_id.get(int(k))
+                before = self._state_now(b) if b else None
                 self.fixed_state[int(k)] = int(v)
+                if b is not None and b['_visible'] and before != int(v):
+                    # A state change is an event; a build that stops BUILDING completes now, one
+                    # that starts again (a recycled build) has no completion time.
+                    ev_ts = now
+                    self._new_event(ev_ts)
+                    if int(v) != 0 and before == 0:
+                        b['_completed'] = ev_ts
 
     def snapshot(self):
         with self.lock:
@@ -269,6 +366,8 @@ class State:
                 'faults': copy.deepcopy(self.faults),
                 'build_state': {str(b['id']): self._state_now(b) for b in self.builds},
                 'getBuild_calls': {str(k): v for k, v in self.seq_pos.items()},
+                'visible': [b['id'] for b in self.builds if b['_visible']],
+                'last_event': {'id': self.last_event, 'ts': self.events[self.last_event]},
             }
 
     def _state_now(self, b):
@@ -294,6 +393,10 @@ class Hub:
         self.tls = threading.local()  # per request thread: inner calls answered ServerOffline
 
     def find_build(self, info):
+        b = self._find_build(info)
+        return b if self.s.visible(b) else None
+
+    def _find_build(self, info):
         s = self.s
         if isinstance(info, bool):
             raise fault('Invalid build info: %r' % (info,))
@@ -318,12 +421,12 @@ class Hub:
         m = {
             'build_id': b['id'], 'owner_id': 1, 'owner_name': 'fake',
             'volume_id': 0 if b['volume_name'] == 'DEFAULT' else 1,
-            'creation_event_id': 1000 + b['id'], 'creation_time': TIME_STR, 'creation_ts': TIME_TS,
-            'start_time': TIME_STR, 'start_ts': TIME_TS,
-            'completion_time': TIME_STR, 'completion_ts': TIME_TS + 60,
+            'creation_time': time_str(b['_created']), 'creation_ts': b['_created'],
+            'start_time': time_str(b['_created']), 'start_ts': b['_created'],
+            'completion_time': time_str(b['_completed']), 'completion_ts': b['_completed'],
             'source': None, 'extra': None, 'cg_id': None, 'cg_name': None, 'draft': False,
         }
-        m.update({k: v for k, v in b.items() if k not in BUILD_INTERNAL})
+        m.update({k: v for k, v in b.items() if k not in BUILD_INTERNAL and not k.startswith('_')})
         m['state'] = state
         if state == 0:  # a build still running has no completion time on a real hub
             m['completion_time'] = m['completion_ts'] = None
@@ -357,6 +460,8 @@ class Hub:
             raise fault('Invalid type for arches parameter: %s' % type(arches).__name__)
         out = []
         for r, b in self.s.rpms:
+            if not self.s.visible(b):
+                continue
             if buildID is not None and b['id'] != buildID:
                 continue
             if arches and r['arch'] not in arches:
@@ -365,6 +470,80 @@ class Hub:
         if queryOpts and queryOpts.get('countOnly'):
             return len(out)
         return out
+
+    def listBuilds(self, packageID=None, userID=None, taskID=None, prefix=None, state=None, volumeID=None, source=None,
+                   createdBefore=None, createdAfter=None, completeBefore=None, completeAfter=None, type=None, typeInfo=None,
+                   queryOpts=None, pattern=None, cgID=None, draft=None):
+        """kojihub listBuilds: maps with build_id (no id); time filters strict (< and >) on creation
+        and completion time, a build without completion time matching no complete* filter; queryOpts
+        order (aliases, comma-separated, "-" for descending), offset, limit, countOnly."""
+        bounds = [(createdBefore, 'createdBefore', 'c', lambda t, x: t < x), (createdAfter, 'createdAfter', 'c', lambda t, x: t > x),
+                  (completeBefore, 'completeBefore', 'e', lambda t, x: t < x), (completeAfter, 'completeAfter', 'e', lambda t, x: t > x)]
+        tests = [(parse_time(v, n), which, op) for v, n, which, op in bounds if v]  # koji ignores falsy values
+        if queryOpts is not None and not isinstance(queryOpts, dict):
+            raise fault('Invalid type for queryOpts: %s' % type(queryOpts).__name__)
+        opts = queryOpts or {}
+        out = []
+        for b in self.s.builds:
+            if not self.s.visible(b):
+                continue
+            m = self.build_map(b, advance=False)
+            if packageID is not None and packageID not in (b['package_id'], b['package_name']):
+                continue
+            if taskID is not None and (b['task_id'] is None if taskID == -1 else b['task_id'] != taskID):
+                continue
+            if prefix and not b['package_name'].lower().startswith(prefix.lower()):
+                continue
+            if pattern and not fnmatch.fnmatchcase(m['nvr'].lower(), pattern.lower()):
+                continue
+            if state is not None and m['state'] != state:
+                continue
+            keep = True
+            for x, which, op in tests:
+                t = m['creation_ts'] if which == 'c' else m['completion_ts']
+                if t is None or not op(t, x):
+                    keep = False
+            if not keep:
+                continue
+            del m['id']
+            out.append(m)
+        order = opts.get('order')
+        if order:
+            for key in reversed(order.split(',')):
+                desc = key.startswith('-')
+                key = key[1:] if desc else key
+                if key not in LIST_BUILDS_ORDER:
+                    raise fault('Exception: Invalid order: %s' % key)
+                # NULLs sort last ascending, as PostgreSQL does
+                out.sort(key=lambda m: (m[key] is None, m[key] if m[key] is not None else 0), reverse=desc)
+        if opts.get('countOnly'):
+            return len(out)
+        offset = int(opts.get('offset') or 0)
+        limit = opts.get('limit')
+        out = out[offset:]
+        if limit:
+            out = out[:int(limit)]
+        return out
+
+    def getLastEvent(self, before=None):
+        """kojihub getLastEvent: {id, ts} of the newest event, or of the newest one before `before`."""
+        if before is not None and (isinstance(before, bool) or not isinstance(before, (int, float))):
+            raise fault('Invalid type for before: %s' % type(before))
+        with self.s.lock:
+            events = [(i, t) for i, t in self.s.events.items() if before is None or t < before]
+        if not events:
+            raise fault('query returned no rows')
+        i, t = max(events)
+        return {'id': i, 'ts': t}
+
+    def getEvent(self, id):
+        if isinstance(id, bool) or not isinstance(id, int):
+            raise fault('Invalid type for id: %s' % type(id).__name__)
+        with self.s.lock:
+            t = self.s.events.get(id)
+        if t is None:
+            raise fault('query returned no rows')
+        return {'id': id, 'ts': t}
 
     def listBuildRPMs(self, build):
         b = self.find_build(build)
@@ -388,6 +567,8 @@ class Hub:
                     rpminfo.get('name'), rpminfo.get('version'), rpminfo.get('release'), rpminfo.get('arch')))
         else:
             raise fault('Invalid type for rpminfo: %r' % (rpminfo,))
+        if hit is not None and not self.s.visible(hit[1]):
+            hit = None
         if hit is None:
             if strict:
                 raise fault('No such rpm: %r' % (rpminfo,))
@@ -395,7 +576,7 @@ class Hub:
         m = self.rpm_map(hit[0])
         return [m] if multibuild else m
 
-    METHODS = ('getAPIVersion', 'getBuild', 'listRPMs', 'listBuildRPMs', 'getRPM')
+    METHODS = ('getAPIVersion', 'getBuild', 'listRPMs', 'listBuildRPMs', 'getRPM', 'listBuilds', 'getLastEvent', 'getEvent')
 
     def call(self, method, params):
         if method not in self.METHODS:
@@ -583,7 +764,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == '/_control':
             try:
                 self.state.control(json.loads(body or b'{}'))
-            except (ValueError, TypeError, AttributeError) as e:
+            except (ValueError, TypeError, AttributeError, KeyError) as e:
                 return self._simple(400, json.dumps({'error': str(e)}), 'application/json', log=False)
             return self._simple(200, json.dumps(self.state.snapshot()), 'application/json', log=False)
         if path.rstrip('/') != self.state.hub_path:
@@ -591,6 +772,7 @@ class Handler(BaseHTTPRequestHandler):
         self._xmlrpc(body)
 
     def _xmlrpc(self, body):
+        self.state.refresh()
         rpc = None
         try:
             params, method = xmlrpc.client.loads(body)

@@ -43,7 +43,7 @@ export function awkwardRecords(): RpmRecord[] {
 
 const W: WorkerRef = { id: 'laptop:4242:cafe', host: 'laptop', pid: 4242 };
 
-/** Koji instances, a queue with a done, a failed, a running and a queued RPM, a build never listed, and one image job. */
+/** Koji instances, a queue with a done, a failed, a running and a queued RPM, a build never listed (--full), a follow mark, and one image job. */
 export async function fillQueueAndJobs(s: Store): Promise<void> {
   await s.saveInstance({ name: 'koji', hub: 'https://koji.example/kojihub', topurl: 'https://koji.example/kojifiles', weburl: 'https://koji.example/koji',
     mirrors: ['https://m.example/{nvra}\t.rpm', 'back\\slash'], retrace: ['https://retrace.example/\\N/'] });
@@ -58,7 +58,8 @@ export async function fillQueueAndJobs(s: Store): Promise<void> {
   const failed = (await q.claimRpm(W, { instance: 'koji', leaseMs: 600_000 }))!;
   await q.failRpm(failed.id, W, { error: 'HTTP 503\tafter 5 tries\nline two \\N', bytes: 0 });
   await q.claimRpm(W, { instance: 'koji', leaseMs: 600_000 }); // stays running: held by the laptop's worker
-  await q.addBuild('koji', 99, undefined); // never listed
+  await q.addBuild('koji', 99, undefined, { fullScan: true }); // never listed, to be read whole
+  await q.setFollowMark({ instance: 'inst\ttab', event_id: 2 ** 40 + 1, event_ts: 1_700_000_000.654321, since_ts: 1_699_999_000.5 }, { reset: true });
   const other = await q.addBuild('inst\ttab', 5, 'x-1-1');
   await q.setBuild(other.id, 'skipped', { kojiState: 3, error: 'DELETED\tin Koji' });
   const root = join('/nonexistent', 'jobs');

@@ -42,6 +42,12 @@ export interface FakeBuildSpec {
   task_id: number | null;
   /** successive getBuild answers use these states; the last repeats */
   state_sequence?: number[];
+  /** not visible (getBuild, listBuilds, listRPMs, getRPM) until this many seconds after the hub started; then created and completed then, with a new event */
+  appear_after_s?: number;
+  /** with appear_after_s: visible only this much later, stamped at its appear time (a late commit) */
+  commit_delay_s?: number;
+  /** not visible until POST /_control {"appear": [id]} (or {"appear_late": {id: seconds}}) */
+  hidden?: boolean;
   rpms: FakeRpmSpec[];
 }
 
@@ -155,10 +161,14 @@ export interface FakeKoji {
   bytesServed(filter?: (l: LogLine) => boolean): number;
   /** wait until some logged lines satisfy `ready` (e.g. the line of an aborted download) */
   waitForRequests(ready: (lines: LogLine[]) => boolean, timeoutMs?: number): Promise<LogLine[]>;
-  /** POST /_control: {faults: {...}} merges, {build_state: {"<id>": state}} pins a build's state */
+  /**
+   * POST /_control: {faults: {...}} merges, {build_state: {"<id>": state}} pins a build's state (a change is an event; leaving
+   * BUILDING completes the build now), {appear: [id]} makes hidden builds visible now, {appear_late: {"<id>": s}} visible now but stamped s seconds ago
+   */
   control(body: object): Promise<void>;
-  /** GET /_control: current faults, build states and getBuild call counts */
-  status(): Promise<{ faults: FakeFaults; build_state: Record<string, number>; getBuild_calls: Record<string, number> }>;
+  /** GET /_control: current faults, build states, getBuild call counts, visible build ids and the hub's last event */
+  status(): Promise<{ faults: FakeFaults; build_state: Record<string, number>; getBuild_calls: Record<string, number>; visible: number[];
+    last_event: { id: number; ts: number } }>;
   stop(): Promise<void>;
 }
 

@@ -1,14 +1,16 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { formatBytes } from '../../lib/cli/format.js';
+import { closingLine, summaryLine } from '../../lib/cli/import-summary.js';
 import { interruptible } from '../../lib/cli/interrupt.js';
 import { netFlags, netOptions } from '../../lib/cli/net-flags.js';
 import { progressBar } from '../../lib/cli/progress.js';
 import { UserError } from '../../lib/errors.js';
-import type { ImportProgress, ImportSummary } from '../../lib/import/importer.js';
+import type { ImportProgress } from '../../lib/import/importer.js';
+import { parseSince } from '../../lib/import/since.js';
 import { releaseClaims } from '../../lib/import/queue.js';
 import { databaseError } from '../../lib/index/db-errors.js';
-import { resolveInstance } from '../../lib/koji/instances.js';
+import { resolveInstance, type KojiInstance } from '../../lib/koji/instances.js';
 
 export default class DarkserverImport extends BaseCommand {
   static override summary = 'Index Koji builds by build id or N-V-R, or walk a range of build ids.';
@@ -16,12 +18,15 @@ export default class DarkserverImport extends BaseCommand {
     + `requests; its payload is streamed only when the header cannot account for every ELF file. `
     + `Everything fetched is checked against Koji's payloadhash and size. The work is a queue in the `
     + `index database: an interrupted import resumes where it stopped (run "darkserver import" with no `
-    + `arguments to finish the queue), and nothing is indexed twice. Exit 0 only when every requested `
-    + `build was imported.`;
+    + `arguments to finish the queue of every instance), and nothing is indexed twice. --follow keeps running and `
+    + `imports every build Koji completes from now (or --since) on, going on after a restart where it stopped. `
+    + `Exit 0 only when every requested build was imported and no failed work remains.`;
   static override examples = [
     '<%= config.bin %> darkserver import 2191547',
     '<%= config.bin %> darkserver import bash-5.2.15-3.fc38 --jobs 8',
     '<%= config.bin %> darkserver import --instance ppc --from 400000 --to 400500',
+    '<%= config.bin %> darkserver import --follow --poll 120',
+    '<%= config.bin %> darkserver import --retry-failed',
     '<%= config.bin %> darkserver import --hub https://koji.example.org/kojihub --topurl https://koji.example.org/kojifiles 42',
   ];
   static override strict = false;
@@ -38,6 +43,9 @@ export default class DarkserverImport extends BaseCommand {
     full: Flags.boolean({ description: 'Always stream the payload.' }),
     'retry-failed': Flags.boolean({ description: 'Put failed builds and RPMs back on the queue first.' }),
     'wait-building': Flags.integer({ description: 'Keep re-checking BUILDING builds for this many seconds.', default: 0, min: 0, helpValue: 'SECONDS' }),
+    follow: Flags.boolean({ description: 'Keep running: import every build Koji completes from now (or --since) on; a restart goes on where it stopped.' }),
+    poll: Flags.integer({ description: 'With --follow: seconds between two looks at Koji [default: 60].', min: 1, helpValue: 'SECONDS', dependsOn: ['follow'] }),
+    since: Flags.string({ description: 'With --follow: start at this Koji event id or date (YYYY-MM-DD[ HH:MM[:SS]], local time unless Z or ±HH:MM).', helpValue: 'EVENT|DATE', dependsOn: ['follow'] }),
     ...netFlags,
   };
 
@@ -46,36 +54,60 @@ export default class DarkserverImport extends BaseCommand {
     if (flags.from !== undefined && flags.to !== undefined && flags.to < flags.from) {
       throw new UserError(`--to ${flags.to} is below --from ${flags.from}`, 2);
     }
-    const instance = resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
-    const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
-    // On a terminal, lines about servers that are down go above the progress bar, not into it.
+    if (flags.follow && (argv.length || flags.from !== undefined || flags['wait-building'])) {
+      throw new UserError(`--follow imports what Koji completes from now on; it takes no build, --from nor --wait-building`, 2);
+    }
+    const since = flags.since === undefined ? undefined : parseSince(flags.since);
+    const named = flags.instance !== undefined || flags.config !== undefined || flags.hub !== undefined;
+    // Neither builds nor an instance named: the queue of every instance, each with its own hub
+    // (the default profile is then needed only if the queue holds work of it).
+    const everyInstance = !named && !argv.length && flags.from === undefined && !flags.follow;
+    const instance = everyInstance ? undefined : resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
+    // On a terminal, lines about servers that are down go above the progress bar, not into it
+    // (--follow draws no bar: it prints a line per batch).
+    const bar = progressBar(!flags.json && !flags.follow, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
     const net = netOptions(this.label, flags, (line) => bar.above(() => this.note(line)));
-    const { importBuilds } = await import('../../lib/import/importer.js');
+    const { importBuilds, resumeAll } = await import('../../lib/import/importer.js');
     const store = await openStore(flags.db);
+    if (flags.follow && instance) {
+      const { runFollow } = await import('../../lib/cli/darkserver-import-follow.js');
+      try {
+        await runFollow(store, { instance, jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], net, since, pollS: flags.poll ?? 60, json: flags.json }, this.label);
+      } finally {
+        await store.close();
+      }
+      return;
+    }
     const started = Date.now();
     let seen: ImportProgress | undefined;
     try {
       // A signal, or a failure of the database itself, puts this process's claimed RPMs back on the queue.
-      const sum = await interruptible(importBuilds(store, {
-        instance, builds: argv as string[], from: flags.from, to: flags.to, jobs: flags.jobs, full: flags.full,
-        retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net,
-        onProgress: (p) => {
+      const common = {
+        jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net,
+        onProgress: (p: ImportProgress) => {
           seen = p;
           bar.update(p.rpmsDone, p.rpmsTotal, {
             builds: p.builds, fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))),
           });
         },
-        onError: (subject, message) => bar.above(() => this.fail(`${subject}: ${message}`, 1)),
-      }), async (signal) => {
+        onError: (subject: string, message: string) => bar.above(() => this.fail(`${subject}: ${message}`, 1)),
+      };
+      const work = instance
+        ? importBuilds(store, { ...common, instance, builds: argv as string[], from: flags.from, to: flags.to })
+        : resumeAll(store, { ...common, profile: profileNamed });
+      const sum = await interruptible(work, async (signal) => {
         bar.stop();
         const back = await releaseClaims(store) ?? 0;
         return `interrupted by ${signal}: ${seen?.rpmsDone ?? 0} of ${seen?.rpmsTotal ?? 0} RPMs done, ${back} in progress put back on the queue; `
           + 'run "darkserver import" again to finish';
       });
       bar.stop();
+      const line = summaryLine(sum);
       if (flags.json) this.printJson(sum);
-      else process.stdout.write(`${summaryLine(sum)}\n`);
-      if (!sum.complete) this.fail('not every requested build was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
+      else if (line) process.stdout.write(`${line}\n`);
+      const closing = closingLine(sum);
+      if (closing) this.fail(closing, 1);
+      else if (!sum.complete && Number(process.exitCode ?? 0) < 1) process.exitCode = 1;
     } catch (e) {
       const dbError = databaseError(e);
       if (dbError) await releaseClaims(store);
@@ -87,11 +119,12 @@ export default class DarkserverImport extends BaseCommand {
   }
 }
 
-function summaryLine(s: ImportSummary): string {
-  const r = s.rpms;
-  const b = s.builds;
-  return `imported ${b.imported} of ${b.requested} requested builds from ${s.instance}: ${r.indexed} RPMs indexed `
-    + `(${r.headerOnly} from the header alone), ${r.already} already indexed, ${r.failed} failed; `
-    + `fetched ${formatBytes(s.bytesFetched)} of ${formatBytes(s.bytesOfRpms)}; `
-    + `${b.skipped} builds skipped, ${b.building} still building, ${b.failed} failed`;
+/** The Koji profile of that name, if there is one (else the hub recorded with the queue is used). */
+function profileNamed(name: string): KojiInstance | undefined {
+  try {
+    return resolveInstance({ instance: name });
+  } catch (e) {
+    if (e instanceof UserError) return undefined;
+    throw e;
+  }
 }

@@ -33,6 +33,11 @@ export default class DarkserverJobs extends BaseCommand {
         const detail = r.state === 'running' ? holder(r, o.now) : r.last_error;
         process.stdout.write(`${r.instance}\t${r.nvra}\t${r.state}\tattempts ${r.attempts}${detail ? `\t${detail}` : ''}\n`);
       }
+      // Where `import --follow` stands in each instance it follows.
+      const at = (ts: number): string => new Date(ts * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+      for (const m of o.follow) {
+        process.stdout.write(`follow ${m.instance}: ${m.event_id === null ? `since ${at(m.since_ts)}` : `Koji event ${m.event_id} (${at(m.event_ts)})`}\n`);
+      }
     } finally {
       await store.close();
     }

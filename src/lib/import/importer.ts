@@ -15,6 +15,7 @@ import { OutageLog } from '../net/outages.js';
 import type { ByteSource } from '../rpm/source.js';
 import { distTag, splitNvr } from '../rpm/disttag.js';
 import { BuildJob, ImportQueue, NewRpmJob, RpmJob } from './queue.js';
+import { buildLabel as label, mergeSummaries, newSummary, tally, type ImportMode, type ImportSummary } from './summary.js';
 
 export interface ImportOptions {
   instance: KojiInstance;
@@ -41,91 +42,139 @@ export interface ImportProgress {
   builds: number;
 }
 
-export interface ImportSummary {
-  instance: string;
-  builds: { requested: number; imported: number; skipped: number; building: number; failed: number };
-  rpms: { indexed: number; headerOnly: number; payload: number; already: number; failed: number };
-  bytesFetched: number;
-  bytesOfRpms: number;
-  /** True when every requested build is imported. */
-  complete: boolean;
-}
+export type { ImportMode, ImportSummary } from './summary.js';
 
 /** Stop a --from walk without --to after this many ids in a row that Koji does not know. */
 const END_OF_HISTORY = 50;
 const BATCH = 50;
 
-export async function importBuilds(store: Store, opts: ImportOptions): Promise<ImportSummary> {
+/** One run against one Koji instance: what every step of it shares. */
+export interface ImportContext {
+  store: Store;
+  inst: KojiInstance;
+  client: KojiClient;
+  queue: ImportQueue;
+  opts: ImportOptions;
+  /** What the run has done so far (a --follow run starts a new one for every batch). */
+  sum: ImportSummary;
+  progress: ImportProgress;
+  errors: (subject: string, message: string) => void;
+  /** Builds fetched from Koji in this run, so resolving them does not ask again. */
+  known: Map<number, KojiBuild | null>;
+}
+
+/** Record the instance, take back the claims of dead workers, and set up a run. */
+export async function importContext(store: Store, opts: ImportOptions, mode: ImportMode): Promise<ImportContext> {
   const inst = opts.instance;
   // One outage record for the hub and every download of the run: one line per outage, one budget.
   opts = { ...opts, net: { ...opts.net, outages: opts.net?.outages ?? new OutageLog() } };
-  const client = opts.client ?? new KojiClient({ hub: inst.hub, ...opts.net });
-  const queue = new ImportQueue(store, inst.name);
-  const errors = opts.onError ?? (() => undefined);
-  const sum: ImportSummary = {
-    instance: inst.name,
-    builds: { requested: 0, imported: 0, skipped: 0, building: 0, failed: 0 },
-    rpms: { indexed: 0, headerOnly: 0, payload: 0, already: 0, failed: 0 },
-    bytesFetched: 0, bytesOfRpms: 0, complete: true,
+  const ctx: ImportContext = {
+    store, inst, opts,
+    client: opts.client ?? new KojiClient({ hub: inst.hub, ...opts.net }),
+    queue: new ImportQueue(store, inst.name),
+    sum: newSummary(mode, inst.name),
+    progress: { rpmsDone: 0, rpmsTotal: 0, bytes: 0, builds: 0 },
+    errors: opts.onError ?? (() => undefined),
+    known: new Map(),
   };
   await store.saveInstance(inst);
-  await queue.releaseAbandoned();
+  await ctx.queue.releaseAbandoned();
+  return ctx;
+}
+
+export async function importBuilds(store: Store, opts: ImportOptions): Promise<ImportSummary> {
+  const mode: ImportMode = opts.builds?.length ? 'builds' : opts.from !== undefined ? 'walk' : 'resume';
+  const ctx = await importContext(store, opts, mode);
+  const { queue, sum, errors, client, known, inst } = ctx;
   if (opts.retryFailed) await queue.retryFailed();
 
   // What this run is asked for: explicit builds, a producer walk, or (neither) the queue as it is.
   const requested = new Set<number>();
-  // Builds already fetched from Koji in this run, so resolving them does not ask again.
-  const known = new Map<number, KojiBuild | null>();
-  for (const b of opts.builds ?? []) {
+  const args = [...new Set(opts.builds ?? [])];
+  for (const b of args) {
     const id = await resolveBuildId(client, b, known);
-    if (id === undefined) { sum.complete = false; errors(b, `no such build in Koji (${inst.hub})`); continue; }
+    if (id === undefined) { errors(b, `no such build in Koji (${inst.hub})`); continue; }
     requested.add(id);
     // Asked for again: look it up afresh (a missing build may exist now, a BUILDING one be done)
     // and try what failed before again (the hub or the network may be back).
-    const job = await queue.addBuild(id);
+    const job = await queue.addBuild(id, undefined, { fullScan: opts.full });
     if (job.state === 'skipped' || job.state === 'building') await queue.setBuild(job.id, 'queued');
     else if (job.state === 'failed') await queue.retryBuild(job);
   }
+  sum.builds.requested = args.length;
   // The builds this run answers for: those asked for, those walked, or (neither) the pending queue.
   const touched = new Set<number>(requested);
-  if (opts.from !== undefined) for (const id of await walk(client, queue, opts.from, opts.to, known)) touched.add(id);
-  if (!opts.builds?.length && opts.from === undefined) {
+  const doneBefore = new Set<number>();
+  if (opts.from !== undefined) {
+    const w = await walk(ctx, opts.from, opts.to, doneBefore);
+    for (const id of w) touched.add(id);
+    sum.walked = { from: opts.from, to: w.length ? w[w.length - 1] : opts.from };
+  }
+  if (mode === 'resume') {
     for (const state of ['queued', 'building', 'fetching'] as const) for (const b of await queue.buildsIn(state)) touched.add(b.koji_build_id);
   }
-  sum.builds.requested = requested.size;
 
-  await resolveQueued(client, queue, inst, errors, known);
-  const progress: ImportProgress = { rpmsDone: 0, rpmsTotal: 0, bytes: 0, builds: 0 };
-  await fetchAll(store, queue, inst, opts, sum, progress, errors);
-  await awaitOtherImports(queue, touched, () => fetchAll(store, queue, inst, opts, sum, progress, errors));
+  await drain(ctx, touched);
 
   const deadline = Date.now() + (opts.waitBuildingMs ?? 0);
   for (let first = true; (await queue.buildsIn('building')).length > 0 && (first || Date.now() < deadline); first = false) {
     if (!first) await new Promise((r) => setTimeout(r, Math.min(30_000, Math.max(0, deadline - Date.now()))));
     for (const b of await queue.buildsIn('building')) await queue.setBuild(b.id, 'queued');
-    await resolveQueued(client, queue, inst, errors, new Map()); // states change: ask Koji again
-    await fetchAll(store, queue, inst, opts, sum, progress, errors);
+    ctx.known = new Map(); // states change: ask Koji again
+    await resolveQueued(ctx);
+    await fetchAll(ctx);
   }
 
-  for (const state of ['done', 'failed', 'skipped', 'building'] as const) {
-    for (const b of (await queue.buildsIn(state)).filter((x) => touched.has(x.koji_build_id))) {
-      const asked = requested.has(b.koji_build_id);
-      if (state === 'done') { if (asked) sum.builds.imported++; continue; }
-      if (state === 'skipped') {
-        sum.builds.skipped++;
-        if (asked) { sum.complete = false; errors(label(b), b.last_error ?? 'skipped'); }
-      } else if (state === 'building') {
-        sum.builds.building++;
-        sum.complete = false;
-        errors(label(b), 'still BUILDING in Koji; it stays queued for the next import');
-      } else {
-        sum.builds.failed++;
-        sum.complete = false;
-      }
-    }
-  }
-  if (sum.rpms.failed) sum.complete = false;
+  await tally(queue, sum, {
+    touched, requested: mode === 'builds' ? requested : undefined, doneBefore, wholeQueue: mode === 'resume',
+    onLeft: (b, why) => errors(label(b), why === 'building' ? 'still BUILDING in Koji; it stays queued for the next import'
+      : b.last_error ?? 'skipped'),
+  });
   return sum;
+}
+
+/**
+ * Every instance with work in the queue, each from its Koji profile (or, without one, the hub and
+ * package store recorded when its work was queued): `darkserver import` with neither builds nor an
+ * instance named. With `retryFailed`, failed work of every instance is queued again first.
+ */
+export async function resumeAll(store: Store, opts: Omit<ImportOptions, 'instance' | 'builds' | 'from' | 'to'> & {
+  profile: (name: string) => KojiInstance | undefined;
+}): Promise<ImportSummary> {
+  const errors = opts.onError ?? (() => undefined);
+  if (opts.retryFailed) await store.queue.retryFailed();
+  const recorded = await store.instances();
+  const sums: ImportSummary[] = [];
+  const names = await store.queue.instancesWithWork();
+  for (const name of names) {
+    const rec = recorded.get(name);
+    const instance = opts.profile(name) ?? (rec && { ...rec, source: 'the index database' });
+    if (!instance) {
+      errors(`instance ${name}`, 'has queued builds, but no Koji profile of that name nor a hub recorded for it; pass --instance or --hub');
+      const s = newSummary('resume', name);
+      s.complete = false;
+      sums.push(s);
+      continue;
+    }
+    sums.push(await importBuilds(store, { ...opts, instance, retryFailed: false }));
+  }
+  const sum = mergeSummaries(sums.length ? sums : [newSummary('resume', '')]);
+  if (!sums.length) sum.instances = [];
+  // Failed work of instances that had nothing else queued remains too.
+  const others = (await store.queue.overview()).pending.filter((b) => b.state === 'failed' && !names.includes(b.instance));
+  sum.remaining.failed += others.length;
+  if (others.length) sum.complete = false;
+  return sum;
+}
+
+/**
+ * Settle the builds in `touched`: list the RPMs of the queued ones, fetch every queued RPM, then
+ * wait for the RPMs of these builds that another import is fetching.
+ */
+export async function drain(ctx: ImportContext, touched: Set<number>): Promise<void> {
+  await resolveQueued(ctx);
+  await fetchAll(ctx);
+  await awaitOtherImports(ctx.queue, touched, () => fetchAll(ctx));
 }
 
 /**
@@ -145,8 +194,6 @@ async function awaitOtherImports(queue: ImportQueue, touched: Set<number>, fetch
   for (const b of await queue.buildsIn('fetching')) await queue.settle(b);
 }
 
-const label = (b: BuildJob): string => (b.nvr ? `build ${b.koji_build_id} (${b.nvr})` : `build ${b.koji_build_id}`);
-
 async function resolveBuildId(client: KojiClient, arg: string, known: Map<number, KojiBuild | null>): Promise<number | undefined> {
   if (/^\d+$/.test(arg)) return Number(arg);
   if (!splitNvr(arg)) throw new UserError(`${arg}: not a Koji build id or N-V-R`);
@@ -155,8 +202,12 @@ async function resolveBuildId(client: KojiClient, arg: string, known: Map<number
   return b ? b.id : undefined;
 }
 
-/** darkproducer's walk over build ids: every id gets a queue row, whatever its state. Returns the ids walked. */
-async function walk(client: KojiClient, queue: ImportQueue, from: number, to: number | undefined, known: Map<number, KojiBuild | null>): Promise<number[]> {
+/**
+ * darkproducer's walk over build ids: every id gets a queue row, whatever its state. Returns the
+ * ids walked; those already imported are added to `doneBefore`.
+ */
+async function walk(ctx: ImportContext, from: number, to: number | undefined, doneBefore: Set<number>): Promise<number[]> {
+  const { queue, client, known, opts } = ctx;
   const walked: number[] = [];
   let misses = 0;
   for (let start = from; to === undefined || start <= to; start += BATCH) {
@@ -164,12 +215,13 @@ async function walk(client: KojiClient, queue: ImportQueue, from: number, to: nu
     for (let id = start; id < start + BATCH && (to === undefined || id <= to); id++) {
       walked.push(id);
       if ((await queue.build(id))?.state !== 'done') ids.push(id);
+      else doneBefore.add(id);
     }
     const found = ids.length ? await client.getBuilds(ids, BATCH) : new Map<number, KojiBuild | null>();
     for (const id of ids) {
       const b = found.get(id) ?? null;
       known.set(id, b);
-      const job = await queue.addBuild(id, b?.nvr);
+      const job = await queue.addBuild(id, b?.nvr, { fullScan: opts.full });
       await classify(queue, job, b);
       misses = b ? 0 : misses + 1;
     }
@@ -178,9 +230,29 @@ async function walk(client: KojiClient, queue: ImportQueue, from: number, to: nu
   return walked;
 }
 
+/**
+ * Builds Koji listed (--follow): each on the queue, classified as a walk classifies it (COMPLETE
+ * queued, BUILDING left to come back, DELETED, FAILED or CANCELED skipped); builds already done
+ * or being fetched are left alone. Returns the Koji ids of those now queued.
+ */
+export async function queueListed(ctx: ImportContext, builds: KojiBuild[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const b of builds) {
+    const have = await ctx.queue.build(b.id);
+    // Listed again (each poll looks back a while): nothing to do unless Koji's state changed (a
+    // recycled build COMPLETE now, a BUILDING one done). Failed ones wait for --retry-failed.
+    if (have && (['done', 'fetching', 'failed'].includes(have.state) || (have.koji_state === b.state && have.state !== 'queued'))) continue;
+    ctx.known.set(b.id, b);
+    const job = have && !ctx.opts.full ? have : await ctx.queue.addBuild(b.id, b.nvr, { fullScan: ctx.opts.full });
+    await classify(ctx.queue, job, b);
+    if (b.state === BUILD_STATES.COMPLETE) out.push(b.id);
+  }
+  return out;
+}
+
 /** Look queued builds up in Koji and turn COMPLETE ones into RPM jobs. */
-async function resolveQueued(client: KojiClient, queue: ImportQueue, inst: KojiInstance, errors: (s: string, m: string) => void,
-  known: Map<number, KojiBuild | null>): Promise<void> {
+async function resolveQueued(ctx: ImportContext): Promise<void> {
+  const { client, queue, inst, errors, known } = ctx;
   const queued = await queue.buildsIn('queued');
   if (!queued.length) return;
   const unknown = queued.map((b) => b.koji_build_id).filter((id) => !known.has(id));
@@ -221,8 +293,8 @@ function rpmJob(inst: KojiInstance, b: KojiBuild, r: KojiRpm): NewRpmJob {
   };
 }
 
-async function fetchAll(store: Store, queue: ImportQueue, inst: KojiInstance, opts: ImportOptions, sum: ImportSummary,
-  progress: ImportProgress, errors: (s: string, m: string) => void): Promise<void> {
+async function fetchAll(ctx: ImportContext): Promise<void> {
+  const { store, queue, inst, opts, progress, errors } = ctx;
   const fetching = await queue.buildsIn('fetching');
   for (const b of fetching) progress.rpmsTotal += (await queue.rpmsOf(b)).filter((r) => r.state === 'queued').length;
   progress.builds += fetching.length;
@@ -238,7 +310,7 @@ async function fetchAll(store: Store, queue: ImportQueue, inst: KojiInstance, op
     for (let job = await queue.claim(); job; job = fatal ? undefined : await queue.claim()) {
       claimed.add(job.id);
       try {
-        await importRpm(store, queue, inst, job, opts, sum, errors);
+        await importRpm(store, queue, inst, job, opts, ctx.sum, errors);
       } catch (e) {
         fatal ??= { error: e };
         return;
@@ -246,7 +318,7 @@ async function fetchAll(store: Store, queue: ImportQueue, inst: KojiInstance, op
         claimed.delete(job.id);
       }
       progress.rpmsDone++;
-      progress.bytes = sum.bytesFetched;
+      progress.bytes = ctx.sum.bytesFetched;
       opts.onProgress?.(progress);
     }
   };
@@ -269,7 +341,8 @@ async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, j
   let src: ByteSource | undefined;
   try {
     src = await openSource(job.url, { ...opts.net, expectedSize: job.size }, TOPURL_SCHEMES);
-    const r = await scanRpm(src, { full: opts.full, expect: { sigmd5: job.payloadhash, size: job.size } });
+    // --full now, or when the build was queued (a resumed run remembers it).
+    const r = await scanRpm(src, { full: opts.full || job.full_scan === 1, expect: { sigmd5: job.payloadhash, size: job.size } });
     sum.bytesFetched += fetched(src);
     sum.bytesOfRpms += src.size ?? job.size ?? 0;
     if ('skipped' in r) {

@@ -28,9 +28,9 @@ export class ImportQueue {
     return this.store.queue;
   }
 
-  /** Put a build on the queue (no-op if it is there already); returns its row. */
-  addBuild(kojiBuildId: number, nvr?: string): Promise<BuildJob> {
-    return this.q.addBuild(this.instance, kojiBuildId, nvr);
+  /** Put a build on the queue (no-op if it is there already); returns its row. `fullScan`: its RPMs are read whole, by whichever run takes them. */
+  addBuild(kojiBuildId: number, nvr?: string, o: { fullScan?: boolean } = {}): Promise<BuildJob> {
+    return this.q.addBuild(this.instance, kojiBuildId, nvr, o);
   }
 
   build(kojiBuildId: number): Promise<BuildJob | undefined> {
@@ -110,7 +110,8 @@ export class ImportQueue {
     return c.lease_until === null && (c.heartbeat ?? 0) < Date.now() / 1000 - STALE_SECONDS;
   }
 
-  retryFailed(): Promise<void> {
+  /** This instance's failed builds and RPMs back on the queue; returns how many builds. */
+  retryFailed(): Promise<number> {
     return this.q.retryFailed(this.instance);
   }
 

@@ -12,7 +12,7 @@ import { httpError } from '../net/http-error.js';
 import { OutageLog } from '../net/outages.js';
 import { certificateProblem, CONNECT_CODES, errorCode, failureReason, isRetryable, retryableStatus, RetryClock, SERVER_OFFLINE } from '../net/retry.js';
 import { checkUrl, redactUrl } from '../net/url-policy.js';
-import type { KojiBuild, KojiRpm } from './types.js';
+import type { KojiBuild, KojiEvent, KojiRpm } from './types.js';
 import { asFault, decodeResponse, encodeCall, Kwargs, type XmlRpcFault, type XmlRpcValue } from './xmlrpc.js';
 
 export interface KojiClientOptions extends NetOptions {
@@ -297,6 +297,42 @@ export class KojiClient {
   async getRPM(nvra: string | number): Promise<KojiRpm | null> {
     const v = await this.call('getRPM', nvra);
     return this.checkRecord<KojiRpm>(v, `getRPM(${describeArgs([nvra])})`, 'getRPM');
+  }
+
+  /** The newest event (kojihub getLastEvent), or the newest before `before` (seconds since 1970). */
+  async getLastEvent(before?: number): Promise<KojiEvent> {
+    const args = before === undefined ? [] : [before];
+    return this.checkEvent(await this.call('getLastEvent', ...args), `getLastEvent(${describeArgs(args)})`, 'getLastEvent');
+  }
+
+  /** One event by id (kojihub getEvent); the hub answers a fault when there is none. */
+  async getEvent(id: number): Promise<KojiEvent> {
+    return this.checkEvent(await this.call('getEvent', id), `getEvent(${id})`, 'getEvent');
+  }
+
+  /**
+   * One page of kojihub listBuilds: `filter` as its keyword arguments (completeAfter: builds whose
+   * completion time is later, strictly), `page` as its queryOpts (order: aliases, comma-separated).
+   * Its maps carry build_id only; here `id` is set from it, as getBuild gives it.
+   */
+  async listBuilds(filter: Record<string, XmlRpcValue | undefined>, page: { order?: string; offset?: number; limit?: number } = {}): Promise<KojiBuild[]> {
+    const defined = (o: object): { [k: string]: XmlRpcValue } =>
+      Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as { [k: string]: XmlRpcValue };
+    const args = new Kwargs({ ...defined(filter), queryOpts: defined(page) });
+    const v = await this.call('listBuilds', args);
+    const label = `listBuilds(${describeArgs([args])})`;
+    if (!Array.isArray(v)) throw this.fail(label, 'listBuilds', 'gave a non-array answer');
+    return v.map((m) => {
+      if (!isStruct(m) || typeof m.build_id !== 'number') throw this.fail(label, 'listBuilds', 'gave an entry without a numeric build_id');
+      return { ...m, id: m.build_id } as KojiBuild;
+    });
+  }
+
+  private checkEvent(v: XmlRpcValue, label: string, method: string): KojiEvent {
+    if (!isStruct(v) || typeof v.id !== 'number' || typeof v.ts !== 'number' || !Number.isFinite(v.ts)) {
+      throw this.fail(label, method, 'gave an answer that is not an event (numeric id and ts)');
+    }
+    return { id: v.id, ts: v.ts };
   }
 
   private checkRecord<T>(v: XmlRpcValue, label: string, method: string): T | null {

@@ -68,3 +68,9 @@ export interface KojiRpm {
   draft?: boolean;
   [key: string]: XmlRpcValue | undefined;
 }
+
+/** A Koji event (getLastEvent, getEvent): ids grow with time; `ts` is seconds since 1970 by the hub's database clock. */
+export interface KojiEvent {
+  id: number;
+  ts: number;
+}

@@ -131,6 +131,8 @@ export interface BuildJob {
   koji_state: number | null;
   attempts: number;
   last_error: string | null;
+  /** 1: its RPMs are read whole (--full), also by a later run that resumes them; else 0. */
+  full_scan: number;
 }
 
 export interface RpmJob {
@@ -151,6 +153,8 @@ export interface RpmJob {
   host?: string | null;
   /** When the claim lapses unless renewed, in milliseconds since 1970 by the store's clock. */
   lease_until?: number | null;
+  /** 1: read the whole payload (the build was queued with --full); else 0. */
+  full_scan: number;
 }
 
 export interface NewRpmJob {
@@ -172,6 +176,20 @@ export interface Claim {
   lease_until: number | null;
 }
 
+/**
+ * Where `darkserver import --follow` stands in one Koji instance: the last Koji event it has
+ * looked up to (id and time, by the hub's clock, seconds since 1970), and the time it was asked
+ * to start from (the first start, or --since): builds that completed before that are never its
+ * business, however far back it looks for late commits.
+ */
+export interface FollowMark {
+  instance: string;
+  /** Null when the start was a date that no Koji event precedes. */
+  event_id: number | null;
+  event_ts: number;
+  since_ts: number;
+}
+
 export interface QueueOverview {
   builds: Record<string, number>;
   rpms: Record<string, number>;
@@ -180,19 +198,24 @@ export interface QueueOverview {
   failedRpms: RpmJob[];
   /** The store's clock when this was read (milliseconds), to tell how long each lease has left. */
   now: number;
+  /** Every instance that `import --follow` follows, by instance name. */
+  follow: FollowMark[];
 }
 
 /** What became of an RPM's result: rows written; nothing new (already indexed, or no rows); or the lease was lost, nothing written. */
 export type RpmWrite = 'indexed' | 'already' | 'lost';
 
 export interface ImportQueueStore {
-  /** Put a build on the queue (no-op if it is there already); returns its row. */
-  addBuild(instance: string, kojiBuildId: number, nvr?: string): Promise<BuildJob>;
+  /**
+   * Put a build on the queue (no-op if it is there already); returns its row. `fullScan` marks
+   * it, and its RPMs not done yet, to be read whole (once marked, it stays so).
+   */
+  addBuild(instance: string, kojiBuildId: number, nvr?: string, o?: { fullScan?: boolean }): Promise<BuildJob>;
   build(instance: string, kojiBuildId: number): Promise<BuildJob | undefined>;
   buildById(id: number): Promise<BuildJob | undefined>;
   buildsIn(instance: string, state: BuildState): Promise<BuildJob[]>;
   setBuild(id: number, state: BuildState, o?: { kojiState?: number; nvr?: string; error?: string | null }): Promise<void>;
-  /** Record a COMPLETE build's RPMs and mark it fetching, in one transaction. */
+  /** Record a COMPLETE build's RPMs (with the build's full_scan) and mark it fetching, in one transaction. */
   expandBuild(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void>;
   rpmsOf(buildId: number): Promise<RpmJob[]>;
   /**
@@ -206,10 +229,11 @@ export interface ImportQueueStore {
   /**
    * The RPM's rows (`rec`; undefined when there are none to write) and its queue row marked done,
    * in one transaction, only while `worker` holds an unexpired lease on it. `o.method` is recorded
-   * when rows were written, "already" when the package was indexed before.
+   * when rows were written, "already" when the package was indexed before. The last RPM of a
+   * build to finish settles the build (as settleBuild) in the same transaction.
    */
   completeRpm(id: number, worker: WorkerRef, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite>;
-  /** Mark a claimed RPM failed, only while `worker` holds it; false when it no longer does. */
+  /** Mark a claimed RPM failed, only while `worker` holds it (settling its build if it was the last); false when it no longer does. */
   failRpm(id: number, worker: WorkerRef, o: { error: string; bytes: number }): Promise<boolean>;
   /** RPMs of this instance waiting for a worker. */
   queuedRpms(instance: string): Promise<number>;
@@ -221,8 +245,17 @@ export interface ImportQueueStore {
   releaseClaims(claims: { id: number; worker_id: string | null; worker_pid?: number | null }[]): Promise<number>;
   /** Put every claim of `worker` back on the queue. */
   releaseWorker(worker: WorkerRef): Promise<number>;
-  /** Failed builds and RPMs of this instance back on the queue. */
-  retryFailed(instance: string): Promise<void>;
+  /** Failed builds and RPMs of this instance (undefined: of every instance) back on the queue; returns how many builds. */
+  retryFailed(instance?: string): Promise<number>;
+  /** Instances with builds queued, building or fetching, or RPMs queued or running, by name. */
+  instancesWithWork(): Promise<string[]>;
+  followMark(instance: string): Promise<FollowMark | undefined>;
+  /**
+   * Record where --follow stands. The mark only moves forward (a later event, or the same one),
+   * so two followers of one instance never set each other back; `reset` (--since, a first
+   * start) sets it as given. Returns the mark as stored.
+   */
+  setFollowMark(mark: FollowMark, o?: { reset?: boolean }): Promise<FollowMark>;
   /** One failed build and its failed RPMs back on the queue (it was asked for again). */
   retryBuild(buildId: number): Promise<void>;
   /** A fetching build becomes done or failed once none of its RPMs is pending; returns its state. */
@@ -345,7 +378,7 @@ export interface ImageJobStore {
 // Ids are kept, so a copy answers every query as its source did (ties are ordered by id).
 
 /** The tables a copy carries, in the order they are written (a row's references come first). */
-export const COPY_TABLES = ['builds', 'rpms', 'names', 'file_types', 'files', 'instances', 'import_builds', 'import_rpms'] as const;
+export const COPY_TABLES = ['builds', 'rpms', 'names', 'file_types', 'files', 'instances', 'import_builds', 'import_rpms', 'import_follow'] as const;
 export type CopyTable = typeof COPY_TABLES[number];
 
 /** Each table's columns, in the order a CopyRow holds them. The same on every backend and schema version this darkforge copies. */
@@ -358,15 +391,16 @@ export const COPY_COLUMNS: Record<CopyTable, readonly string[]> = {
   files: ['rpm_id', 'seq', 'dir', 'stem', 'tail', 'type', 'buildid'],
   instances: ['name', 'hub', 'topurl', 'weburl', 'mirrors', 'retrace', 'updated_at'],
   import_builds: ['id', 'instance', 'koji_build_id', 'nvr', 'state', 'koji_state', 'attempts', 'last_error', 'worker_pid', 'heartbeat',
-    'created_at', 'updated_at'],
+    'created_at', 'updated_at', 'full_scan'],
   import_rpms: ['id', 'job_id', 'instance', 'koji_rpm_id', 'nvra', 'url', 'payloadhash', 'size', 'state', 'attempts', 'last_error',
-    'worker_pid', 'heartbeat', 'bytes_fetched', 'method', 'updated_at', 'worker_id', 'host', 'lease_until'],
+    'worker_pid', 'heartbeat', 'bytes_fetched', 'method', 'updated_at', 'worker_id', 'host', 'lease_until', 'full_scan'],
+  import_follow: ['instance', 'event_id', 'event_ts', 'since_ts', 'updated_at'],
 };
 
 /** The primary key each table is read in: the stable order of an export, the same on every backend. */
 export const COPY_ORDER: Record<CopyTable, readonly string[]> = {
   builds: ['id'], rpms: ['id'], names: ['id'], file_types: ['id'], files: ['rpm_id', 'seq'], instances: ['name'],
-  import_builds: ['id'], import_rpms: ['id'],
+  import_builds: ['id'], import_rpms: ['id'], import_follow: ['instance'],
 };
 
 /** One row: text as strings, integers as numbers, build-ids as bytes, NULL as null. */

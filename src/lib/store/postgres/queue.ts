@@ -4,7 +4,7 @@
 // writing transaction locks the RPM's queue row first and checks the lease there: a worker that
 // lost its claim writes nothing, and a claimant skips a row that is being written.
 import type {
-  BuildJob, BuildState, Claim, ImportQueueStore, NewRpmJob, QueueOverview, RpmJob, RpmRecord, RpmWrite, WorkerRef,
+  BuildJob, BuildState, Claim, FollowMark, ImportQueueStore, NewRpmJob, QueueOverview, RpmJob, RpmRecord, RpmWrite, WorkerRef,
 } from '../port.js';
 import { NOW_MS, nowS, PgDb, TxClient } from './db.js';
 
@@ -46,7 +46,7 @@ const Q = {
   },
   held: {
     name: 'dfq_held',
-    text: `SELECT 1 FROM import_rpms WHERE id = $1 AND state = 'running' AND worker_id = $2 AND lease_until > ${NOW_MS} FOR UPDATE`,
+    text: `SELECT job_id FROM import_rpms WHERE id = $1 AND state = 'running' AND worker_id = $2 AND lease_until > ${NOW_MS} FOR UPDATE`,
   },
   finishRpm: {
     name: 'dfq_finish',
@@ -60,6 +60,8 @@ const Q = {
     text: `SELECT count(*) AS n FROM import_rpms r JOIN import_builds b ON b.id = r.job_id
            WHERE r.instance = $1 AND r.state = 'running' AND r.worker_id IS DISTINCT FROM $2 AND b.koji_build_id = ANY($3::bigint[])`,
   },
+  followMark: { name: 'dfq_follow_mark', text: 'SELECT instance, event_id, event_ts, since_ts FROM import_follow WHERE instance = $1' },
+  followMarks: { name: 'dfq_follow_marks', text: 'SELECT instance, event_id, event_ts, since_ts FROM import_follow ORDER BY instance' },
   release: {
     name: 'dfq_release',
     text: `UPDATE import_rpms SET ${UNCLAIM}, updated_at = $4
@@ -71,9 +73,18 @@ const Q = {
 export class PgImportQueue implements ImportQueueStore {
   constructor(private readonly db: PgDb, private readonly writeRpm: (c: TxClient, rec: RpmRecord) => Promise<boolean>) {}
 
-  async addBuild(instance: string, kojiBuildId: number, nvr?: string): Promise<BuildJob> {
-    await this.db.query(Q.addBuild, [instance, kojiBuildId, nvr ?? null, nowS()]);
-    return (await this.db.query<BuildJob>(Q.buildByKojiId, [instance, kojiBuildId]))[0];
+  async addBuild(instance: string, kojiBuildId: number, nvr?: string, o: { fullScan?: boolean } = {}): Promise<BuildJob> {
+    if (!o.fullScan) {
+      await this.db.query(Q.addBuild, [instance, kojiBuildId, nvr ?? null, nowS()]);
+      return (await this.db.query<BuildJob>(Q.buildByKojiId, [instance, kojiBuildId]))[0];
+    }
+    return this.db.tx(async (c) => {
+      await c.query(Q.addBuild, [instance, kojiBuildId, nvr ?? null, nowS()]);
+      const [b] = await c.query<BuildJob>(`UPDATE import_builds SET full_scan = 1, updated_at = $3
+        WHERE instance = $1 AND koji_build_id = $2 AND full_scan = 0 RETURNING id`, [instance, kojiBuildId, nowS()]);
+      if (b) await c.query(`UPDATE import_rpms SET full_scan = 1 WHERE job_id = $1 AND full_scan = 0 AND state <> 'done'`, [b.id]);
+      return (await c.query<BuildJob>(Q.buildByKojiId, [instance, kojiBuildId]))[0];
+    });
   }
 
   async build(instance: string, kojiBuildId: number): Promise<BuildJob | undefined> {
@@ -99,8 +110,8 @@ export class PgImportQueue implements ImportQueueStore {
   async expandBuild(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void> {
     await this.db.tx(async (c) => {
       if (rpms.length) {
-        await c.query(`INSERT INTO import_rpms (job_id, instance, koji_rpm_id, nvra, url, payloadhash, size, state, updated_at)
-          SELECT $1, $2, u.koji_rpm_id, u.nvra, u.url, u.payloadhash, u.size, 'queued', $3
+        await c.query(`INSERT INTO import_rpms (job_id, instance, koji_rpm_id, nvra, url, payloadhash, size, state, updated_at, full_scan)
+          SELECT $1, $2, u.koji_rpm_id, u.nvra, u.url, u.payloadhash, u.size, 'queued', $3, (SELECT full_scan FROM import_builds WHERE id = $1)
           FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS u(koji_rpm_id, nvra, url, payloadhash, size)
           ON CONFLICT (instance, koji_rpm_id) DO NOTHING`,
         [job.id, job.instance, nowS(), rpms.map((r) => r.koji_rpm_id), rpms.map((r) => r.nvra), rpms.map((r) => r.url),
@@ -126,17 +137,21 @@ export class PgImportQueue implements ImportQueueStore {
 
   async completeRpm(id: number, worker: WorkerRef, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite> {
     return this.db.tx(async (c): Promise<RpmWrite> => {
-      if (!(await c.query(Q.held, [id, worker.id])).length) return 'lost';
+      const [held] = await c.query<{ job_id: number }>(Q.held, [id, worker.id]);
+      if (!held) return 'lost';
       const added = rec ? await this.writeRpm(c, rec) : false;
       await c.query(Q.finishRpm, [id, 'done', null, o.bytes, rec && !added ? 'already' : o.method, nowS()]);
+      await this.settleIn(c, held.job_id);
       return added ? 'indexed' : 'already';
     });
   }
 
   async failRpm(id: number, worker: WorkerRef, o: { error: string; bytes: number }): Promise<boolean> {
     return this.db.tx(async (c) => {
-      if (!(await c.query(Q.held, [id, worker.id])).length) return false;
+      const [held] = await c.query<{ job_id: number }>(Q.held, [id, worker.id]);
+      if (!held) return false;
       await c.query(Q.finishRpm, [id, 'failed', o.error, o.bytes, null, nowS()]);
+      await this.settleIn(c, held.job_id);
       return true;
     });
   }
@@ -170,10 +185,31 @@ export class PgImportQueue implements ImportQueueStore {
       [nowS(), worker.id])).length;
   }
 
-  async retryFailed(instance: string): Promise<void> {
-    await this.db.tx(async (c) => {
-      await c.query(`UPDATE import_rpms SET state = 'queued', updated_at = $1 WHERE instance = $2 AND state = 'failed'`, [nowS(), instance]);
-      await c.query(`${RETRY_BUILD} WHERE instance = $2 AND state = 'failed'`, [nowS(), instance]);
+  async retryFailed(instance?: string): Promise<number> {
+    return this.db.tx(async (c) => {
+      const which = `($2::text IS NULL OR instance = $2) AND state = 'failed'`;
+      await c.query(`UPDATE import_rpms SET state = 'queued', updated_at = $1 WHERE ${which}`, [nowS(), instance ?? null]);
+      return (await c.query(`${RETRY_BUILD} WHERE ${which} RETURNING id`, [nowS(), instance ?? null])).length;
+    });
+  }
+
+  async instancesWithWork(): Promise<string[]> {
+    return (await this.db.query<{ instance: string }>(`SELECT instance FROM import_builds WHERE state IN ('queued', 'building', 'fetching')
+      UNION SELECT instance FROM import_rpms WHERE state IN ('queued', 'running') ORDER BY instance`)).map((r) => r.instance);
+  }
+
+  async followMark(instance: string): Promise<FollowMark | undefined> {
+    return (await this.db.query<FollowMark>(Q.followMark, [instance]))[0];
+  }
+
+  async setFollowMark(mark: FollowMark, o: { reset?: boolean } = {}): Promise<FollowMark> {
+    return this.db.tx(async (c) => {
+      await c.query(`INSERT INTO import_follow (instance, event_id, event_ts, since_ts, updated_at) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (instance) DO UPDATE SET event_id = excluded.event_id, event_ts = excluded.event_ts,
+          since_ts = CASE WHEN $6 THEN excluded.since_ts ELSE import_follow.since_ts END, updated_at = excluded.updated_at
+        WHERE $6 OR excluded.event_ts >= import_follow.event_ts`,
+      [mark.instance, mark.event_id, mark.event_ts, mark.since_ts, nowS(), Boolean(o.reset)]);
+      return (await c.query<FollowMark>(Q.followMark, [mark.instance]))[0];
     });
   }
 
@@ -185,7 +221,12 @@ export class PgImportQueue implements ImportQueueStore {
   }
 
   async settleBuild(buildId: number): Promise<BuildState> {
-    return this.db.tx(async (c) => {
+    return this.db.tx((c) => this.settleIn(c, buildId));
+  }
+
+  /** Inside a transaction: a build none of whose RPMs is pending becomes done or failed. */
+  private async settleIn(c: TxClient, buildId: number): Promise<BuildState> {
+    {
       // One settler at a time per build: the counts and the update agree.
       await c.query('SELECT 1 FROM import_builds WHERE id = $1 FOR UPDATE', [buildId]);
       const [n] = await c.query<{ total: number; pending: number; failed: number }>(`SELECT count(*) AS total,
@@ -195,7 +236,7 @@ export class PgImportQueue implements ImportQueueStore {
       const state: BuildState = n.failed ? 'failed' : 'done';
       await c.query(Q.setBuild, this.setValues(buildId, state, { error: n.failed ? `${n.failed} of ${n.total} RPMs failed` : null }));
       return state;
-    });
+    }
   }
 
   async overview(): Promise<QueueOverview> {
@@ -210,7 +251,8 @@ export class PgImportQueue implements ImportQueueStore {
         FROM import_builds b WHERE b.state NOT IN ('done') ORDER BY b.instance, b.koji_build_id`);
       const failedRpms = await c.query<RpmJob>(`SELECT * FROM import_rpms WHERE state IN ('failed', 'running') ORDER BY instance, nvra`);
       const [t] = await c.query<{ now: number }>(`SELECT ${NOW_MS} AS now`);
-      return { builds, rpms, pending, failedRpms, now: t.now };
+      const follow = await c.query<FollowMark>(Q.followMarks);
+      return { builds, rpms, pending, failedRpms, now: t.now, follow };
     });
   }
 }

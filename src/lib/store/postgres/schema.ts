@@ -160,6 +160,18 @@ const MIGRATIONS: Record<number, string> = {
   );
   CREATE INDEX image_jobs_waiting ON image_jobs (id) WHERE state = 'queued' AND for_worker = 1;
   `,
+  // import --follow, and resumes that remember --full (see SQLite's migration 7).
+  7: `
+  ALTER TABLE import_builds ADD COLUMN full_scan smallint NOT NULL DEFAULT 0;
+  ALTER TABLE import_rpms ADD COLUMN full_scan smallint NOT NULL DEFAULT 0;
+  CREATE TABLE import_follow (
+    instance   text COLLATE "C" PRIMARY KEY,
+    event_id   bigint,
+    event_ts   double precision NOT NULL,
+    since_ts   double precision NOT NULL,
+    updated_at bigint NOT NULL
+  );
+  `,
 };
 
 /** The first version a PostgreSQL database can have. */

@@ -297,9 +297,9 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
  * A standby server, a read-only default transaction, or missing privileges make it read-only.
  */
 async function writeAccess(db: PgDb, version: number): Promise<true | string> {
-  // The tables of the schema the database has now (image_job_logs came with version 6).
+  // The tables of the schema the database has now (image_job_logs came with version 6, import_follow with 7).
   const tables = ['builds', 'rpms', 'files', 'names', 'file_types', 'instances', 'import_builds', 'import_rpms', 'image_jobs',
-    ...(version >= 6 ? ['image_job_logs'] : [])];
+    ...(version >= 6 ? ['image_job_logs'] : []), ...(version >= 7 ? ['import_follow'] : [])];
   const [r] = await db.query<{ standby: boolean; ro: string; schema: string | null; create: boolean; write: boolean }>(`SELECT pg_is_in_recovery() AS standby,
       current_schema() AS schema,
       current_setting('transaction_read_only') AS ro,

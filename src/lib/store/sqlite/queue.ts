@@ -5,7 +5,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { lazyStatements } from './statements.js';
 import type {
-  BuildJob, BuildState, Claim, ImportQueueStore, NewRpmJob, QueueOverview, RpmJob, RpmRecord, RpmWrite, WorkerRef,
+  BuildJob, BuildState, Claim, FollowMark, ImportQueueStore, NewRpmJob, QueueOverview, RpmJob, RpmRecord, RpmWrite, WorkerRef,
 } from '../port.js';
 
 const now = (): number => Math.floor(Date.now() / 1000);
@@ -33,8 +33,12 @@ export class SqliteImportQueue implements ImportQueueStore {
       setBuild: p(`UPDATE import_builds SET state = @state, koji_state = coalesce(@koji_state, koji_state),
                    nvr = coalesce(@nvr, nvr), last_error = @last_error, updated_at = @t WHERE id = @id`),
       buildsIn: p('SELECT * FROM import_builds WHERE instance = ? AND state = ? ORDER BY koji_build_id'),
-      addRpm: p(`INSERT INTO import_rpms (job_id, instance, koji_rpm_id, nvra, url, payloadhash, size, state, updated_at)
-                 VALUES (@job_id, @instance, @koji_rpm_id, @nvra, @url, @payloadhash, @size, 'queued', @t)
+      fullBuild: p(`UPDATE import_builds SET full_scan = 1, updated_at = ? WHERE instance = ? AND koji_build_id = ? AND full_scan = 0`),
+      fullRpms: p(`UPDATE import_rpms SET full_scan = 1 WHERE full_scan = 0 AND state <> 'done'
+                   AND job_id = (SELECT id FROM import_builds WHERE instance = ? AND koji_build_id = ?)`),
+      addRpm: p(`INSERT INTO import_rpms (job_id, instance, koji_rpm_id, nvra, url, payloadhash, size, state, updated_at, full_scan)
+                 VALUES (@job_id, @instance, @koji_rpm_id, @nvra, @url, @payloadhash, @size, 'queued', @t,
+                         (SELECT full_scan FROM import_builds WHERE id = @job_id))
                  ON CONFLICT (instance, koji_rpm_id) DO NOTHING`),
       rpmsOfBuild: p('SELECT * FROM import_rpms WHERE job_id = ? ORDER BY nvra'),
       nextQueued: next(`instance = ? AND state = 'queued'`),
@@ -56,20 +60,30 @@ export class SqliteImportQueue implements ImportQueueStore {
       release: p(`UPDATE import_rpms SET ${UNCLAIM}, updated_at = @t
                   WHERE id = @id AND state = 'running' AND worker_id IS @worker AND (@worker IS NOT NULL OR worker_pid IS @pid)`),
       releaseWorker: p(`UPDATE import_rpms SET ${UNCLAIM}, updated_at = ? WHERE state = 'running' AND worker_id = ?`),
-      retryRpms: p(`UPDATE import_rpms SET state = 'queued', updated_at = ? WHERE instance = ? AND state = 'failed'`),
-      retryBuilds: p(`${RETRY_BUILD} WHERE instance = ? AND state = 'failed'`),
+      retryRpms: p(`UPDATE import_rpms SET state = 'queued', updated_at = @t WHERE (@instance IS NULL OR instance = @instance) AND state = 'failed'`),
+      retryBuilds: p(`${RETRY_BUILD.replace('?', '@t')} WHERE (@instance IS NULL OR instance = @instance) AND state = 'failed'`),
+      withWork: p(`SELECT instance FROM import_builds WHERE state IN ('queued', 'building', 'fetching')
+                   UNION SELECT instance FROM import_rpms WHERE state IN ('queued', 'running') ORDER BY instance`),
+      followMark: p('SELECT instance, event_id, event_ts, since_ts FROM import_follow WHERE instance = ?'),
+      followMarks: p('SELECT instance, event_id, event_ts, since_ts FROM import_follow ORDER BY instance'),
+      setFollowMark: p(`INSERT INTO import_follow (instance, event_id, event_ts, since_ts, updated_at) VALUES (@instance, @event_id, @event_ts, @since_ts, @t)
+                        ON CONFLICT (instance) DO UPDATE SET event_id = excluded.event_id, event_ts = excluded.event_ts,
+                        since_ts = CASE WHEN @reset THEN excluded.since_ts ELSE import_follow.since_ts END, updated_at = excluded.updated_at
+                        WHERE @reset OR excluded.event_ts >= import_follow.event_ts`),
       retryBuildRpms: p(`UPDATE import_rpms SET state = 'queued', updated_at = ? WHERE job_id = ? AND state = 'failed'`),
       retryBuild: p(`${RETRY_BUILD} WHERE id = ? AND state = 'failed'`),
+      jobOf: [`SELECT job_id FROM import_rpms WHERE id = ?`, 'pluck'],
       rpmCounts: p(`SELECT count(*) AS total, coalesce(sum(state IN ('queued', 'running')), 0) AS pending,
                     coalesce(sum(state = 'failed'), 0) AS failed FROM import_rpms WHERE job_id = ?`),
     });
   }
 
-  async addBuild(instance: string, kojiBuildId: number, nvr?: string): Promise<BuildJob> {
-    return this.guard(() => {
+  async addBuild(instance: string, kojiBuildId: number, nvr?: string, o: { fullScan?: boolean } = {}): Promise<BuildJob> {
+    return this.guard(() => this.db.transaction((): BuildJob => {
       this.s.addBuild.run(instance, kojiBuildId, nvr ?? null, now(), now());
+      if (o.fullScan && this.s.fullBuild.run(now(), instance, kojiBuildId).changes) this.s.fullRpms.run(instance, kojiBuildId);
       return this.s.buildByKojiId.get(instance, kojiBuildId) as BuildJob;
-    });
+    }).immediate());
   }
 
   async build(instance: string, kojiBuildId: number): Promise<BuildJob | undefined> {
@@ -126,6 +140,7 @@ export class SqliteImportQueue implements ImportQueueStore {
       if (this.s.held.get(id, worker.id, Date.now()) === undefined) return 'lost';
       const added = rec ? this.writeRpm(rec) : false;
       this.s.finishRpm.run({ id, state: 'done', last_error: null, bytes: o.bytes, method: rec && !added ? 'already' : o.method, t: now() });
+      this.settleNow(this.s.jobOf.get(id) as number);
       return added ? 'indexed' : 'already';
     }).immediate());
   }
@@ -134,6 +149,7 @@ export class SqliteImportQueue implements ImportQueueStore {
     return this.guard(() => this.db.transaction((): boolean => {
       if (this.s.held.get(id, worker.id, Date.now()) === undefined) return false;
       this.s.finishRpm.run({ id, state: 'failed', last_error: o.error, bytes: o.bytes, method: null, t: now() });
+      this.settleNow(this.s.jobOf.get(id) as number);
       return true;
     }).immediate());
   }
@@ -163,10 +179,25 @@ export class SqliteImportQueue implements ImportQueueStore {
     return this.guard(() => this.s.releaseWorker.run(now(), worker.id).changes);
   }
 
-  async retryFailed(instance: string): Promise<void> {
-    this.guard(() => this.db.transaction(() => {
-      this.s.retryRpms.run(now(), instance);
-      this.s.retryBuilds.run(now(), instance);
+  async retryFailed(instance?: string): Promise<number> {
+    return this.guard(() => this.db.transaction((): number => {
+      this.s.retryRpms.run({ t: now(), instance: instance ?? null });
+      return this.s.retryBuilds.run({ t: now(), instance: instance ?? null }).changes;
+    }).immediate());
+  }
+
+  async instancesWithWork(): Promise<string[]> {
+    return this.guard(() => (this.s.withWork.all() as { instance: string }[]).map((r) => r.instance));
+  }
+
+  async followMark(instance: string): Promise<FollowMark | undefined> {
+    return this.guard(() => this.s.followMark.get(instance) as FollowMark | undefined);
+  }
+
+  async setFollowMark(mark: FollowMark, o: { reset?: boolean } = {}): Promise<FollowMark> {
+    return this.guard(() => this.db.transaction((): FollowMark => {
+      this.s.setFollowMark.run({ ...mark, reset: o.reset ? 1 : 0, t: now() });
+      return this.s.followMark.get(mark.instance) as FollowMark;
     }).immediate());
   }
 
@@ -178,13 +209,16 @@ export class SqliteImportQueue implements ImportQueueStore {
   }
 
   async settleBuild(buildId: number): Promise<BuildState> {
-    return this.guard(() => this.db.transaction((): BuildState => {
-      const c = this.s.rpmCounts.get(buildId) as { total: number; pending: number; failed: number };
-      if (c.pending > 0) return 'fetching';
-      const state: BuildState = c.failed ? 'failed' : 'done';
-      this.setBuildNow(buildId, state, { error: c.failed ? `${c.failed} of ${c.total} RPMs failed` : null });
-      return state;
-    }).immediate());
+    return this.guard(() => this.db.transaction((): BuildState => this.settleNow(buildId)).immediate());
+  }
+
+  /** Inside a transaction: a build none of whose RPMs is pending becomes done or failed. */
+  private settleNow(buildId: number): BuildState {
+    const c = this.s.rpmCounts.get(buildId) as { total: number; pending: number; failed: number };
+    if (c.pending > 0) return 'fetching';
+    const state: BuildState = c.failed ? 'failed' : 'done';
+    this.setBuildNow(buildId, state, { error: c.failed ? `${c.failed} of ${c.total} RPMs failed` : null });
+    return state;
   }
 
   async overview(): Promise<QueueOverview> {
@@ -200,6 +234,9 @@ export class SqliteImportQueue implements ImportQueueStore {
           FROM import_builds b WHERE b.state NOT IN ('done') ORDER BY b.instance, b.koji_build_id`).all() as QueueOverview['pending'],
         failedRpms: this.db.prepare(`SELECT * FROM import_rpms WHERE state IN ('failed', 'running') ORDER BY instance, nvra`).all() as RpmJob[],
         now: Date.now(),
+        // A database an older darkforge wrote, opened read-only, has no follow marks yet.
+        follow: this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'import_follow'`).get()
+          ? this.s.followMarks.all() as FollowMark[] : [],
       };
     });
   }

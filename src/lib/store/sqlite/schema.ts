@@ -204,9 +204,24 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX image_jobs_waiting ON image_jobs (id) WHERE state = 'queued' AND for_worker = 1;
   `,
+  // 7: import --follow and resumes that remember --full (issues 13, 15). full_scan (0 or 1) on a
+  // queued build and its RPMs: read the whole payload, whichever run takes them. import_follow:
+  // per Koji instance, the last Koji event --follow looked up to (its id and time, seconds by the
+  // hub's clock) and the time it was asked to start from (since_ts).
+  `
+  ALTER TABLE import_builds ADD COLUMN full_scan INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE import_rpms ADD COLUMN full_scan INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE import_follow (
+    instance   TEXT PRIMARY KEY,
+    event_id   INTEGER,
+    event_ts   REAL NOT NULL,
+    since_ts   REAL NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
 ];
 
-/** The oldest schema a read-only opening can answer from: 5 and 6 only added queue and job columns and job logs. */
+/** The oldest schema a read-only opening can answer from: 5 to 7 only added queue and job columns, job logs and follow marks. */
 export const READABLE_SCHEMA_VERSION = 4;
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
