@@ -6,6 +6,7 @@ import { netFlags, netOptions } from '../../lib/cli/net-flags.js';
 import { progressBar } from '../../lib/cli/progress.js';
 import { UserError } from '../../lib/errors.js';
 import type { ImportProgress, ImportSummary } from '../../lib/import/importer.js';
+import type { WorkerSummary } from '../../lib/import/worker.js';
 import { releaseClaims } from '../../lib/import/queue.js';
 import { databaseError } from '../../lib/index/db-errors.js';
 import { resolveInstance } from '../../lib/koji/instances.js';
@@ -17,12 +18,17 @@ export default class DarkserverImport extends BaseCommand {
     + `Everything fetched is checked against Koji's payloadhash and size. The work is a queue in the `
     + `index database: an interrupted import resumes where it stopped (run "darkserver import" with no `
     + `arguments to finish the queue), and nothing is indexed twice. Exit 0 only when every requested `
-    + `build was imported.`;
+    + `build was imported. Import workers: --queue only looks the builds up and queues their RPMs; `
+    + `"darkserver import --worker" processes, on this machine or (with a PostgreSQL --db) on any number of machines, `
+    + `take the queued work of every instance until none is left, each RPM under a lease (DARKFORGE_LEASE_SECONDS, `
+    + `default 120) that is taken over when its worker dies or is cut off; "darkserver jobs" shows who holds what.`;
   static override examples = [
     '<%= config.bin %> darkserver import 2191547',
     '<%= config.bin %> darkserver import bash-5.2.15-3.fc38 --jobs 8',
     '<%= config.bin %> darkserver import --instance ppc --from 400000 --to 400500',
     '<%= config.bin %> darkserver import --hub https://koji.example.org/kojihub --topurl https://koji.example.org/kojifiles 42',
+    '<%= config.bin %> darkserver import --queue --from 2440000 --to 2440500 --db postgresql://me@db.example.org/darkforge',
+    '<%= config.bin %> darkserver import --worker --jobs 8 --db postgresql://me@db.example.org/darkforge',
   ];
   static override strict = false;
   static override args = { build: Args.string({ description: 'Koji build id or N-V-R (several allowed)', ignoreStdin: true }) };
@@ -38,11 +44,23 @@ export default class DarkserverImport extends BaseCommand {
     full: Flags.boolean({ description: 'Always stream the payload.' }),
     'retry-failed': Flags.boolean({ description: 'Put failed builds and RPMs back on the queue first.' }),
     'wait-building': Flags.integer({ description: 'Keep re-checking BUILDING builds for this many seconds.', default: 0, min: 0, helpValue: 'SECONDS' }),
+    queue: Flags.boolean({ description: 'Look the builds up in Koji and queue their RPMs for import workers (--worker); fetch nothing.', exclusive: ['worker'] }),
+    worker: Flags.boolean({ description: 'Take queued work of every instance in the database (hubs as recorded there) until none is left; with --jobs, --full, --retry-failed, --wait-building, --timeout.' }),
     ...netFlags,
   };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(DarkserverImport);
+    if (flags.worker) {
+      const given = [argv.length ? 'BUILD' : '', ...(['from', 'to', 'instance', 'config', 'hub', 'topurl'] as const).filter((f) => flags[f] !== undefined).map((f) => `--${f}`)]
+        .filter(Boolean);
+      if (given.length) {
+        throw new UserError(`--worker takes the queued work of every Koji instance in the database, with the hub recorded there: it takes no ${given.join(', ')} `
+          + '(queue builds with "darkserver import --queue BUILD…" or "--queue --from ID")', 2);
+      }
+      return this.work(flags);
+    }
+    if (flags.queue && !argv.length && flags.from === undefined) throw new UserError('--queue needs builds to queue: BUILD… or --from ID', 2);
     if (flags.from !== undefined && flags.to !== undefined && flags.to < flags.from) {
       throw new UserError(`--to ${flags.to} is below --from ${flags.from}`, 2);
     }
@@ -57,7 +75,7 @@ export default class DarkserverImport extends BaseCommand {
       // A signal, or a failure of the database itself, puts this process's claimed RPMs back on the queue.
       const sum = await interruptible(importBuilds(store, {
         instance, builds: argv as string[], from: flags.from, to: flags.to, jobs: flags.jobs, full: flags.full,
-        retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net,
+        retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net, queueOnly: flags.queue,
         onProgress: (p) => {
           seen = p;
           bar.update(p.rpmsDone, p.rpmsTotal, {
@@ -73,8 +91,10 @@ export default class DarkserverImport extends BaseCommand {
       });
       bar.stop();
       if (flags.json) this.printJson(sum);
-      else process.stdout.write(`${summaryLine(sum)}\n`);
-      if (!sum.complete) this.fail('not every requested build was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
+      else process.stdout.write(`${sum.queued ? queuedLine(sum, sum.queued) : summaryLine(sum)}\n`);
+      if (!sum.complete) {
+        this.fail(`not every requested build was ${sum.queued ? 'queued' : 'imported'} (see "darkserver jobs"; --retry-failed tries failed ones again)`, 1);
+      }
     } catch (e) {
       const dbError = databaseError(e);
       if (dbError) await releaseClaims(store);
@@ -84,6 +104,71 @@ export default class DarkserverImport extends BaseCommand {
       await store.close();
     }
   }
+
+  /** --worker: the queue of every instance, until no work is left (lib/import/worker.ts). */
+  private async work(flags: WorkerFlags): Promise<void> {
+    const net = netOptions(this.label, flags);
+    const { drainQueue } = await import('../../lib/import/worker.js');
+    const store = await openStore(flags.db);
+    const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {fetched} fetched | {rate}/s');
+    const started = Date.now();
+    let seen: ImportProgress | undefined;
+    try {
+      const sum = await interruptible(drainQueue(store, {
+        jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net,
+        onProgress: (p) => {
+          seen = p;
+          bar.update(p.rpmsDone, p.rpmsTotal, {
+            fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))),
+          });
+        },
+        onError: (subject, message) => this.fail(`${subject}: ${message}`, 1),
+        onNote: (line) => this.note(line),
+      }), async (signal) => {
+        bar.stop();
+        const back = await releaseClaims(store) ?? 0;
+        return `interrupted by ${signal}: ${seen?.rpmsDone ?? 0} RPMs done, ${back} in progress put back on the queue; `
+          + 'run "darkserver import --worker" again to finish';
+      });
+      bar.stop();
+      if (flags.json) this.printJson(sum);
+      else process.stdout.write(`${workerLine(sum)}\n`);
+      if (!sum.complete) this.fail('not every build this worker worked on was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
+    } catch (e) {
+      const dbError = databaseError(e);
+      if (dbError) await releaseClaims(store);
+      throw dbError ?? e;
+    } finally {
+      bar.stop();
+      await store.close();
+    }
+  }
+}
+
+interface WorkerFlags {
+  db?: string;
+  json: boolean;
+  jobs: number;
+  full: boolean;
+  'retry-failed': boolean;
+  'wait-building': number;
+  timeout?: string;
+  insecure: boolean;
+}
+
+function queuedLine(s: ImportSummary, q: { builds: number; rpms: number }): string {
+  const b = s.builds;
+  return `queued ${q.builds} builds (${q.rpms} RPMs) from ${s.instance} for import workers; ${b.imported} of ${b.requested} requested builds imported already; `
+    + `${b.skipped} builds skipped, ${b.building} still building (a worker asks Koji again), ${b.failed} failed`;
+}
+
+function workerLine(s: WorkerSummary): string {
+  const r = s.rpms;
+  const b = s.builds;
+  return `worker ${s.worker}: imported ${b.imported} of ${b.worked} builds worked on${s.instances.length ? ` from ${s.instances.join(', ')}` : ''}: `
+    + `${r.indexed} RPMs indexed (${r.headerOnly} from the header alone), ${r.already} already indexed, ${r.failed} failed; `
+    + `fetched ${formatBytes(s.bytesFetched)} of ${formatBytes(s.bytesOfRpms)}; `
+    + `${b.skipped} builds skipped, ${b.building} still building, ${b.failed} failed`;
 }
 
 function summaryLine(s: ImportSummary): string {
