@@ -29,6 +29,8 @@ DEFAULT_FAULTS = {
     'close_file': 0, 'cut_in_payload': False, 'no_content_length': False,
     'stall_file': 0, 'stall_rpc': 0, 'stall_ms': 30000,
     'rpc_garbage': 0, 'rpc_html': 0, 'rpc_fault': 0, 'close_rpc': 0,
+    # every XML-RPC POST and every file GET/HEAD waits this long before answering (a distant hub)
+    'latency_ms': 0,
 }
 GARBAGE_XML = b"<?xml version='1.0'?>\n<methodResponse><params><param><value><struct><member><name>id</nam"
 HTML_PAGE = (b'<!DOCTYPE html>\n<html><head><title>Koji is down for maintenance</title></head>\n'
@@ -192,6 +194,13 @@ class State:
                 self.faults[name] = n - 1
                 return True
             return False
+
+    def latency(self):
+        """latency_ms: the wait before every hub and file answer."""
+        with self.lock:
+            ms = float(self.faults.get('latency_ms') or 0)
+        if ms > 0:
+            time.sleep(ms / 1000.0)
 
     def fault_list(self, name):
         with self.lock:
@@ -478,6 +487,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._simple(200, json.dumps(self.state.snapshot()), 'application/json', log=False)
         if path.rstrip('/') != self.state.hub_path:
             return self._simple(404, 'not found\n')
+        self.state.latency()
         self._xmlrpc(body)
 
     def _xmlrpc(self, body):
@@ -544,6 +554,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _file(self, path):
         st = self.state
+        st.latency()
         hit = st.files.get(path)
         if hit is None or not hit[0].get('file') or not os.path.isfile(hit[0]['file']):
             return self._simple(404, 'not found\n')

@@ -82,6 +82,8 @@ export interface FakeFaults {
   rpc_fault: number;
   /** the next N XML-RPC POSTs announce their body, send half and close cleanly */
   close_rpc: number;
+  /** every XML-RPC POST and every file GET/HEAD waits this long before answering (a distant hub) */
+  latency_ms: number;
 }
 
 export interface FakeKojiConfig {

@@ -27,6 +27,7 @@ export function pgDatabaseError(display: string, e: unknown, secrets: string[] =
   const mapped = map(display, e);
   if (!mapped) return undefined;
   const clean = (s: string | undefined): string | undefined => (s === undefined ? s : secrets.reduce((t, p) => (p ? t.split(p).join('***') : t), s));
+  if (mapped instanceof StoreUnreachable) return new StoreUnreachable(display, clean(mapped.problem)!, clean(mapped.hint));
   return new DatabaseError(display, clean(mapped.problem)!, mapped.exitCode, clean(mapped.hint));
 }
 
