@@ -201,8 +201,8 @@ describe('import --worker', () => {
       const before = files();
       const q = run('darkserver', producer(db, ['--queue', String(set.builds[0].id)]), FAST);
       assert.equal(q.code, 0, q.stderr);
-      assert.equal(q.stdout, `queued 1 builds (${RPMS} RPMs) from fake for import workers; 0 of 1 requested builds imported already; `
-        + '0 builds skipped, 0 still building (a worker asks Koji again), 0 failed\n');
+      assert.equal(q.stdout, `queued 1 builds (${RPMS} RPMs) from fake for import workers; 0 imported already, 0 skipped, `
+        + '0 still building (a worker asks Koji again), 0 failed\n');
       assert.equal(files(), before, 'queuing fetched no file');
       assert.deepEqual(jobsOf(db).rpms, { queued: RPMS });
 
@@ -228,6 +228,9 @@ describe('import --worker', () => {
       assert.deepEqual(new Set(rows.map((x) => x.worker_id)), new Set(sums.map((s) => s.worker)), 'both took a share');
       assert.deepEqual(await content(db, set.nvras), await content(clean, set.nvras));
       await sound(backend, db);
+      // Queued again once imported: nothing to queue.
+      const again = run('darkserver', producer(db, ['--queue', String(set.builds[0].id)]), FAST);
+      assert.deepEqual([again.code, again.stdout], [0, 'queued 0 builds (0 RPMs) from fake for import workers; 1 imported already, 0 skipped, 0 still building (a worker asks Koji again), 0 failed\n']);
       // Nothing left: a worker says so and exits 0.
       const idle = run('darkserver', ['import', '--worker', '--db', db]);
       assert.equal(idle.code, 0, idle.stderr);
@@ -266,8 +269,15 @@ describe('import --worker', () => {
       const later = fixtureBuilds.find((b) => b.nvr === 'df-nolinks-1.0-1')!;
       const fine = fixtureBuilds.find((b) => b.nvr === 'df-cross-1.0-1')!;
       const badNvra = `${bad.rpms[0].nvr}.${bad.rpms[0].arch}`;
-      await k.control({ build_state: { [later.id]: 0 }, faults: { fail_forever: [badNvra] } });
+      const gone = fixtureBuilds.find((b) => b.nvr === 'df-hardlink-1.0-1')!;
+      await k.control({ build_state: { [later.id]: 0, [gone.id]: 2 }, faults: { fail_forever: [badNvra] } });
       try {
+        // A DELETED build asked for is a problem for --queue, as for import; the rest is queued.
+        const deleted = run('darkserver', producer(db, ['--queue', String(gone.id), String(fine.id)]), FAST);
+        assert.equal(deleted.code, 1);
+        assert.equal(deleted.stderr, `darkserver import: build ${gone.id} (${gone.nvr}): DELETED in Koji; nothing to import\n`
+          + 'darkserver import: not every requested build was queued (see "darkserver jobs"; --retry-failed tries failed ones again)\n');
+        assert.match(deleted.stdout, /^queued 1 builds \(\d+ RPMs\) from fake for import workers; 0 imported already, 1 skipped, /);
         const q = run('darkserver', producer(db, ['--queue', '--json', String(bad.id), String(later.id), String(fine.id)]), FAST);
         assert.equal(q.code, 0, q.stderr);
         assert.deepEqual([JSON.parse(q.stdout).queued.builds, JSON.parse(q.stdout).builds.building], [2, 1]);
@@ -278,14 +288,14 @@ describe('import --worker', () => {
         assert.match(w.stderr, /^darkserver import: not every build this worker worked on was imported \(see "darkserver jobs"; --retry-failed tries failed ones again\)$/m);
         assert.equal(w.stderr.trim().split('\n').length, 3, w.stderr);
         assert.match(w.stdout, /imported 1 of 3 builds worked on from fake: \d+ RPMs indexed .* 1 failed; .* 0 builds skipped, 1 still building, 1 failed\n$/);
-        assert.deepEqual(jobsOf(db).builds, { building: 1, done: 1, failed: 1 });
+        assert.deepEqual(jobsOf(db).builds, { building: 1, done: 1, failed: 1, skipped: 1 });
       } finally {
-        await k.control({ build_state: { [later.id]: 1 }, faults: { fail_forever: [] } });
+        await k.control({ build_state: { [later.id]: 1, [gone.id]: 1 }, faults: { fail_forever: [] } });
       }
       const again = run('darkserver', ['import', '--worker', '--retry-failed', '--json', '--db', db], FAST);
       assert.equal(again.code, 0, again.stderr);
       assert.deepEqual(JSON.parse(again.stdout).builds, { worked: 2, imported: 2, skipped: 0, building: 0, failed: 0 });
-      assert.deepEqual(jobsOf(db).builds, { done: 3 });
+      assert.deepEqual(jobsOf(db).builds, { done: 3, skipped: 1 });
       assert.equal(run('darkserver', ['query', '--db', db, '--rpm', badNvra]).code, 0);
       await sound(backend, db);
     });

@@ -158,8 +158,8 @@ interface WorkerFlags {
 
 function queuedLine(s: ImportSummary, q: { builds: number; rpms: number }): string {
   const b = s.builds;
-  return `queued ${q.builds} builds (${q.rpms} RPMs) from ${s.instance} for import workers; ${b.imported} of ${b.requested} requested builds imported already; `
-    + `${b.skipped} builds skipped, ${b.building} still building (a worker asks Koji again), ${b.failed} failed`;
+  return `queued ${q.builds} builds (${q.rpms} RPMs) from ${s.instance} for import workers; ${b.imported} imported already, `
+    + `${b.skipped} skipped, ${b.building} still building (a worker asks Koji again), ${b.failed} failed`;
 }
 
 function workerLine(s: WorkerSummary): string {

@@ -50,7 +50,7 @@ export interface ImportSummary {
   bytesOfRpms: number;
   /** True when every requested build is imported (with queueOnly: imported or on the queue). */
   complete: boolean;
-  /** queueOnly: the builds given (asked for or walked) whose RPMs now wait for workers, and those RPMs. */
+  /** queueOnly: the builds given (asked for or walked) whose RPMs now wait for workers, and those RPMs; builds.imported then counts the given builds imported before. */
   queued?: { builds: number; rpms: number };
 }
 
@@ -144,7 +144,7 @@ async function onQueue(queue: ImportQueue, touched: Set<number>, requested: Set<
         queued.builds++;
         queued.rpms += (await queue.rpmsOf(b)).filter((r) => r.state === 'queued' || r.state === 'running').length;
       } else if (state === 'done') {
-        if (asked) sum.builds.imported++;
+        sum.builds.imported++; // of the builds given, asked for or walked: nothing left to queue
       } else if (state === 'skipped') {
         sum.builds.skipped++;
         if (asked) { sum.complete = false; errors(label(b), b.last_error ?? 'skipped'); }
