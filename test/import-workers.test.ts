@@ -313,7 +313,7 @@ describe('import --worker', () => {
         w.child.kill('SIGTERM');
         const e = await w.exit;
         assert.equal(e.code, 143, e.stderr);
-        assert.match(e.stderr, /^darkserver import: interrupted by SIGTERM: \d+ RPMs done, 2 in progress put back on the queue; run "darkserver import --worker" again to finish\n$/);
+        assert.match(e.stderr, /^darkserver import: interrupted by SIGTERM: \d+ of \d+ RPMs done, 2 in progress put back on the queue; run "darkserver import --worker" again to finish\n$/);
       } finally {
         w.child.kill('SIGKILL');
         await k.control({ faults: { stall_file: 0 } });

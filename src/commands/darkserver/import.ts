@@ -7,6 +7,7 @@ import { progressBar } from '../../lib/cli/progress.js';
 import { UserError } from '../../lib/errors.js';
 import type { ImportProgress, ImportSummary } from '../../lib/import/importer.js';
 import type { WorkerSummary } from '../../lib/import/worker.js';
+import type { Store } from '../../lib/store/port.js';
 import { releaseClaims } from '../../lib/import/queue.js';
 import { databaseError } from '../../lib/index/db-errors.js';
 import { resolveInstance } from '../../lib/koji/instances.js';
@@ -67,41 +68,15 @@ export default class DarkserverImport extends BaseCommand {
     const instance = resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
     const net = netOptions(this.label, flags);
     const { importBuilds } = await import('../../lib/import/importer.js');
-    const store = await openStore(flags.db);
-    const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
-    const started = Date.now();
-    let seen: ImportProgress | undefined;
-    try {
-      // A signal, or a failure of the database itself, puts this process's claimed RPMs back on the queue.
-      const sum = await interruptible(importBuilds(store, {
-        instance, builds: argv as string[], from: flags.from, to: flags.to, jobs: flags.jobs, full: flags.full,
-        retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net, queueOnly: flags.queue,
-        onProgress: (p) => {
-          seen = p;
-          bar.update(p.rpmsDone, p.rpmsTotal, {
-            builds: p.builds, fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))),
-          });
-        },
-        onError: (subject, message) => this.fail(`${subject}: ${message}`, 1),
-      }), async (signal) => {
-        bar.stop();
-        const back = await releaseClaims(store) ?? 0;
-        return `interrupted by ${signal}: ${seen?.rpmsDone ?? 0} of ${seen?.rpmsTotal ?? 0} RPMs done, ${back} in progress put back on the queue; `
-          + 'run "darkserver import" again to finish';
-      });
-      bar.stop();
-      if (flags.json) this.printJson(sum);
-      else process.stdout.write(`${sum.queued ? queuedLine(sum, sum.queued) : summaryLine(sum)}\n`);
-      if (!sum.complete) {
-        this.fail(`not every requested build was ${sum.queued ? 'queued' : 'imported'} (see "darkserver jobs"; --retry-failed tries failed ones again)`, 1);
-      }
-    } catch (e) {
-      const dbError = databaseError(e);
-      if (dbError) await releaseClaims(store);
-      throw dbError ?? e;
-    } finally {
-      bar.stop();
-      await store.close();
+    const sum = await this.onQueue(flags.db, flags.json, 'darkserver import', (store, onProgress) => importBuilds(store, {
+      instance, builds: argv as string[], from: flags.from, to: flags.to, jobs: flags.jobs, full: flags.full,
+      retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net, queueOnly: flags.queue,
+      onProgress, onError: (subject, message) => this.fail(`${subject}: ${message}`, 1),
+    }));
+    if (flags.json) this.printJson(sum);
+    else process.stdout.write(`${sum.queued ? queuedLine(sum, sum.queued) : summaryLine(sum)}\n`);
+    if (!sum.complete) {
+      this.fail(`not every requested build was ${sum.queued ? 'queued' : 'imported'} (see "darkserver jobs"; --retry-failed tries failed ones again)`, 1);
     }
   }
 
@@ -109,31 +84,38 @@ export default class DarkserverImport extends BaseCommand {
   private async work(flags: WorkerFlags): Promise<void> {
     const net = netOptions(this.label, flags);
     const { drainQueue } = await import('../../lib/import/worker.js');
-    const store = await openStore(flags.db);
-    const bar = progressBar(!flags.json, '{bar} {value}/{total} RPMs | {fetched} fetched | {rate}/s');
+    const sum = await this.onQueue(flags.db, flags.json, 'darkserver import --worker', (store, onProgress) => drainQueue(store, {
+      jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net,
+      onProgress, onError: (subject, message) => this.fail(`${subject}: ${message}`, 1), onNote: (line) => this.note(line),
+    }));
+    if (flags.json) this.printJson(sum);
+    else process.stdout.write(`${workerLine(sum)}\n`);
+    if (!sum.complete) this.fail('not every build this worker worked on was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
+  }
+
+  /**
+   * `go` on the store, with a progress bar on a terminal. A signal, or a failure of the database
+   * itself, puts this process's claimed RPMs back on the queue; `again` is the command that finishes.
+   */
+  private async onQueue<T>(db: string | undefined, json: boolean, again: string,
+    go: (store: Store, onProgress: (p: ImportProgress) => void) => Promise<T>): Promise<T> {
+    const store = await openStore(db);
+    const bar = progressBar(!json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
     const started = Date.now();
     let seen: ImportProgress | undefined;
+    const onProgress = (p: ImportProgress): void => {
+      seen = p;
+      bar.update(p.rpmsDone, p.rpmsTotal, {
+        builds: p.builds, fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))),
+      });
+    };
     try {
-      const sum = await interruptible(drainQueue(store, {
-        jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net,
-        onProgress: (p) => {
-          seen = p;
-          bar.update(p.rpmsDone, p.rpmsTotal, {
-            fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))),
-          });
-        },
-        onError: (subject, message) => this.fail(`${subject}: ${message}`, 1),
-        onNote: (line) => this.note(line),
-      }), async (signal) => {
+      return await interruptible(go(store, onProgress), async (signal) => {
         bar.stop();
         const back = await releaseClaims(store) ?? 0;
-        return `interrupted by ${signal}: ${seen?.rpmsDone ?? 0} RPMs done, ${back} in progress put back on the queue; `
-          + 'run "darkserver import --worker" again to finish';
+        return `interrupted by ${signal}: ${seen?.rpmsDone ?? 0} of ${seen?.rpmsTotal ?? 0} RPMs done, ${back} in progress put back on the queue; `
+          + `run "${again}" again to finish`;
       });
-      bar.stop();
-      if (flags.json) this.printJson(sum);
-      else process.stdout.write(`${workerLine(sum)}\n`);
-      if (!sum.complete) this.fail('not every build this worker worked on was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
     } catch (e) {
       const dbError = databaseError(e);
       if (dbError) await releaseClaims(store);

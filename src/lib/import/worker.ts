@@ -102,6 +102,7 @@ export async function drainQueue(store: Store, opts: WorkerOptions = {}): Promis
     claim: async () => {
       const job = await shared.claimAny();
       if (job) worked.add(job.job_id);
+      progress.builds = worked.size;
       return job;
     },
     of: async (job) => {
@@ -118,6 +119,7 @@ export async function drainQueue(store: Store, opts: WorkerOptions = {}): Promis
     const queued = await i.queue.buildsIn('queued');
     if (!queued.length) return;
     for (const b of queued) worked.add(b.id);
+    progress.builds = worked.size;
     try {
       await resolveQueued(i.client, i.queue, i.inst, errors, new Map());
     } catch (e) {
@@ -181,7 +183,14 @@ export async function drainQueue(store: Store, opts: WorkerOptions = {}): Promis
           continue;
         }
       }
-      break;
+      // The builds worked on, as they ended (read before anything is counted: the store may still go away).
+      const ended: BuildJob[] = [];
+      for (const id of [...worked].sort((x, y) => x - y)) {
+        const b = await shared.buildById(id);
+        if (b) ended.push(b);
+      }
+      account(ended, instances.size > 1, sum, errors);
+      return sum;
     } catch (e) {
       if (!isStoreUnreachable(e)) throw e;
       if (!trouble) note(`${storeTrouble(e)}; waiting for it (trying again every ${seconds(retry)})`);
@@ -189,17 +198,12 @@ export async function drainQueue(store: Store, opts: WorkerOptions = {}): Promis
       await sleep(retry);
     }
   }
-  await account(shared, instances, worked, sum, errors);
-  return sum;
 }
 
 /** The builds this worker worked on, by where they ended; a BUILDING one is a problem, as for import. */
-async function account(shared: ImportQueue, instances: Map<string, Instance>, worked: Set<number>, sum: WorkerSummary,
-  errors: (s: string, m: string) => void): Promise<void> {
+function account(ended: BuildJob[], manyInstances: boolean, sum: WorkerSummary, errors: (s: string, m: string) => void): void {
   const names = new Set<string>();
-  for (const id of [...worked].sort((a, b) => a - b)) {
-    const b: BuildJob | undefined = await shared.buildById(id);
-    if (!b) continue;
+  for (const b of ended) {
     names.add(b.instance);
     sum.builds.worked++;
     if (b.state === 'done') sum.builds.imported++;
@@ -210,7 +214,7 @@ async function account(shared: ImportQueue, instances: Map<string, Instance>, wo
     } else if (b.state === 'building') {
       sum.builds.building++;
       sum.complete = false;
-      errors(instances.size > 1 ? `${b.instance} ${label(b)}` : label(b), 'still BUILDING in Koji; it stays queued for the next import');
+      errors(manyInstances ? `${b.instance} ${label(b)}` : label(b), 'still BUILDING in Koji; it stays queued for the next import');
     }
   }
   if (sum.rpms.failed) sum.complete = false;
