@@ -18,7 +18,7 @@ import { WORKERS_TOOLS, workersBench, workersNotes, workersRows, type WorkersRes
 import { originalWay, type OriginalResult } from './original.ts';
 import { bytes, ceilingRow, fasterRow, infoRow, msec, sec, skippedRow, table, times, withinRow, type Row } from './report.ts';
 import { BenchError, MB, ROOT, log, median, missingTools, percentile, rng } from './util.ts';
-import { pgBinDir } from '../test/helpers/pg.ts';
+import { HAVE_PG } from '../test/helpers/pg.ts';
 
 const TARGET = { headerVsDebuginfod: 10, fullVsDebuginfod: 1.5, fullVsFloor: 1.5, cliQueryMs: 150, p99Ms: 1, rssMb: 200, bytesPerRow: 120 };
 const SYNTHETIC_ROWS = 10_000_000;
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   if (values.only === 'workers') { await onlyWorkers(runs); return; }
 
   const missing = missingTools([...new Set(['rpmbuild', 'rpm', 'rpm2cpio', 'cpio', 'eu-unstrip', 'debuginfod', 'debuginfod-find', 'unshare', 'ip', 'python3', '/usr/bin/time', ...SERVE_TOOLS, ...WORKERS_TOOLS])]);
-  if (!pgBinDir()) throw new BenchError('the import-workers section runs PostgreSQL: install the Debian package "postgresql" (apt-get install -y postgresql).');
+  if (!HAVE_PG) throw new BenchError('the import-workers section runs PostgreSQL: install the Debian package "postgresql" (apt-get install -y postgresql).');
   if (missing.length) throw new BenchError(missing.join('\n'));
   if (process.getuid?.() !== 0) throw new BenchError('debuginfod is run in a private network namespace (unshare -n), which needs root: run the benchmark as root.');
   if (!existsSync(join(ROOT, 'dist', 'commands.js'))) throw new BenchError('dist/ is not built: run "npx tsc -p tsconfig.json" (npm run bench does it).');
@@ -252,7 +252,7 @@ async function onlyServe(seconds: number): Promise<void> {
 async function onlyWorkers(runs: number): Promise<void> {
   const missing = missingTools(WORKERS_TOOLS);
   if (missing.length) throw new BenchError(missing.join('\n'));
-  if (!pgBinDir()) throw new BenchError('the import-workers section runs PostgreSQL: install the Debian package "postgresql" (apt-get install -y postgresql).');
+  if (!HAVE_PG) throw new BenchError('the import-workers section runs PostgreSQL: install the Debian package "postgresql" (apt-get install -y postgresql).');
   if (!existsSync(join(ROOT, 'dist', 'commands.js'))) throw new BenchError('dist/ is not built: run "npx tsc -p tsconfig.json" (npm run bench does it).');
   process.on('SIGINT', () => process.exit(130));
   const workers = await workersBench(runs);
