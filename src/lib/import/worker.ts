@@ -183,6 +183,8 @@ export async function drainQueue(store: Store, opts: WorkerOptions = {}): Promis
           continue;
         }
       }
+      // The last RPMs may have been another worker's, which may not have settled their builds yet.
+      for (const i of instances.values()) for (const b of await i.queue.buildsIn('fetching')) await i.queue.settle(b);
       // The builds worked on, as they ended (read before anything is counted: the store may still go away).
       const ended: BuildJob[] = [];
       for (const id of [...worked].sort((x, y) => x - y)) {
