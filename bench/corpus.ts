@@ -292,3 +292,73 @@ export async function ensureBigRpm(elf: ElfPick[], dataMiB = 1024): Promise<BigR
   log(`1 GB RPM: ready, ${(big.bytes / MB).toFixed(0)} MB`);
   return big;
 }
+
+export interface SmallRpms { key: string; dir: string; rpms: string[]; bytes: number }
+
+/**
+ * `count` small RPMs (the import-workers benchmark serves each as a Koji build of its own): one
+ * real ELF file of at most 256 KiB each, with /usr/lib/.build-id links (a header-first import
+ * reads only the header), zstd payloads. One rpmbuild of one spec with a subpackage per RPM.
+ */
+export async function ensureSmallRpms(count: number): Promise<SmallRpms> {
+  const picks = await pickElfFiles({ maxFiles: count, maxBytes: count * 256 * 1024, maxFileBytes: 256 * 1024, packages: count });
+  if (picks.length < count) log(`small RPMs: only ${picks.length} ELF files of at most 256 KiB under /usr, so ${picks.length} RPMs`);
+  const fingerprint = picks.map((p) => `${p.path}\t${p.size}\t${statSync(p.path).mtimeMs}\t${p.buildId}`).join('\n');
+  const key = sha256('small-rpms-v1', String(count), await rpmVersion(), fingerprint).slice(0, 16);
+  const dir = join(cacheRoot(), `small-${key}`);
+  const manifest = join(dir, 'manifest.json');
+  if (existsSync(manifest)) {
+    log(`small RPMs: cached at ${dir}`);
+    return JSON.parse(readFileSync(manifest, 'utf8')) as SmallRpms;
+  }
+  const work = join(cacheRoot(), `tmp-small-${key}-${process.pid}`);
+  rmSync(work, { recursive: true, force: true });
+  const stage = join(work, 'stage');
+  stageFiles(stage, picks);
+  const name = (i: number): string => `dfw-${String(i + 1).padStart(3, '0')}`;
+  const sub = picks.map((p, i) => `%package -n ${name(i)}
+Summary: darkforge bench RPM ${i + 1}
+%description -n ${name(i)}
+One ELF file copied from the bench machine.
+%files -n ${name(i)}
+%defattr(0755,root,root,0755)
+${p.path}
+`).join('\n');
+  const top = join(work, 'top');
+  mkdirSync(join(top, 'SPECS'), { recursive: true });
+  const specFile = join(top, 'SPECS', 'dfw.spec');
+  writeFileSync(specFile, `%global debug_package %{nil}
+%global __os_install_post %{nil}
+Name:           dfw
+Version:        1.0
+Release:        1
+Summary:        darkforge import-workers bench corpus
+License:        distributable
+AutoReqProv:    no
+
+%description
+Small RPMs, one ELF file each, for the import-workers benchmark.
+
+%install
+mkdir -p %{buildroot}
+cp -a %{stagedir}/. %{buildroot}/
+
+${sub}`);
+  log(`small RPMs: rpmbuild of ${picks.length} subpackages (one spec)`);
+  const r = await execa('rpmbuild', ['-bb', '--quiet', '--define', `_topdir ${top}`, '--define', `stagedir ${stage}`,
+    '--define', '_binary_payload w3.zstdio', '--define', '_build_id_links compat', specFile], { reject: false, all: true });
+  if (r.exitCode !== 0) throw new Error(`rpmbuild of the small RPMs failed:\n${r.all}`);
+  const built = readdirSync(join(top, 'RPMS'), { recursive: true }).map(String).filter((f) => f.endsWith('.rpm')).sort();
+  if (built.length !== picks.length) throw new Error(`rpmbuild made ${built.length} RPMs, not ${picks.length}`);
+  mkdirSync(join(dir, 'rpms'), { recursive: true });
+  const rpms = built.map((f) => {
+    const dest = join(dir, 'rpms', basename(f));
+    renameSync(join(top, 'RPMS', f), dest);
+    return dest;
+  });
+  const out: SmallRpms = { key, dir, rpms, bytes: rpms.reduce((n, f) => n + statSync(f).size, 0) };
+  writeFileSync(manifest, JSON.stringify(out, null, 1));
+  rmSync(work, { recursive: true, force: true });
+  log(`small RPMs: ready at ${dir}`);
+  return out;
+}

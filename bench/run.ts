@@ -16,19 +16,22 @@ import { SERVE_TOOLS, serveBench, serveNotes, serveRows } from './serve.ts';
 import { PG_TARGET, pgBench, pgNotes, pgRows, type PgBenchResult } from './pg.ts';
 import { HAVE_PG } from '../test/helpers/pg.ts';
 import { kojiImport, type KojiResult } from './koji.ts';
+import { WORKERS_TOOLS, workersBench, workersNotes, workersRows, type WorkersResult } from './workers.ts';
 import { originalWay, type OriginalResult } from './original.ts';
 import { bytes, ceilingRow, fasterRow, infoRow, msec, sec, skippedRow, table, times, withinRow, type Row } from './report.ts';
 import { BenchError, MB, ROOT, log, median, missingTools, percentile, rng } from './util.ts';
+import { HAVE_PG } from '../test/helpers/pg.ts';
 
 const TARGET = { headerVsDebuginfod: 10, fullVsDebuginfod: 1.5, fullVsFloor: 1.5, cliQueryMs: 150, p99Ms: 1, rssMb: 200, bytesPerRow: 120 };
 const SYNTHETIC_ROWS = 10_000_000;
 
-const USAGE = `usage: npm run bench [-- --quick] [-- --runs N] [-- --only serve|pg]
-  --quick       small corpus; skips the 10 M-row index and the 1 GB RPM
-  --runs N      timed runs per measurement, the median is reported (default 3)
-  --only serve  only the darkserver serve section (against debuginfod; writes bench/results-serve.json)
-  --only pg     only the PostgreSQL rows: the 10 M-row index copied into a throwaway cluster, lookups on both backends (writes bench/results-pg.json)
-  --seconds N   length of each wrk run of the serve section (default 5)`;
+const USAGE = `usage: npm run bench [-- --quick] [-- --runs N] [-- --only serve|pg|workers]
+  --quick         small corpus; skips the 10 M-row index and the 1 GB RPM
+  --runs N        timed runs per measurement, the median is reported (default 3)
+  --only serve    only the darkserver serve section (against debuginfod; writes bench/results-serve.json)
+  --only pg       only the PostgreSQL rows: the 10 M-row index copied into a throwaway cluster, lookups on both backends (writes bench/results-pg.json)
+  --only workers  only the import-workers section (1, 2, 4 workers on PostgreSQL; writes bench/results-workers.json)
+  --seconds N     length of each wrk run of the serve section (default 5)`;
 
 interface Results {
   started: string; quick: boolean; runs: number;
@@ -38,6 +41,7 @@ interface Results {
   floor: Record<Variant, { medianMs: number; runsMs: number[] }>;
   original: Record<Variant, OriginalResult>;
   koji: Record<Variant, KojiResult>;
+  workers: WorkersResult;
   debuginfod: ChildOutput;
   nodeStart: { cliEnvMs: number; withExtraCaCertsMs?: number };
   cliQuery: { darkserverMedianMs: number; debuginfodFindMedianMs: number; darkserverP90Ms: number; debuginfodFindP90Ms: number; n: number };
@@ -58,14 +62,16 @@ async function main(): Promise<void> {
   if (values.help) { process.stdout.write(`${USAGE}\n`); return; }
   const seconds = Number(values.seconds);
   if (!Number.isInteger(seconds) || seconds < 1) throw new BenchError(`--seconds must be a whole number >= 1, not "${values.seconds}"`);
-  if (values.only !== undefined && values.only !== 'serve' && values.only !== 'pg') throw new BenchError(`--only takes "serve" or "pg", not "${values.only}"`);
+  if (values.only !== undefined && !['serve', 'pg', 'workers'].includes(values.only)) throw new BenchError(`--only takes "serve", "pg" or "workers", not "${values.only}"`);
   if (values.only === 'serve') { await onlyServe(seconds); return; }
   if (values.only === 'pg') { await onlyPg(); return; }
   const quick = values.quick;
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new BenchError(`--runs must be a whole number >= 1, not "${values.runs}"`);
+  if (values.only === 'workers') { await onlyWorkers(runs); return; }
 
-  const missing = missingTools([...new Set(['rpmbuild', 'rpm', 'rpm2cpio', 'cpio', 'eu-unstrip', 'debuginfod', 'debuginfod-find', 'unshare', 'ip', 'python3', '/usr/bin/time', ...SERVE_TOOLS])]);
+  const missing = missingTools([...new Set(['rpmbuild', 'rpm', 'rpm2cpio', 'cpio', 'eu-unstrip', 'debuginfod', 'debuginfod-find', 'unshare', 'ip', 'python3', '/usr/bin/time', ...SERVE_TOOLS, ...WORKERS_TOOLS])]);
+  if (!HAVE_PG) throw new BenchError('the import-workers section runs PostgreSQL: install the Debian package "postgresql" (apt-get install -y postgresql).');
   if (missing.length) throw new BenchError(missing.join('\n'));
   if (process.getuid?.() !== 0) throw new BenchError('debuginfod is run in a private network namespace (unshare -n), which needs root: run the benchmark as root.');
   if (!existsSync(join(ROOT, 'dist', 'commands.js'))) throw new BenchError('dist/ is not built: run "npx tsc -p tsconfig.json" (npm run bench does it).');
@@ -103,6 +109,10 @@ async function main(): Promise<void> {
   // 6. Koji import bytes
   const koji = {} as Results['koji'];
   for (const v of V) koji[v] = await kojiImport(corpus.variants[v].rpms, corpus.variants[v].bytes, work, vname(v));
+
+  // Import throughput with 1, 2 and 4 workers on one PostgreSQL queue
+  const workers = await workersBench(runs);
+  checks.push(...workers.checks);
 
   // 3. debuginfod -R and 7b. CLI query, inside one private network namespace
   const allIds = corpus.packages.flatMap((p) => p.files.map((f) => f.buildId));
@@ -183,6 +193,7 @@ async function main(): Promise<void> {
     const k = koji[v];
     rows.push(infoRow(`koji import bytes fetched, ${vname(v)} (${k.headerOnly}/${k.rpms} header-only)`, bytes(k.bytesServed), `corpus ${bytes(k.corpusBytes)}`, `${((100 * k.bytesServed) / k.corpusBytes).toFixed(2)}% of it`));
   }
+  rows.push(...workersRows(workers));
   rows.push(ceilingRow('CLI `darkserver query` median wall', cliQuery.darkserverMedianMs, msec(cliQuery.darkserverMedianMs), TARGET.cliQueryMs, `${TARGET.cliQueryMs} ms`,
     `debuginfod-find executable ${msec(cliQuery.debuginfodFindMedianMs)}`));
   rows.push(infoRow('node start-up (node -e 0), as the CLI rows run', msec(nodeStart.cliEnvMs),
@@ -213,7 +224,7 @@ async function main(): Promise<void> {
     started: new Date().toISOString(), quick, runs,
     machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version, rpm: rpmVersion, debuginfod: dbg.version },
     corpus: { ...corpus, packages: corpus.packages.map((p) => ({ name: p.name, compressor: p.compressor, files: p.files.length })) },
-    index, floor, original, koji, debuginfod: dbg, nodeStart, cliQuery, synthetic, inproc, bigRpm, pg, serve, checks, rows,
+    index, floor, original, koji, workers, debuginfod: dbg, nodeStart, cliQuery, synthetic, inproc, bigRpm, pg, serve, checks, rows,
   };
   writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
 
@@ -227,6 +238,7 @@ async function main(): Promise<void> {
     'darkforge CLI rows run without NODE_EXTRA_CA_CERTS (set in this shell: Node 20 loads that bundle at every start, before any of our code; index and query make no TLS connection); the start-up row shows its cost.',
     `CLI query: ${cliQuery.n} random ids, both clients in the same network namespace, alternating; debuginfod-find gets an empty cache each call and fetches the file, darkserver query prints the rows.`,
     ...('skipped' in pg ? [] : pgNotes(pg)),
+    ...workersNotes(workers),
     ...serveNotes(serve),
   ];
   process.stdout.write(`\nnotes:\n${notes.map((x) => `  - ${x}`).join('\n')}\n`);
@@ -260,6 +272,21 @@ async function onlyPg(): Promise<void> {
   writeFileSync(join(ROOT, 'bench', 'results-pg.json'), `${JSON.stringify({ started: new Date().toISOString(), machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version }, pg, rows }, null, 1)}\n`);
   process.stdout.write(`darkforge bench --only pg: ${SYNTHETIC_ROWS / 1e6} M build-id rows, SQLite and PostgreSQL, ${availableParallelism()} CPUs\n\n${table(rows)}\n`);
   process.stdout.write(`\nnotes:\n${pgNotes(pg).map((x) => `  - ${x}`).join('\n')}\n\nraw figures: bench/results-pg.json\n`);
+
+/** `--only workers`: the import-workers section alone, its table, bench/results-workers.json. */
+async function onlyWorkers(runs: number): Promise<void> {
+  const missing = missingTools(WORKERS_TOOLS);
+  if (missing.length) throw new BenchError(missing.join('\n'));
+  if (!HAVE_PG) throw new BenchError('the import-workers section runs PostgreSQL: install the Debian package "postgresql" (apt-get install -y postgresql).');
+  if (!existsSync(join(ROOT, 'dist', 'commands.js'))) throw new BenchError('dist/ is not built: run "npx tsc -p tsconfig.json" (npm run bench does it).');
+  process.on('SIGINT', () => process.exit(130));
+  const workers = await workersBench(runs);
+  const rows = workersRows(workers);
+  writeFileSync(join(ROOT, 'bench', 'results-workers.json'), `${JSON.stringify({ started: new Date().toISOString(), runs, machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version }, workers, rows }, null, 1)}\n`);
+  process.stdout.write(`darkforge bench --only workers: median of ${runs}; ${availableParallelism()} CPUs\n\n${table(rows)}\n`);
+  process.stdout.write(`\nnotes:\n${workersNotes(workers).map((x) => `  - ${x}`).join('\n')}\n`);
+  if (workers.checks.length) process.stdout.write(`\nchecks that failed:\n${workers.checks.map((x) => `  - ${x}`).join('\n')}\n`);
+  process.stdout.write('\nraw figures: bench/results-workers.json\n');
 }
 
 main().catch((e: unknown) => {

@@ -1,16 +1,20 @@
 // Several `darkserver import` processes on one queue, on both backends: three importers at once
 // build the index a single clean import builds, row for row; a worker that stalls past its lease
 // (SIGSTOP) loses its RPM to another worker and, when it comes back, writes nothing for it.
-// `darkserver jobs` shows who holds what meanwhile.
+// `darkserver jobs` shows who holds what meanwhile. Then `import --queue` and `import --worker`
+// on one machine (test/import-workers-netns.test.ts runs workers on several).
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openStore } from '../src/lib/store/open.ts';
 import type { RpmJob, Store } from '../src/lib/store/port.ts';
 import { BACKENDS, freshDb, pgCluster, type Backend } from './helpers/backends.ts';
-import { run } from './helpers/cli.ts';
+import { run, tempDir } from './helpers/cli.ts';
 import { assertSound, start } from './helpers/db-faults.ts';
-import { buildsFromRpmDir, startFakeKoji, type FakeKoji } from './helpers/fake-koji.ts';
+import { buildsFromRpmDir, startFakeKoji, type FakeBuildSpec, type FakeKoji } from './helpers/fake-koji.ts';
+import { FIXTURES } from './helpers/paths.ts';
 import { assertSoundPg } from './helpers/pg.ts';
 import { rpmSet } from './helpers/rpm-set.ts';
 
@@ -147,4 +151,208 @@ describe('several importers on one queue', () => {
       await sound(backend, db);
     });
   }
+});
+
+// `darkserver import --worker`: the queue of every instance the store records, with the hub
+// recorded there, until no work is left; `import --queue` puts builds on it and fetches nothing.
+describe('import --worker', () => {
+  const fixtureBuilds = buildsFromRpmDir(readdirSync(FIXTURES).filter((f) => f.endsWith('.rpm') && !f.startsWith('large')).map((f) => join(FIXTURES, f)),
+    { firstId: 7000 });
+  let k: FakeKoji;
+  let set: { builds: FakeBuildSpec[]; nvras: string[] };
+  before(async () => {
+    const builds = buildsFromRpmDir(rpmSet(RPMS, 2, { seed: 'workers' }).files, { firstId: 5000 });
+    set = { builds, nvras: builds[0].rpms.filter((r) => r.arch !== 'src').map((r) => `${r.nvr}.${r.arch}`) };
+    k = await startFakeKoji({ builds: [...builds, ...fixtureBuilds] });
+  });
+  after(async () => { await k?.stop(); });
+  const producer = (db: string, more: string[]): string[] => ['import', '--hub', k.hub, '--topurl', k.topurl, '--instance', 'fake', '--db', db, ...more];
+  const files = (): number => k.requests().filter((l) => l.method === 'GET' && l.path.startsWith('/kojifiles/')).length;
+  const jobsOf = (db: string): { builds: Record<string, number>; rpms: Record<string, number>; failedRpms: RpmJob[] } => {
+    const r = run('darkserver', ['jobs', '--json', '--db', db]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+
+  test('flags: a worker takes no build, walk or instance of its own; --queue needs builds', () => {
+    const db = join(tempDir(), 'w.sqlite');
+    for (const extra of [['42'], ['--from', '1'], ['--instance', 'koji'], ['--hub', 'http://127.0.0.1:9/kojihub'], ['--config', '/dev/null']]) {
+      const r = run('darkserver', ['import', '--worker', '--db', db, ...extra]);
+      assert.equal(r.code, 2, `${extra.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^darkserver import: --worker takes the queued work of every Koji instance in the database, with the hub recorded there: it takes no (BUILD|--\w+) \(queue builds with "darkserver import --queue BUILD…" or "--queue --from ID"\)\n$/);
+    }
+    const q = run('darkserver', ['import', '--queue', '--hub', 'http://127.0.0.1:9/kojihub', '--db', db]);
+    assert.equal(q.code, 2);
+    assert.equal(q.stderr, 'darkserver import: --queue needs builds to queue: BUILD… or --from ID\n');
+    const both = run('darkserver', ['import', '--queue', '--worker', '--db', db]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--worker/);
+    assert.ok(!existsSync(db), 'nothing was created');
+  });
+
+  for (const backend of BACKENDS) {
+    test(`${backend}: --queue fetches nothing; two workers drain the queue to the index of one clean import, each RPM fetched once`, async () => {
+      const clean = await freshDb(backend, 'clean');
+      const before0 = files();
+      const one = run('darkserver', producer(clean, [String(set.builds[0].id)]), FAST);
+      assert.equal(one.code, 0, one.stderr);
+      const fetchesOfOne = files() - before0;
+
+      const db = await freshDb(backend, 'queued');
+      const before = files();
+      const q = run('darkserver', producer(db, ['--queue', String(set.builds[0].id)]), FAST);
+      assert.equal(q.code, 0, q.stderr);
+      assert.equal(q.stdout, `queued 1 builds (${RPMS} RPMs) from fake for import workers; 0 imported already, 0 skipped, `
+        + '0 still building (a worker asks Koji again), 0 failed\n');
+      assert.equal(files(), before, 'queuing fetched no file');
+      assert.deepEqual(jobsOf(db).rpms, { queued: RPMS });
+
+      await k.control({ faults: { latency_ms: 80 } });
+      let done;
+      try {
+        const workers = [0, 1].map(() => start(['import', '--worker', '--jobs', '2', '--json', '--db', db], FAST));
+        done = await Promise.all(workers.map((w) => w.exit));
+      } finally {
+        await k.control({ faults: { latency_ms: 0 } });
+      }
+      for (const d of done) assert.equal(d.code, 0, d.stderr);
+      for (const d of done) assert.equal(d.stderr, '');
+      const sums = done.map((d) => JSON.parse(d.stdout));
+      assert.equal(sums.reduce((n, s) => n + s.rpms.indexed, 0), RPMS, 'each RPM indexed by one of them');
+      for (const s of sums) {
+        assert.match(s.worker, new RegExp(`^${hostname()}:\\d+:[0-9a-f]{8}$`));
+        assert.deepEqual([s.instances, s.builds, s.complete], [['fake'], { worked: 1, imported: 1, skipped: 0, building: 0, failed: 0 }, true]);
+      }
+      assert.equal(files() - before, fetchesOfOne, 'the requests of one clean import: no RPM fetched twice');
+      const rows = await queueRows(db);
+      assert.deepEqual(rows.map((x) => [x.state, x.attempts]), rows.map(() => ['done', 1]));
+      assert.deepEqual(new Set(rows.map((x) => x.worker_id)), new Set(sums.map((s) => s.worker)), 'both took a share');
+      assert.deepEqual(await content(db, set.nvras), await content(clean, set.nvras));
+      await sound(backend, db);
+      // Queued again once imported: nothing to queue.
+      const again = run('darkserver', producer(db, ['--queue', String(set.builds[0].id)]), FAST);
+      assert.deepEqual([again.code, again.stdout], [0, 'queued 0 builds (0 RPMs) from fake for import workers; 1 imported already, 0 skipped, 0 still building (a worker asks Koji again), 0 failed\n']);
+      // Nothing left: a worker says so and exits 0.
+      const idle = run('darkserver', ['import', '--worker', '--db', db]);
+      assert.equal(idle.code, 0, idle.stderr);
+      assert.match(idle.stdout, /^worker \S+: imported 0 of 0 builds worked on: 0 RPMs indexed \(0 from the header alone\), 0 already indexed, 0 failed; fetched 0 B of 0 B; 0 builds skipped, 0 still building, 0 failed\n$/);
+    });
+
+    test(`${backend}: a worker takes every instance the store records, with the hub recorded there, and looks up builds no producer looked up`, async () => {
+      const db = await freshDb(backend, 'instances');
+      const build = fixtureBuilds.find((b) => b.nvr === 'df-debug-1.0-1')!;
+      assert.equal(run('darkserver', ['import', '--queue', '--hub', k.hub, '--topurl', k.topurl, '--instance', 'one', '--db', db, build.nvr], FAST).code, 0);
+      // A second instance whose producer stopped before it asked Koji anything: only the queue row and the instance record.
+      const s = await openStore(db);
+      try {
+        await s.saveInstance({ name: 'two', hub: k.hub, topurl: k.topurl, mirrors: [], retrace: [] });
+        await s.queue.addBuild('two', build.id);
+      } finally {
+        await s.close();
+      }
+      const rpcBefore = k.requests().filter((l) => l.method === 'POST').length;
+      const w = run('darkserver', ['import', '--worker', '--json', '--db', db], FAST);
+      assert.equal(w.code, 0, w.stderr);
+      const sum = JSON.parse(w.stdout);
+      const n = build.rpms.filter((r) => r.arch !== 'src').length;
+      assert.deepEqual([sum.instances, sum.builds.imported, sum.rpms.indexed], [['one', 'two'], 2, 2 * n]);
+      assert.ok(k.requests().filter((l) => l.method === 'POST').length > rpcBefore, 'the worker asked the recorded hub about the build of "two"');
+      for (const inst of ['one', 'two']) {
+        const q = run('darkserver', ['query', '--json', '--db', db, '--rpm', `${build.rpms.find((r) => r.arch !== 'src')!.nvr}.x86_64`]);
+        assert.ok((JSON.parse(q.stdout) as { instance: string; kojibuildid: number }[]).some((x) => x.instance === inst && x.kojibuildid === build.id), inst);
+      }
+      await sound(backend, db);
+    });
+
+    test(`${backend}: failed RPMs and BUILDING builds: one line each, exit 1; --retry-failed and a later worker finish them`, async () => {
+      const db = await freshDb(backend, 'problems');
+      const bad = fixtureBuilds.find((b) => b.nvr === 'df-kmod-1.0-1')!;
+      const later = fixtureBuilds.find((b) => b.nvr === 'df-nolinks-1.0-1')!;
+      const fine = fixtureBuilds.find((b) => b.nvr === 'df-cross-1.0-1')!;
+      const badNvra = `${bad.rpms[0].nvr}.${bad.rpms[0].arch}`;
+      const gone = fixtureBuilds.find((b) => b.nvr === 'df-hardlink-1.0-1')!;
+      await k.control({ build_state: { [later.id]: 0, [gone.id]: 2 }, faults: { fail_forever: [badNvra] } });
+      try {
+        // A DELETED build asked for is a problem for --queue, as for import; the rest is queued.
+        const deleted = run('darkserver', producer(db, ['--queue', String(gone.id), String(fine.id)]), FAST);
+        assert.equal(deleted.code, 1);
+        assert.equal(deleted.stderr, `darkserver import: build ${gone.id} (${gone.nvr}): DELETED in Koji; nothing to import\n`
+          + 'darkserver import: not every requested build was queued (see "darkserver jobs"; --retry-failed tries failed ones again)\n');
+        assert.match(deleted.stdout, /^queued 1 builds \(\d+ RPMs\) from fake for import workers; 0 imported already, 1 skipped, /);
+        const q = run('darkserver', producer(db, ['--queue', '--json', String(bad.id), String(later.id), String(fine.id)]), FAST);
+        assert.equal(q.code, 0, q.stderr);
+        assert.deepEqual([JSON.parse(q.stdout).queued.builds, JSON.parse(q.stdout).builds.building], [2, 1]);
+        const w = run('darkserver', ['import', '--worker', '--db', db], FAST);
+        assert.equal(w.code, 1);
+        assert.match(w.stderr, new RegExp(`^darkserver import: ${badNvra}: http://127\\.0\\.0\\.1:\\d+/kojifiles/\\S+\\.rpm: HTTP 503 after 5 attempts$`, 'm'));
+        assert.match(w.stderr, new RegExp(`^darkserver import: build ${later.id} \\(${later.nvr}\\): still BUILDING in Koji; it stays queued for the next import$`, 'm'));
+        assert.match(w.stderr, /^darkserver import: not every build this worker worked on was imported \(see "darkserver jobs"; --retry-failed tries failed ones again\)$/m);
+        assert.equal(w.stderr.trim().split('\n').length, 3, w.stderr);
+        assert.match(w.stdout, /imported 1 of 3 builds worked on from fake: \d+ RPMs indexed .* 1 failed; .* 0 builds skipped, 1 still building, 1 failed\n$/);
+        assert.deepEqual(jobsOf(db).builds, { building: 1, done: 1, failed: 1, skipped: 1 });
+      } finally {
+        await k.control({ build_state: { [later.id]: 1, [gone.id]: 1 }, faults: { fail_forever: [] } });
+      }
+      const again = run('darkserver', ['import', '--worker', '--retry-failed', '--json', '--db', db], FAST);
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual(JSON.parse(again.stdout).builds, { worked: 2, imported: 2, skipped: 0, building: 0, failed: 0 });
+      assert.deepEqual(jobsOf(db).builds, { done: 3, skipped: 1 });
+      assert.equal(run('darkserver', ['query', '--db', db, '--rpm', badNvra]).code, 0);
+      await sound(backend, db);
+    });
+
+    test(`${backend}: SIGTERM puts the worker's RPMs back on the queue and exits 143; the next worker finishes`, async () => {
+      const db = await freshDb(backend, 'term');
+      assert.equal(run('darkserver', producer(db, ['--queue', String(set.builds[0].id)]), FAST).code, 0);
+      await k.control({ faults: { stall_file: 2, stall_ms: 20_000 } });
+      const w = start(['import', '--worker', '--jobs', '2', '--db', db], FAST);
+      try {
+        for (let end = Date.now() + 30_000; (await k.status()).faults.stall_file > 0;) {
+          assert.ok(Date.now() < end, 'the worker started two downloads');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        w.child.kill('SIGTERM');
+        const e = await w.exit;
+        assert.equal(e.code, 143, e.stderr);
+        assert.match(e.stderr, /^darkserver import: interrupted by SIGTERM: \d+ of \d+ RPMs done, 2 in progress put back on the queue; run "darkserver import --worker" again to finish\n$/);
+      } finally {
+        w.child.kill('SIGKILL');
+        await k.control({ faults: { stall_file: 0 } });
+      }
+      assert.equal((await queueRows(db)).filter((x) => x.state === 'running').length, 0);
+      const next = run('darkserver', ['import', '--worker', '--db', db], FAST);
+      assert.equal(next.code, 0, next.stderr);
+      assert.deepEqual(jobsOf(db).rpms, { done: RPMS });
+    });
+  }
+
+  test('postgresql: a worker waits out a server that goes away and comes back, and finishes the queue', async () => {
+    const pg = await pgCluster();
+    const db = await freshDb('postgresql', 'restart');
+    assert.equal(run('darkserver', producer(db, ['--queue', String(set.builds[0].id)]), FAST).code, 0);
+    await k.control({ faults: { latency_ms: 150 } });
+    const w = start(['import', '--worker', '--jobs', '2', '--json', '--db', db], { ...FAST, DARKFORGE_LEASE_SECONDS: '2' });
+    try {
+      for (let end = Date.now() + 30_000; (await queueRows(db)).filter((x) => x.state === 'done').length < 2;) {
+        assert.ok(Date.now() < end, 'the worker indexed a first RPM or two');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await pg.kill();
+      await new Promise((r) => setTimeout(r, 3000));
+      await pg.start();
+      const e = await w.exit;
+      assert.equal(e.code, 0, e.stderr);
+      const lines = e.stderr.trim().split('\n');
+      assert.equal(lines.length, 2, e.stderr);
+      assert.match(lines[0], /^darkserver import: postgresql:\/\/darkforge@127\.0\.0\.1:\d+\/restart_\d+_\d+: (the connection to the PostgreSQL server was lost|cannot connect to the PostgreSQL server|the PostgreSQL server is shutting down)[^;]*; waiting for it \(trying again every 0\.5 s\)$/);
+      assert.equal(lines[1], 'darkserver import: the database answers again');
+      assert.doesNotMatch(e.stderr, new RegExp(pg.password));
+      assert.equal(JSON.parse(e.stdout).complete, true);
+    } finally {
+      w.child.kill('SIGKILL');
+      await k.control({ faults: { latency_ms: 0 } });
+    }
+    assert.deepEqual((await queueRows(db)).map((x) => x.state), Array(RPMS).fill('done'));
+    await sound('postgresql', db);
+  });
 });

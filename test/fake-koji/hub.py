@@ -34,6 +34,8 @@ DEFAULT_FAULTS = {
     'rpc_garbage': 0, 'rpc_html': 0, 'rpc_fault': 0, 'close_rpc': 0,
     # error answers of every shape (see README.md)
     'rpc_error': None, 'file_error': None, 'outage': None, 'rpc_offline': 0, 'multicall_offline': 0,
+    # every XML-RPC POST and every file GET/HEAD waits this long before answering (a distant hub)
+    'latency_ms': 0,
 }
 ERROR_TYPES = (None, 'text/plain', 'text/html', 'application/xml')
 ERROR_BODIES = ('empty', 'short', 'big', 'chunked', 'cut', 'close', 'reset')
@@ -325,6 +327,13 @@ class State:
             if o.get('scope', 'both') not in (scope, 'both'):
                 return None
             return dict(o)
+
+    def latency(self):
+        """latency_ms: the wait before every hub and file answer."""
+        with self.lock:
+            ms = float(self.faults.get('latency_ms') or 0)
+        if ms > 0:
+            time.sleep(ms / 1000.0)
 
     def fault_list(self, name):
         with self.lock:
@@ -769,6 +778,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._simple(200, json.dumps(self.state.snapshot()), 'application/json', log=False)
         if path.rstrip('/') != self.state.hub_path:
             return self._simple(404, 'not found\n')
+        self.state.latency()
         self._xmlrpc(body)
 
     def _xmlrpc(self, body):
@@ -858,6 +868,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._error(spec, None, 'file_error')
             with open(st.extra_files[path], 'rb') as f:
                 return self._simple(200, f.read(), 'text/plain; charset=utf-8')
+        st.latency()
         hit = st.files.get(path)
         if hit is None or not hit[0].get('file') or not os.path.isfile(hit[0]['file']):
             return self._simple(404, 'not found\n')

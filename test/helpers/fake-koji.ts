@@ -88,6 +88,8 @@ export interface FakeFaults {
   rpc_fault: number;
   /** the next N XML-RPC POSTs announce their body, send half and close cleanly */
   close_rpc: number;
+  /** every XML-RPC POST and every file GET/HEAD waits this long before answering (a distant hub) */
+  latency_ms: number;
   /** the next `count` XML-RPC POSTs get this error answer; a list: one POST each, in order */
   rpc_error: ErrorShape | Omit<ErrorShape, 'count'>[] | null;
   /** the next `count` file GETs get this error answer; a list: one GET each, in order */

@@ -6,7 +6,9 @@ import { interruptible } from '../../lib/cli/interrupt.js';
 import { netFlags, netOptions } from '../../lib/cli/net-flags.js';
 import { progressBar } from '../../lib/cli/progress.js';
 import { UserError } from '../../lib/errors.js';
-import type { ImportProgress } from '../../lib/import/importer.js';
+import type { ImportProgress, ImportSummary } from '../../lib/import/importer.js';
+import type { WorkerSummary } from '../../lib/import/worker.js';
+import type { Store } from '../../lib/store/port.js';
 import { parseSince } from '../../lib/import/since.js';
 import { releaseClaims } from '../../lib/import/queue.js';
 import { databaseError } from '../../lib/index/db-errors.js';
@@ -20,7 +22,10 @@ export default class DarkserverImport extends BaseCommand {
     + `index database: an interrupted import resumes where it stopped (run "darkserver import" with no `
     + `arguments to finish the queue of every instance), and nothing is indexed twice. --follow keeps running and `
     + `imports every build Koji completes from now (or --since) on, going on after a restart where it stopped. `
-    + `Exit 0 only when every requested build was imported and no failed work remains.`;
+    + `Exit 0 only when every requested build was imported and no failed work remains. Import workers: --queue only looks the builds up and queues their RPMs; `
+    + `"darkserver import --worker" processes, on this machine or (with a PostgreSQL --db) on any number of machines, `
+    + `take the queued work of every instance until none is left, each RPM under a lease (DARKFORGE_LEASE_SECONDS, `
+    + `default 120) that is taken over when its worker dies or is cut off; "darkserver jobs" shows who holds what.`;
   static override examples = [
     '<%= config.bin %> darkserver import 2191547',
     '<%= config.bin %> darkserver import bash-5.2.15-3.fc38 --jobs 8',
@@ -28,6 +33,8 @@ export default class DarkserverImport extends BaseCommand {
     '<%= config.bin %> darkserver import --follow --poll 120',
     '<%= config.bin %> darkserver import --retry-failed',
     '<%= config.bin %> darkserver import --hub https://koji.example.org/kojihub --topurl https://koji.example.org/kojifiles 42',
+    '<%= config.bin %> darkserver import --queue --from 2440000 --to 2440500 --db postgresql://me@db.example.org/darkforge',
+    '<%= config.bin %> darkserver import --worker --jobs 8 --db postgresql://me@db.example.org/darkforge',
   ];
   static override strict = false;
   static override args = { build: Args.string({ description: 'Koji build id or N-V-R (several allowed)', ignoreStdin: true }) };
@@ -46,11 +53,24 @@ export default class DarkserverImport extends BaseCommand {
     follow: Flags.boolean({ description: 'Keep running: import every build Koji completes from now (or --since) on; a restart goes on where it stopped.' }),
     poll: Flags.integer({ description: 'With --follow: seconds between two looks at Koji [default: 60].', min: 1, helpValue: 'SECONDS', dependsOn: ['follow'] }),
     since: Flags.string({ description: 'With --follow: start at this Koji event id or date (YYYY-MM-DD[ HH:MM[:SS]], local time unless Z or ±HH:MM).', helpValue: 'EVENT|DATE', dependsOn: ['follow'] }),
+    queue: Flags.boolean({ description: 'Look the builds up in Koji and queue their RPMs for import workers (--worker); fetch nothing.', exclusive: ['worker'] }),
+    worker: Flags.boolean({ description: 'Take queued work of every instance in the database (hubs as recorded there) until none is left; with --jobs, --full, --retry-failed, --wait-building, --timeout.' }),
     ...netFlags,
   };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(DarkserverImport);
+    if (flags.worker) {
+      const given = [argv.length ? 'BUILD' : '', ...(['from', 'to', 'instance', 'config', 'hub', 'topurl'] as const).filter((f) => flags[f] !== undefined).map((f) => `--${f}`)]
+        .filter(Boolean);
+      if (given.length) {
+        throw new UserError(`--worker takes the queued work of every Koji instance in the database, with the hub recorded there: it takes no ${given.join(', ')} `
+          + '(queue builds with "darkserver import --queue BUILD…" or "--queue --from ID")', 2);
+      }
+      if (flags.follow) throw new UserError('--worker --follow is not there yet: run --worker from a timer (it exits when the queue is empty)', 2);
+      return this.work(flags);
+    }
+    if (flags.queue && !argv.length && flags.from === undefined) throw new UserError('--queue needs builds to queue: BUILD… or --from ID', 2);
     if (flags.from !== undefined && flags.to !== undefined && flags.to < flags.from) {
       throw new UserError(`--to ${flags.to} is below --from ${flags.from}`, 2);
     }
@@ -93,7 +113,7 @@ export default class DarkserverImport extends BaseCommand {
         onError: (subject: string, message: string) => bar.above(() => this.fail(`${subject}: ${message}`, 1)),
       };
       const work = instance
-        ? importBuilds(store, { ...common, instance, builds: argv as string[], from: flags.from, to: flags.to })
+        ? importBuilds(store, { ...common, instance, builds: argv as string[], from: flags.from, to: flags.to, queueOnly: flags.queue })
         : resumeAll(store, { ...common, profile: profileNamed });
       const sum = await interruptible(work, async (signal) => {
         bar.stop();
@@ -102,12 +122,58 @@ export default class DarkserverImport extends BaseCommand {
           + 'run "darkserver import" again to finish';
       });
       bar.stop();
-      const line = summaryLine(sum);
+      const line = sum.queued ? queuedLine(sum, sum.queued) : summaryLine(sum);
       if (flags.json) this.printJson(sum);
       else if (line) process.stdout.write(`${line}\n`);
       const closing = closingLine(sum);
       if (closing) this.fail(closing, 1);
       else if (!sum.complete && Number(process.exitCode ?? 0) < 1) process.exitCode = 1;
+    } catch (e) {
+      const dbError = databaseError(e);
+      if (dbError) await releaseClaims(store);
+      throw dbError ?? e;
+    } finally {
+      bar.stop();
+      await store.close();
+    }
+  }
+
+  /** --worker: the queue of every instance, until no work is left (lib/import/worker.ts). */
+  private async work(flags: WorkerFlags): Promise<void> {
+    const net = netOptions(this.label, flags);
+    const { drainQueue } = await import('../../lib/import/worker.js');
+    const sum = await this.onQueue(flags.db, flags.json, 'darkserver import --worker', (store, onProgress) => drainQueue(store, {
+      jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net,
+      onProgress, onError: (subject, message) => this.fail(`${subject}: ${message}`, 1), onNote: (line) => this.note(line),
+    }));
+    if (flags.json) this.printJson(sum);
+    else process.stdout.write(`${workerLine(sum)}\n`);
+    if (!sum.complete) this.fail('not every build this worker worked on was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
+  }
+
+  /**
+   * `go` on the store, with a progress bar on a terminal. A signal, or a failure of the database
+   * itself, puts this process's claimed RPMs back on the queue; `again` is the command that finishes.
+   */
+  private async onQueue<T>(db: string | undefined, json: boolean, again: string,
+    go: (store: Store, onProgress: (p: ImportProgress) => void) => Promise<T>): Promise<T> {
+    const store = await openStore(db);
+    const bar = progressBar(!json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
+    const started = Date.now();
+    let seen: ImportProgress | undefined;
+    const onProgress = (p: ImportProgress): void => {
+      seen = p;
+      bar.update(p.rpmsDone, p.rpmsTotal, {
+        builds: p.builds, fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))),
+      });
+    };
+    try {
+      return await interruptible(go(store, onProgress), async (signal) => {
+        bar.stop();
+        const back = await releaseClaims(store) ?? 0;
+        return `interrupted by ${signal}: ${seen?.rpmsDone ?? 0} of ${seen?.rpmsTotal ?? 0} RPMs done, ${back} in progress put back on the queue; `
+          + `run "${again}" again to finish`;
+      });
     } catch (e) {
       const dbError = databaseError(e);
       if (dbError) await releaseClaims(store);
@@ -127,4 +193,30 @@ function profileNamed(name: string): KojiInstance | undefined {
     if (e instanceof UserError) return undefined;
     throw e;
   }
+}
+
+interface WorkerFlags {
+  db?: string;
+  json: boolean;
+  jobs: number;
+  full: boolean;
+  'retry-failed': boolean;
+  'wait-building': number;
+  timeout?: string;
+  insecure: boolean;
+}
+
+function queuedLine(s: ImportSummary, q: { builds: number; rpms: number }): string {
+  const b = s.builds;
+  return `queued ${q.builds} builds (${q.rpms} RPMs) from ${s.instance} for import workers; ${b.imported} imported already, `
+    + `${b.skipped} skipped, ${b.building} still building (a worker asks Koji again), ${b.failed} failed`;
+}
+
+function workerLine(s: WorkerSummary): string {
+  const r = s.rpms;
+  const b = s.builds;
+  return `worker ${s.worker}: imported ${b.imported} of ${b.worked} builds worked on${s.instances.length ? ` from ${s.instances.join(', ')}` : ''}: `
+    + `${r.indexed} RPMs indexed (${r.headerOnly} from the header alone), ${r.already} already indexed, ${r.failed} failed; `
+    + `fetched ${formatBytes(s.bytesFetched)} of ${formatBytes(s.bytesOfRpms)}; `
+    + `${b.skipped} builds skipped, ${b.building} still building, ${b.failed} failed`;
 }

@@ -28,6 +28,8 @@ export interface ImportOptions {
   retryFailed?: boolean;
   /** Keep re-checking BUILDING builds for this long before leaving them queued. */
   waitBuildingMs?: number;
+  /** Look the builds up in Koji and put their RPMs on the queue for import workers; fetch nothing (import --queue). */
+  queueOnly?: boolean;
   client?: KojiClient;
   /** Timeout and TLS settings for the hub and the downloads (--timeout, --insecure). */
   net?: NetOptions;
@@ -114,6 +116,10 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
     for (const state of ['queued', 'building', 'fetching'] as const) for (const b of await queue.buildsIn(state)) touched.add(b.koji_build_id);
   }
 
+  if (opts.queueOnly) {
+    await resolveQueued(ctx);
+    return onQueue(queue, touched, requested, sum, errors);
+  }
   await drain(ctx, touched);
 
   const deadline = Date.now() + (opts.waitBuildingMs ?? 0);
@@ -178,6 +184,35 @@ export async function drain(ctx: ImportContext, touched: Set<number>): Promise<v
 }
 
 /**
+ * import --queue: where the builds this run was given now stand. Those whose RPMs wait for
+ * workers are queued; a BUILDING one stays on the queue too (a worker asks Koji again).
+ */
+async function onQueue(queue: ImportQueue, touched: Set<number>, requested: Set<number>, sum: ImportSummary,
+  errors: (s: string, m: string) => void): Promise<ImportSummary> {
+  const queued = { builds: 0, rpms: 0 };
+  for (const state of ['fetching', 'done', 'failed', 'skipped', 'building'] as const) {
+    for (const b of (await queue.buildsIn(state)).filter((x) => touched.has(x.koji_build_id))) {
+      const asked = requested.has(b.koji_build_id);
+      if (state === 'fetching') {
+        queued.builds++;
+        queued.rpms += (await queue.rpmsOf(b)).filter((r) => r.state === 'queued' || r.state === 'running').length;
+      } else if (state === 'done') {
+        sum.builds.imported++; // of the builds given, asked for or walked: nothing left to queue
+      } else if (state === 'skipped') {
+        sum.builds.skipped++;
+        if (asked) { sum.complete = false; errors(label(b), b.last_error ?? 'skipped'); }
+      } else if (state === 'building') {
+        sum.builds.building++;
+      } else {
+        sum.builds.failed++;
+        sum.complete = false;
+      }
+    }
+  }
+  return { ...sum, queued };
+}
+
+/**
  * Another `darkserver import` may be fetching RPMs of the builds this run answers for (several
  * processes on one database share the queue): wait until it is done with them, fetch what it puts
  * back (interrupted) or leaves behind (killed), then settle those builds, so this run's answer
@@ -193,6 +228,8 @@ async function awaitOtherImports(queue: ImportQueue, touched: Set<number>, fetch
   }
   for (const b of await queue.buildsIn('fetching')) await queue.settle(b);
 }
+
+export { label };
 
 async function resolveBuildId(client: KojiClient, arg: string, known: Map<number, KojiBuild | null>): Promise<number | undefined> {
   if (/^\d+$/.test(arg)) return Number(arg);
@@ -251,7 +288,7 @@ export async function queueListed(ctx: ImportContext, builds: KojiBuild[]): Prom
 }
 
 /** Look queued builds up in Koji and turn COMPLETE ones into RPM jobs. */
-async function resolveQueued(ctx: ImportContext): Promise<void> {
+export async function resolveQueued(ctx: Pick<ImportContext, 'client' | 'queue' | 'inst' | 'errors' | 'known'>): Promise<void> {
   const { client, queue, inst, errors, known } = ctx;
   const queued = await queue.buildsIn('queued');
   if (!queued.length) return;
@@ -299,18 +336,64 @@ async function fetchAll(ctx: ImportContext): Promise<void> {
   for (const b of fetching) progress.rpmsTotal += (await queue.rpmsOf(b)).filter((r) => r.state === 'queued').length;
   progress.builds += fetching.length;
   opts.onProgress?.(progress);
+  await fetchClaimed(store, {
+    claim: () => queue.claim(), of: async () => ({ queue, inst }), renew: (ids) => queue.renew(ids), leaseMs: queue.leaseMs,
+  }, opts, ctx.sum, progress, errors);
+  for (const b of fetching) await queue.settle(b);
+}
+
+/** What a run counts of the RPMs it fetched (import, import --worker). */
+export type RpmTally = Pick<ImportSummary, 'rpms' | 'bytesFetched' | 'bytesOfRpms'>;
+
+/** What fetching RPMs takes from a run's options. */
+export type FetchOptions = Pick<ImportOptions, 'jobs' | 'full' | 'net' | 'onProgress'>;
+
+/** Where claimed RPMs come from: one instance's queue (import), or every instance's (import --worker). */
+export interface Claims {
+  /** The next RPM for this process, under a lease; undefined when none is free. */
+  claim(): Promise<RpmJob | undefined>;
+  /** The queue a claimed RPM is finished through, and its Koji instance (none when the store does not record it). */
+  of(job: RpmJob): Promise<{ queue: ImportQueue; inst?: KojiInstance }>;
+  /** Extend the leases on these RPMs (best effort). */
+  renew(ids: number[]): Promise<void>;
+  leaseMs: number;
+}
+
+/**
+ * Claim RPMs and import them, `opts.jobs` at once, until no RPM is free. Each claim's lease is
+ * renewed while its RPM is fetched; its rows are written only while the lease is held. A failure
+ * of the database itself stops every slot (none could write either) and is thrown once the RPMs
+ * in flight have ended; the caller puts this process's claims back.
+ */
+export async function fetchClaimed(store: Store, claims: Claims, opts: FetchOptions, sum: RpmTally, progress: ImportProgress,
+  errors: (s: string, m: string) => void): Promise<void> {
   const claimed = new Set<number>();
   // Leases are renewed four times per lease, so one or two renewals that fail (a busy database,
   // a server away for a moment) cost nothing.
-  const heart = setInterval(() => { if (claimed.size) void queue.renew([...claimed]); }, queue.leaseMs / 4);
+  // One renewal at a time: a store that does not answer (a cut link) must not pile them up.
+  let renewing = false;
+  const heart = setInterval(() => {
+    if (!claimed.size || renewing) return;
+    renewing = true;
+    void claims.renew([...claimed]).finally(() => { renewing = false; });
+  }, claims.leaseMs / 4);
   // A failure of the database itself (importRpm rethrows only those) stops every worker: no other
   // RPM could be written either. The command puts this process's claims back on the queue.
   let fatal: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    for (let job = await queue.claim(); job; job = fatal ? undefined : await queue.claim()) {
+    for (;;) {
+      let job: RpmJob | undefined;
+      try {
+        job = fatal ? undefined : await claims.claim();
+      } catch (e) {
+        fatal ??= { error: e };
+      }
+      if (!job) return;
       claimed.add(job.id);
       try {
-        await importRpm(store, queue, inst, job, opts, ctx.sum, errors);
+        const { queue, inst } = await claims.of(job);
+        if (inst) await importRpm(store, queue, inst, job, opts, sum, errors);
+        else await unknownInstance(queue, job, sum, errors);
       } catch (e) {
         fatal ??= { error: e };
         return;
@@ -318,7 +401,8 @@ async function fetchAll(ctx: ImportContext): Promise<void> {
         claimed.delete(job.id);
       }
       progress.rpmsDone++;
-      progress.bytes = ctx.sum.bytesFetched;
+      progress.bytes = sum.bytesFetched;
+      if (progress.rpmsDone > progress.rpmsTotal) progress.rpmsTotal = progress.rpmsDone;
       opts.onProgress?.(progress);
     }
   };
@@ -328,11 +412,18 @@ async function fetchAll(ctx: ImportContext): Promise<void> {
     clearInterval(heart);
   }
   if (fatal) throw fatal.error;
-  for (const b of fetching) await queue.settle(b);
 }
 
-async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, job: RpmJob, opts: ImportOptions,
-  sum: ImportSummary, errors: (s: string, m: string) => void): Promise<void> {
+/** An RPM of an instance the store has no record of (the queue came from elsewhere): its hub is unknown. */
+async function unknownInstance(queue: ImportQueue, job: RpmJob, sum: RpmTally, errors: (s: string, m: string) => void): Promise<void> {
+  const msg = `its Koji instance "${job.instance}" is not recorded in the database; run "darkserver import" with that instance once`;
+  if (!await queue.fail(job, { error: msg, bytes: 0 })) return;
+  sum.rpms.failed++;
+  errors(job.nvra, msg);
+}
+
+async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, job: RpmJob, opts: FetchOptions,
+  sum: RpmTally, errors: (s: string, m: string) => void): Promise<void> {
   if (job.payloadhash && await store.hasRpm(inst.name, job.payloadhash)) {
     if (await queue.complete(job, undefined, { method: 'already', bytes: 0 }) !== 'lost') sum.rpms.already++;
     return;

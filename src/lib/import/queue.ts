@@ -64,6 +64,20 @@ export class ImportQueue {
     return this.q.claimRpm(this.worker, { instance: this.instance, leaseMs: this.leaseMs });
   }
 
+  /** Claim the next RPM of any instance, not only this queue's (import --worker). */
+  claimAny(): Promise<RpmJob | undefined> {
+    return this.q.claimRpm(this.worker, { leaseMs: this.leaseMs });
+  }
+
+  buildById(id: number): Promise<BuildJob | undefined> {
+    return this.q.buildById(id);
+  }
+
+  /** RPMs of any instance that other processes hold now (their leases may have run out). */
+  async heldElsewhere(): Promise<number> {
+    return (await this.q.runningClaims()).claims.filter((c) => c.worker_id !== this.worker.id).length;
+  }
+
   /** Best effort: a renewal that cannot be written (database busy, server away) only lets the leases run shorter. */
   async renew(ids: number[]): Promise<void> {
     try {

@@ -11,6 +11,8 @@ export type ImportMode = 'builds' | 'walk' | 'resume' | 'follow';
 
 export interface ImportSummary {
   mode: ImportMode;
+  /** import --queue: the builds given (asked for or walked) whose RPMs now wait for workers, and those RPMs; builds.imported then counts the given builds imported before. */
+  queued?: { builds: number; rpms: number };
   /** The instance (several, comma-separated, when a resume covered every instance with work). */
   instance: string;
   instances: string[];

@@ -21,6 +21,21 @@ export class DatabaseError extends UserError {
   }
 }
 
+/**
+ * The store cannot be reached for now (the server is down, restarting or out of connections, the
+ * network between is cut): nothing is wrong with the store itself, and the same work may succeed
+ * once it answers again. A service (an import worker) waits this out; a command stops.
+ */
+export class StoreUnreachable extends DatabaseError {
+  constructor(file: string, problem: string, hint?: string) {
+    super(file, problem, 1, hint);
+    this.name = 'StoreUnreachable';
+  }
+}
+
+/** `e` says the store cannot be reached for now, and trying again later may succeed. */
+export const isStoreUnreachable = (e: unknown): e is StoreUnreachable => e instanceof StoreUnreachable;
+
 export function diskFull(file: string): DatabaseError {
   return new DatabaseError(file, 'no space left on device (disk full), the index database cannot grow', 1,
     'free some space and run the same command again');

@@ -2,7 +2,7 @@
 // server by its URL without password: a server that cannot be reached or went away, a refused
 // login, a missing database, a full disk, no write permission, a certificate that does not
 // verify. Anything else (a bug, a value the server rejects) is left to the caller.
-import { DatabaseError, diskFull, readOnly } from '../../index/db-errors.js';
+import { DatabaseError, diskFull, readOnly, StoreUnreachable } from '../../index/db-errors.js';
 import { certificateProblem, errorCode } from '../../net/retry.js';
 
 /** SQLSTATE of a server error ("28P01"), if `e` is one. */
@@ -27,6 +27,7 @@ export function pgDatabaseError(display: string, e: unknown, secrets: string[] =
   const mapped = map(display, e);
   if (!mapped) return undefined;
   const clean = (s: string | undefined): string | undefined => (s === undefined ? s : secrets.reduce((t, p) => (p ? t.split(p).join('***') : t), s));
+  if (mapped instanceof StoreUnreachable) return new StoreUnreachable(display, clean(mapped.problem)!, clean(mapped.hint));
   return new DatabaseError(display, clean(mapped.problem)!, mapped.exitCode, clean(mapped.hint));
 }
 
@@ -41,7 +42,7 @@ function map(display: string, e: unknown): DatabaseError | undefined {
       case '3D000':
         return new DatabaseError(display, `no such database on the PostgreSQL server (${msg})`, 2, 'create it first (createdb), or pass another --db');
       case '53300':
-        return new DatabaseError(display, `the PostgreSQL server has no connection to spare (${msg})`, 1, 'run the same command again later');
+        return new StoreUnreachable(display, `the PostgreSQL server has no connection to spare (${msg})`, 'run the same command again later');
       case '53100':
         return diskFull(display);
       case '53200':
@@ -57,7 +58,7 @@ function map(display: string, e: unknown): DatabaseError | undefined {
       case '40001': case '40P01': case '55P03':
         return new DatabaseError(display, `the index database stayed locked by another process (${msg})`, 1, 'run the same command again');
       case '57P01': case '57P02': case '57P03':
-        return new DatabaseError(display, `the PostgreSQL server is shutting down or starting up (${msg})`, 1, 'run the same command again when it is up');
+        return new StoreUnreachable(display, `the PostgreSQL server is shutting down or starting up (${msg})`, 'run the same command again when it is up');
       default:
         if (state.startsWith('08') || state.startsWith('57')) return lost(display, msg);
         return undefined;
@@ -72,17 +73,17 @@ function map(display: string, e: unknown): DatabaseError | undefined {
   const code = errorCode(e);
   switch (code) {
     case 'ECONNREFUSED':
-      return new DatabaseError(display, 'cannot connect to the PostgreSQL server (connection refused)', 1, 'is it running, and listening there?');
+      return new StoreUnreachable(display, 'cannot connect to the PostgreSQL server (connection refused)', 'is it running, and listening there?');
     case 'ENOENT':
-      return new DatabaseError(display, 'cannot connect to the PostgreSQL server (no server socket in that folder)', 1, 'is it running, and listening there?');
+      return new StoreUnreachable(display, 'cannot connect to the PostgreSQL server (no server socket in that folder)', 'is it running, and listening there?');
     case 'ENOTFOUND':
       return new DatabaseError(display, 'cannot connect to the PostgreSQL server (host name not found)', 2);
     case 'EAI_AGAIN':
-      return new DatabaseError(display, 'cannot connect to the PostgreSQL server (host name lookup failed for now)', 1);
+      return new StoreUnreachable(display, 'cannot connect to the PostgreSQL server (host name lookup failed for now)');
     case 'EHOSTUNREACH': case 'ENETUNREACH':
-      return new DatabaseError(display, `cannot connect to the PostgreSQL server (host unreachable, ${code})`, 1);
+      return new StoreUnreachable(display, `cannot connect to the PostgreSQL server (host unreachable, ${code})`);
     case 'ETIMEDOUT':
-      return new DatabaseError(display, 'cannot connect to the PostgreSQL server (no answer in time)', 1);
+      return new StoreUnreachable(display, 'cannot connect to the PostgreSQL server (no answer in time)');
     case 'EACCES':
       return new DatabaseError(display, 'cannot connect to the PostgreSQL server (permission denied on its socket)', 2);
     case 'ECONNRESET': case 'EPIPE':
@@ -91,7 +92,7 @@ function map(display: string, e: unknown): DatabaseError | undefined {
       break;
   }
   if (/timeout expired|Connection terminated due to connection timeout/i.test(msg)) {
-    return new DatabaseError(display, 'cannot connect to the PostgreSQL server (no answer within connect_timeout)', 1);
+    return new StoreUnreachable(display, 'cannot connect to the PostgreSQL server (no answer within connect_timeout)');
   }
   if (/Connection terminated|connection ended|Client has encountered a connection error|not queryable|Cannot use a pool after calling end/i.test(msg)) {
     return lost(display, msg);
@@ -100,6 +101,6 @@ function map(display: string, e: unknown): DatabaseError | undefined {
 }
 
 function lost(display: string, why: string): DatabaseError {
-  return new DatabaseError(display, `the connection to the PostgreSQL server was lost (${why})`, 1,
+  return new StoreUnreachable(display, `the connection to the PostgreSQL server was lost (${why})`,
     'what was committed stays; run the same command again');
 }
