@@ -57,6 +57,9 @@ describe('import: summaries and exit codes', () => {
       assert.match(both.stdout, /^imported 1 of 2 requested builds from fake: 1 RPMs indexed .*; 0 builds skipped, 0 still building, 0 failed, 1 not in Koji\n$/);
       assert.equal(lines(both.stderr).length, 1, both.stderr);
       assert.equal(importCmd(k, file, [good.nvr]).code, 0, 'imported before: imported');
+      const twice = importCmd(k, file, [good.nvr, String(good.id)]);
+      assert.equal(twice.code, 0, twice.stderr);
+      assert.match(twice.stdout, /^imported 1 of 1 requested builds from fake: /, 'one build named twice is one build');
     } finally {
       await k.stop();
     }

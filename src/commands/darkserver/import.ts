@@ -48,7 +48,7 @@ export default class DarkserverImport extends BaseCommand {
     to: Flags.integer({ description: 'Last build id of the walk [default: until 50 ids in a row do not exist].', min: 1, helpValue: 'ID', dependsOn: ['from'] }),
     jobs: Flags.integer({ char: 'j', description: 'RPMs fetched at once.', default: 4, min: 1, max: 64 }),
     full: Flags.boolean({ description: 'Always stream the payload.' }),
-    'retry-failed': Flags.boolean({ description: 'Put failed builds and RPMs back on the queue first.' }),
+    'retry-failed': Flags.boolean({ description: 'Put failed builds and RPMs back on the queue first: of every instance, unless one is named.' }),
     'wait-building': Flags.integer({ description: 'Keep re-checking BUILDING builds for this many seconds.', default: 0, min: 0, helpValue: 'SECONDS' }),
     follow: Flags.boolean({ description: 'Keep running: import every build Koji completes from now (or --since) on; a restart goes on where it stopped.' }),
     poll: Flags.integer({ description: 'With --follow: seconds between two looks at Koji [default: 60].', min: 1, helpValue: 'SECONDS', dependsOn: ['follow'] }),

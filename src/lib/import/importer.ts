@@ -92,10 +92,10 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
 
   // What this run is asked for: explicit builds, a producer walk, or (neither) the queue as it is.
   const requested = new Set<number>();
-  const args = [...new Set(opts.builds ?? [])];
-  for (const b of args) {
+  let unknown = 0;
+  for (const b of new Set(opts.builds ?? [])) {
     const id = await resolveBuildId(client, b, known);
-    if (id === undefined) { errors(b, `no such build in Koji (${inst.hub})`); continue; }
+    if (id === undefined) { unknown++; errors(b, `no such build in Koji (${inst.hub})`); continue; }
     requested.add(id);
     // Asked for again: look it up afresh (a missing build may exist now, a BUILDING one be done)
     // and try what failed before again (the hub or the network may be back).
@@ -103,7 +103,9 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
     if (job.state === 'skipped' || job.state === 'building') await queue.setBuild(job.id, 'queued');
     else if (job.state === 'failed') await queue.retryBuild(job);
   }
-  sum.builds.requested = args.length;
+  // Each build once, however it was named (an N-V-R and its id are one build); and each N-V-R Koji does not know.
+  sum.builds.requested = requested.size + unknown;
+  sum.builds.missing = unknown;
   // The builds this run answers for: those asked for, those walked, or (neither) the pending queue.
   const touched = new Set<number>(requested);
   const doneBefore = new Set<number>();

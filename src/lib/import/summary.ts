@@ -27,7 +27,7 @@ export interface ImportSummary {
     already: number;
     /** DELETED, FAILED or CANCELED in Koji: nothing to import. */
     skipped: number;
-    /** Named or walked ids Koji does not know. */
+    /** Builds named or ids walked that Koji does not know. */
     missing: number;
     building: number;
     failed: number;
@@ -114,7 +114,6 @@ export async function tally(queue: ImportQueue, sum: ImportSummary, scope: Tally
         sum.remaining.pending++;
     }
   }
-  if (requested) sum.builds.missing += sum.builds.requested - requested.size;
   const namedLeft = sum.mode === 'builds' && sum.builds.imported < sum.builds.requested;
   sum.complete = !namedLeft && !sum.remaining.failed && !sum.remaining.building && !sum.remaining.pending && !sum.rpms.failed;
 }
