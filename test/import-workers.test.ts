@@ -19,7 +19,7 @@ import { assertSoundPg } from './helpers/pg.ts';
 import { rpmSet } from './helpers/rpm-set.ts';
 
 const RPMS = 20;
-const FAST = { DARKFORGE_BACKOFF_MS: '5' };
+const FAST = { DARKFORGE_BACKOFF_MS: '5', DARKFORGE_RETRY_TIME: '0.5' };
 
 /** Every RPM of the set with its rows, through the store port: the index's observable content. */
 async function content(db: string, nvras: string[]): Promise<string[]> {
@@ -284,7 +284,7 @@ describe('import --worker', () => {
         assert.deepEqual([JSON.parse(q.stdout).queued.builds, JSON.parse(q.stdout).builds.building], [2, 1]);
         const w = run('darkserver', ['import', '--worker', '--db', db], FAST);
         assert.equal(w.code, 1);
-        assert.match(w.stderr, new RegExp(`^darkserver import: ${badNvra}: http://127\\.0\\.0\\.1:\\d+/kojifiles/\\S+\\.rpm: HTTP 503 after 5 attempts$`, 'm'));
+        assert.match(w.stderr, new RegExp(`^darkserver import: ${badNvra}: http://127\\.0\\.0\\.1:\\d+/kojifiles/\\S+\\.rpm: HTTP 503 \\(Service Unavailable\\) after \\d+ attempts in [\\d.]+ s$`, 'm'));
         assert.match(w.stderr, new RegExp(`^darkserver import: build ${later.id} \\(${later.nvr}\\): still BUILDING in Koji; it stays queued for the next import$`, 'm'));
         assert.match(w.stderr, /^darkserver import: not every build this worker worked on was imported \(see "darkserver jobs"; --retry-failed tries failed ones again\)$/m);
         assert.equal(w.stderr.trim().split('\n').length, 3, w.stderr);
