@@ -20,7 +20,6 @@ import { WORKERS_TOOLS, workersBench, workersNotes, workersRows, type WorkersRes
 import { originalWay, type OriginalResult } from './original.ts';
 import { bytes, ceilingRow, fasterRow, infoRow, msec, sec, skippedRow, table, times, withinRow, type Row } from './report.ts';
 import { BenchError, MB, ROOT, log, median, missingTools, percentile, rng } from './util.ts';
-import { HAVE_PG } from '../test/helpers/pg.ts';
 
 const TARGET = { headerVsDebuginfod: 10, fullVsDebuginfod: 1.5, fullVsFloor: 1.5, cliQueryMs: 150, p99Ms: 1, rssMb: 200, bytesPerRow: 120 };
 const SYNTHETIC_ROWS = 10_000_000;
@@ -272,6 +271,7 @@ async function onlyPg(): Promise<void> {
   writeFileSync(join(ROOT, 'bench', 'results-pg.json'), `${JSON.stringify({ started: new Date().toISOString(), machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version }, pg, rows }, null, 1)}\n`);
   process.stdout.write(`darkforge bench --only pg: ${SYNTHETIC_ROWS / 1e6} M build-id rows, SQLite and PostgreSQL, ${availableParallelism()} CPUs\n\n${table(rows)}\n`);
   process.stdout.write(`\nnotes:\n${pgNotes(pg).map((x) => `  - ${x}`).join('\n')}\n\nraw figures: bench/results-pg.json\n`);
+}
 
 /** `--only workers`: the import-workers section alone, its table, bench/results-workers.json. */
 async function onlyWorkers(runs: number): Promise<void> {
