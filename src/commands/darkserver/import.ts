@@ -4,7 +4,7 @@ import { formatBytes } from '../../lib/cli/format.js';
 import { closingLine, summaryLine } from '../../lib/cli/import-summary.js';
 import { interruptible } from '../../lib/cli/interrupt.js';
 import { netFlags, netOptions } from '../../lib/cli/net-flags.js';
-import { progressBar } from '../../lib/cli/progress.js';
+import { progressBar, type Progress } from '../../lib/cli/progress.js';
 import { UserError } from '../../lib/errors.js';
 import type { ImportProgress, ImportSummary } from '../../lib/import/importer.js';
 import type { WorkerSummary } from '../../lib/import/worker.js';
@@ -83,14 +83,10 @@ export default class DarkserverImport extends BaseCommand {
     // (the default profile is then needed only if the queue holds work of it).
     const everyInstance = !named && !argv.length && flags.from === undefined && !flags.follow;
     const instance = everyInstance ? undefined : resolveInstance({ instance: flags.instance, config: flags.config, hub: flags.hub, topurl: flags.topurl });
-    // On a terminal, lines about servers that are down go above the progress bar, not into it
-    // (--follow draws no bar: it prints a line per batch).
-    const bar = progressBar(!flags.json && !flags.follow, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
-    const net = netOptions(this.label, flags, (line) => bar.above(() => this.note(line)));
-    const { importBuilds, resumeAll } = await import('../../lib/import/importer.js');
-    const store = await openStore(flags.db);
     if (flags.follow && instance) {
+      const net = netOptions(this.label, flags);
       const { runFollow } = await import('../../lib/cli/darkserver-import-follow.js');
+      const store = await openStore(flags.db);
       try {
         await runFollow(store, { instance, jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], net, since, pollS: flags.poll ?? 60, json: flags.json }, this.label);
       } finally {
@@ -98,53 +94,35 @@ export default class DarkserverImport extends BaseCommand {
       }
       return;
     }
-    const started = Date.now();
-    let seen: ImportProgress | undefined;
-    try {
-      // A signal, or a failure of the database itself, puts this process's claimed RPMs back on the queue.
+    const { importBuilds, resumeAll } = await import('../../lib/import/importer.js');
+    const sum = await this.onQueue(flags.db, flags.json, 'darkserver import', (store, bar, onProgress) => {
       const common = {
-        jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net,
-        onProgress: (p: ImportProgress) => {
-          seen = p;
-          bar.update(p.rpmsDone, p.rpmsTotal, {
-            builds: p.builds, fetched: formatBytes(p.bytes), rate: formatBytes(Math.round(p.bytes / Math.max(0.001, (Date.now() - started) / 1000))),
-          });
-        },
-        onError: (subject: string, message: string) => bar.above(() => this.fail(`${subject}: ${message}`, 1)),
+        jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000,
+        net: this.netAbove(flags, bar), onProgress, onError: (subject: string, message: string) => bar.above(() => this.fail(`${subject}: ${message}`, 1)),
       };
-      const work = instance
+      return instance
         ? importBuilds(store, { ...common, instance, builds: argv as string[], from: flags.from, to: flags.to, queueOnly: flags.queue })
         : resumeAll(store, { ...common, profile: profileNamed });
-      const sum = await interruptible(work, async (signal) => {
-        bar.stop();
-        const back = await releaseClaims(store) ?? 0;
-        return `interrupted by ${signal}: ${seen?.rpmsDone ?? 0} of ${seen?.rpmsTotal ?? 0} RPMs done, ${back} in progress put back on the queue; `
-          + 'run "darkserver import" again to finish';
-      });
-      bar.stop();
-      const line = sum.queued ? queuedLine(sum, sum.queued) : summaryLine(sum);
-      if (flags.json) this.printJson(sum);
-      else if (line) process.stdout.write(`${line}\n`);
-      const closing = closingLine(sum);
-      if (closing) this.fail(closing, 1);
-      else if (!sum.complete && Number(process.exitCode ?? 0) < 1) process.exitCode = 1;
-    } catch (e) {
-      const dbError = databaseError(e);
-      if (dbError) await releaseClaims(store);
-      throw dbError ?? e;
-    } finally {
-      bar.stop();
-      await store.close();
-    }
+    });
+    const line = sum.queued ? queuedLine(sum, sum.queued) : summaryLine(sum);
+    if (flags.json) this.printJson(sum);
+    else if (line) process.stdout.write(`${line}\n`);
+    const closing = closingLine(sum);
+    if (closing) this.fail(closing, 1);
+    else if (!sum.complete && Number(process.exitCode ?? 0) < 1) process.exitCode = 1;
+  }
+
+  /** Network options whose lines about servers that are down go above the progress bar on a terminal, not into it. */
+  private netAbove(flags: Parameters<typeof netOptions>[1], bar: Progress): ReturnType<typeof netOptions> {
+    return netOptions(this.label, flags, (line) => bar.above(() => this.note(line)));
   }
 
   /** --worker: the queue of every instance, until no work is left (lib/import/worker.ts). */
   private async work(flags: WorkerFlags): Promise<void> {
-    const net = netOptions(this.label, flags);
     const { drainQueue } = await import('../../lib/import/worker.js');
-    const sum = await this.onQueue(flags.db, flags.json, 'darkserver import --worker', (store, onProgress) => drainQueue(store, {
-      jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net,
-      onProgress, onError: (subject, message) => this.fail(`${subject}: ${message}`, 1), onNote: (line) => this.note(line),
+    const sum = await this.onQueue(flags.db, flags.json, 'darkserver import --worker', (store, bar, onProgress) => drainQueue(store, {
+      jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], waitBuildingMs: flags['wait-building'] * 1000, net: this.netAbove(flags, bar),
+      onProgress, onError: (subject, message) => bar.above(() => this.fail(`${subject}: ${message}`, 1)), onNote: (line) => bar.above(() => this.note(line)),
     }));
     if (flags.json) this.printJson(sum);
     else process.stdout.write(`${workerLine(sum)}\n`);
@@ -156,7 +134,7 @@ export default class DarkserverImport extends BaseCommand {
    * itself, puts this process's claimed RPMs back on the queue; `again` is the command that finishes.
    */
   private async onQueue<T>(db: string | undefined, json: boolean, again: string,
-    go: (store: Store, onProgress: (p: ImportProgress) => void) => Promise<T>): Promise<T> {
+    go: (store: Store, bar: Progress, onProgress: (p: ImportProgress) => void) => Promise<T>): Promise<T> {
     const store = await openStore(db);
     const bar = progressBar(!json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched | {rate}/s');
     const started = Date.now();
@@ -168,7 +146,7 @@ export default class DarkserverImport extends BaseCommand {
       });
     };
     try {
-      return await interruptible(go(store, onProgress), async (signal) => {
+      return await interruptible(go(store, bar, onProgress), async (signal) => {
         bar.stop();
         const back = await releaseClaims(store) ?? 0;
         return `interrupted by ${signal}: ${seen?.rpmsDone ?? 0} of ${seen?.rpmsTotal ?? 0} RPMs done, ${back} in progress put back on the queue; `
