@@ -295,7 +295,8 @@ describe('stageArtifacts over FTP (pyftpdlib on 127.0.0.1)', () => {
       return true;
     });
     const port = await freePort();
-    await assert.rejects(stageArtifacts(parseStaging(`ftp://127.0.0.1:${port}/pub/`), o.artifacts, { arch: 'x86_64' }),
+    // Nobody listens there: retried as a server that is down, for a short budget here (the default is five minutes).
+    await assert.rejects(stageArtifacts(parseStaging(`ftp://127.0.0.1:${port}/pub/`), o.artifacts, { arch: 'x86_64', retry: { retryTimeMs: 500, backoffMs: 5 } }),
       new RegExp(`^UserError: Could not stage to ftp://127\\.0\\.0\\.1:${port}/pub/: .*ECONNREFUSED`));
   });
 });

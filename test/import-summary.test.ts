@@ -13,7 +13,8 @@ import { run, tempDir, type Run } from './helpers/cli.ts';
 import { buildsFromRpmDir, type FakeBuildSpec, type FakeKoji, startFakeKoji } from './helpers/fake-koji.ts';
 import { FIXTURES, ROOT } from './helpers/paths.ts';
 
-const FAST = { DARKFORGE_BACKOFF_MS: '5' };
+// A server that fails keeps failing here: a short retry budget, not the default five minutes.
+const FAST = { DARKFORGE_BACKOFF_MS: '5', DARKFORGE_RETRY_TIME: '0.5' };
 const rpmFiles = (dir: string): string[] => readdirSync(dir, { recursive: true }).map(String)
   .filter((f) => f.endsWith('.rpm') && !f.startsWith('large')).map((f) => join(dir, f));
 const fixtureBuilds = buildsFromRpmDir(rpmFiles(FIXTURES), { firstId: 1000 });

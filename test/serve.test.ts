@@ -15,7 +15,8 @@ import {
 import { buildsFromRpmDir, FakeKoji, rpmPath, startFakeKoji } from './helpers/fake-koji.ts';
 import { startServe, type Served } from './helpers/serve.ts';
 
-const FAST = { DARKFORGE_BACKOFF_MS: '5' };
+// A server that fails keeps failing here: a short retry budget, not the default five minutes.
+const FAST = { DARKFORGE_BACKOFF_MS: '5', DARKFORGE_RETRY_TIME: '0.5' };
 const crashRpms = readdirSync(CRASH_RPMS).filter((f) => f.endsWith('.rpm')).map((f) => join(CRASH_RPMS, f));
 
 /** The reference bytes: every file of the crash RPMs as rpm2cpio | cpio writes it. */
