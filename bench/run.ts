@@ -13,7 +13,8 @@ import { decompressionFloor } from './floor.ts';
 import { ensureSyntheticDb, loadLookup, loadSynthetic, type InprocResult, type SyntheticDb } from './inproc.ts';
 import type { ServeChildOutput } from './serve-child.ts';
 import { SERVE_TOOLS, serveBench, serveNotes, serveRows } from './serve.ts';
-import { kojiImport, type KojiResult } from './koji.ts';
+import { kojiImport, kojiSpeed, speedNotes, speedRows, type KojiResult, type SpeedResult } from './koji.ts';
+import { ensureKojiCorpus } from './koji-corpus.ts';
 import { originalWay, type OriginalResult } from './original.ts';
 import { bytes, ceilingRow, fasterRow, infoRow, msec, sec, skippedRow, table, times, withinRow, type Row } from './report.ts';
 import { BenchError, MB, ROOT, log, median, missingTools, percentile, rng } from './util.ts';
@@ -21,11 +22,17 @@ import { BenchError, MB, ROOT, log, median, missingTools, percentile, rng } from
 const TARGET = { headerVsDebuginfod: 10, fullVsDebuginfod: 1.5, fullVsFloor: 1.5, cliQueryMs: 150, p99Ms: 1, rssMb: 200, bytesPerRow: 120 };
 const SYNTHETIC_ROWS = 10_000_000;
 
-const USAGE = `usage: npm run bench [-- --quick] [-- --runs N] [-- --only serve]
+const USAGE = `usage: npm run bench [-- --quick] [-- --runs N] [-- --only serve|koji]
   --quick       small corpus; skips the 10 M-row index and the 1 GB RPM
   --runs N      timed runs per measurement, the median is reported (default 3)
   --only serve  only the darkserver serve section (against debuginfod; writes bench/results-serve.json)
+  --only koji   only the Koji import speed section (0, 20, 50 ms per request, --jobs 4 and 32;
+                writes bench/results-koji.json)
   --seconds N   length of each wrk run of the serve section (default 5)`;
+
+/** The Koji import speed matrix: per-request latency of the hub, and --jobs. */
+const KOJI_LATENCIES = [0, 20, 50];
+const KOJI_JOBS = [4, 32];
 
 interface Results {
   started: string; quick: boolean; runs: number;
@@ -35,6 +42,7 @@ interface Results {
   floor: Record<Variant, { medianMs: number; runsMs: number[] }>;
   original: Record<Variant, OriginalResult>;
   koji: Record<Variant, KojiResult>;
+  kojiSpeed: SpeedResult;
   debuginfod: ChildOutput;
   nodeStart: { cliEnvMs: number; withExtraCaCertsMs?: number };
   cliQuery: { darkserverMedianMs: number; debuginfodFindMedianMs: number; darkserverP90Ms: number; debuginfodFindP90Ms: number; n: number };
@@ -54,8 +62,9 @@ async function main(): Promise<void> {
   if (values.help) { process.stdout.write(`${USAGE}\n`); return; }
   const seconds = Number(values.seconds);
   if (!Number.isInteger(seconds) || seconds < 1) throw new BenchError(`--seconds must be a whole number >= 1, not "${values.seconds}"`);
-  if (values.only !== undefined && values.only !== 'serve') throw new BenchError(`--only takes "serve", not "${values.only}"`);
+  if (values.only !== undefined && values.only !== 'serve' && values.only !== 'koji') throw new BenchError(`--only takes "serve" or "koji", not "${values.only}"`);
   if (values.only === 'serve') { await onlyServe(seconds); return; }
+  if (values.only === 'koji') { await onlyKoji(); return; }
   const quick = values.quick;
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new BenchError(`--runs must be a whole number >= 1, not "${values.runs}"`);
@@ -98,6 +107,7 @@ async function main(): Promise<void> {
   // 6. Koji import bytes
   const koji = {} as Results['koji'];
   for (const v of V) koji[v] = await kojiImport(corpus.variants[v].rpms, corpus.variants[v].bytes, work, vname(v));
+  const kojiSpeedResult = await kojiSpeed(await ensureKojiCorpus(), work, KOJI_LATENCIES, KOJI_JOBS, CLI_ENV);
 
   // 3. debuginfod -R and 7b. CLI query, inside one private network namespace
   const allIds = corpus.packages.flatMap((p) => p.files.map((f) => f.buildId));
@@ -172,6 +182,7 @@ async function main(): Promise<void> {
     const k = koji[v];
     rows.push(infoRow(`koji import bytes fetched, ${vname(v)} (${k.headerOnly}/${k.rpms} header-only)`, bytes(k.bytesServed), `corpus ${bytes(k.corpusBytes)}`, `${((100 * k.bytesServed) / k.corpusBytes).toFixed(2)}% of it`));
   }
+  rows.push(...speedRows(kojiSpeedResult));
   rows.push(ceilingRow('CLI `darkserver query` median wall', cliQuery.darkserverMedianMs, msec(cliQuery.darkserverMedianMs), TARGET.cliQueryMs, `${TARGET.cliQueryMs} ms`,
     `debuginfod-find executable ${msec(cliQuery.debuginfodFindMedianMs)}`));
   rows.push(infoRow('node start-up (node -e 0), as the CLI rows run', msec(nodeStart.cliEnvMs),
@@ -200,7 +211,7 @@ async function main(): Promise<void> {
     started: new Date().toISOString(), quick, runs,
     machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version, rpm: rpmVersion, debuginfod: dbg.version },
     corpus: { ...corpus, packages: corpus.packages.map((p) => ({ name: p.name, compressor: p.compressor, files: p.files.length })) },
-    index, floor, original, koji, debuginfod: dbg, nodeStart, cliQuery, synthetic, inproc, bigRpm, serve, checks, rows,
+    index, floor, original, koji, kojiSpeed: kojiSpeedResult, debuginfod: dbg, nodeStart, cliQuery, synthetic, inproc, bigRpm, serve, checks, rows,
   };
   writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
 
@@ -213,6 +224,7 @@ async function main(): Promise<void> {
     'link-less RPMs can still be header-only: rpm stores libmagic\'s "BuildID[sha1]=..." in FILECLASS; --full always reads the payload.',
     'darkforge CLI rows run without NODE_EXTRA_CA_CERTS (set in this shell: Node 20 loads that bundle at every start, before any of our code; index and query make no TLS connection); the start-up row shows its cost.',
     `CLI query: ${cliQuery.n} random ids, both clients in the same network namespace, alternating; debuginfod-find gets an empty cache each call and fetches the file, darkserver query prints the rows.`,
+    ...speedNotes(kojiSpeedResult),
     ...serveNotes(serve),
   ];
   process.stdout.write(`\nnotes:\n${notes.map((x) => `  - ${x}`).join('\n')}\n`);
@@ -234,6 +246,21 @@ async function onlyServe(seconds: number): Promise<void> {
   writeFileSync(join(ROOT, 'bench', 'results-serve.json'), `${JSON.stringify({ started: new Date().toISOString(), seconds, machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version }, serve, rows }, null, 1)}\n`);
   process.stdout.write(`darkforge bench --only serve: ${serve.version} vs darkserver serve, wrk ${seconds} s per run, ${availableParallelism()} CPUs\n\n${table(rows)}\n`);
   process.stdout.write(`\nnotes:\n${serveNotes(serve).map((x) => `  - ${x}`).join('\n')}\n\nraw figures: bench/results-serve.json\n`);
+}
+
+/** `--only koji`: the Koji import speed section alone, its table, bench/results-koji.json. */
+async function onlyKoji(): Promise<void> {
+  const missing = missingTools(['rpmbuild', 'rpm', 'python3', '/usr/bin/time']);
+  if (missing.length) throw new BenchError(missing.join('\n'));
+  if (!existsSync(join(ROOT, 'dist', 'commands.js'))) throw new BenchError('dist/ is not built: run "npx tsc -p tsconfig.json" (npm run bench does it).');
+  const work = mkdtempSync(join(tmpdir(), 'darkforge-bench-'));
+  process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+  process.on('SIGINT', () => process.exit(130));
+  const speed = await kojiSpeed(await ensureKojiCorpus(), work, KOJI_LATENCIES, KOJI_JOBS, CLI_ENV);
+  const rows = speedRows(speed);
+  writeFileSync(join(ROOT, 'bench', 'results-koji.json'), `${JSON.stringify({ started: new Date().toISOString(), machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version }, kojiSpeed: speed, rows }, null, 1)}\n`);
+  process.stdout.write(`darkforge bench --only koji: darkserver import against the fake Koji hub with a per-request latency, ${availableParallelism()} CPUs\n\n${table(rows)}\n`);
+  process.stdout.write(`\nnotes:\n${speedNotes(speed).map((x) => `  - ${x}`).join('\n')}\n\nraw figures: bench/results-koji.json\n`);
 }
 
 main().catch((e: unknown) => {

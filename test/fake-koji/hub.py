@@ -29,6 +29,8 @@ DEFAULT_FAULTS = {
     'close_file': 0, 'cut_in_payload': False, 'no_content_length': False,
     'stall_file': 0, 'stall_rpc': 0, 'stall_ms': 30000,
     'rpc_garbage': 0, 'rpc_html': 0, 'rpc_fault': 0, 'close_rpc': 0,
+    # a hub far away: every request but /_control waits this long before it is answered
+    'latency_ms': 0,
 }
 GARBAGE_XML = b"<?xml version='1.0'?>\n<methodResponse><params><param><value><struct><member><name>id</nam"
 HTML_PAGE = (b'<!DOCTYPE html>\n<html><head><title>Koji is down for maintenance</title></head>\n'
@@ -392,6 +394,9 @@ def parse_range(header, size):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'fake-koji/1'
+    # TCP_NODELAY, as Apache and nginx set it: headers and body go out as separate writes, and
+    # with Nagle's algorithm the body would wait for the client's delayed ACK (~40 ms a request).
+    disable_nagle_algorithm = True
     state = None  # set on the class before serving
     hub = None
 
@@ -465,6 +470,14 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self):
         return unquote(urlsplit(self.path).path)
 
+    def _delay(self):
+        """latency_ms: a round trip across an ocean. Each request sleeps in its own thread, so
+        concurrent connections are delayed side by side, not one after another."""
+        with self.state.lock:
+            ms = float(self.state.faults.get('latency_ms') or 0)
+        if ms > 0:
+            time.sleep(ms / 1000.0)
+
     # -- verbs --
 
     def do_POST(self):
@@ -476,6 +489,7 @@ class Handler(BaseHTTPRequestHandler):
             except (ValueError, TypeError, AttributeError) as e:
                 return self._simple(400, json.dumps({'error': str(e)}), 'application/json', log=False)
             return self._simple(200, json.dumps(self.state.snapshot()), 'application/json', log=False)
+        self._delay()
         if path.rstrip('/') != self.state.hub_path:
             return self._simple(404, 'not found\n')
         self._xmlrpc(body)
@@ -535,12 +549,16 @@ class Handler(BaseHTTPRequestHandler):
         path = self._route()
         if path == '/_control':
             return self._simple(200, json.dumps(self.state.snapshot()), 'application/json', log=False)
+        self._delay()
         if path.rstrip('/') == self.state.hub_path:
             return self._simple(405, 'Method Not Allowed: use XML-RPC POST\n', headers=[('Allow', 'POST')])
         self._file(path)
 
     def do_HEAD(self):
-        self._file(self._route())
+        path = self._route()
+        if path != '/_control':
+            self._delay()
+        self._file(path)
 
     def _file(self, path):
         st = self.state
@@ -650,6 +668,8 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
+    # A client opening --jobs connections at once must not find the listen backlog (default 5) full.
+    request_queue_size = 256
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]

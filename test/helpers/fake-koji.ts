@@ -82,6 +82,8 @@ export interface FakeFaults {
   rpc_fault: number;
   /** the next N XML-RPC POSTs announce their body, send half and close cleanly */
   close_rpc: number;
+  /** every XML-RPC POST and file GET/HEAD (not /_control) waits this long before it is answered; concurrent requests wait side by side */
+  latency_ms: number;
 }
 
 export interface FakeKojiConfig {
