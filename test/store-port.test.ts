@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import { UserError } from '../src/lib/errors.ts';
 import { TargetNotEmpty } from '../src/lib/store/not-empty.ts';
 import { openIndexLoad, openStore } from '../src/lib/store/open.ts';
-import { COPY_COLUMNS, COPY_ORDER, COPY_TABLES, type CopyRow, type CopyTable, type ImageJobStore, type RpmRecord, type Store, type WorkerRef } from '../src/lib/store/port.ts';
+import { COPY_COLUMNS, COPY_ORDER, COPY_TABLES, type CopyRow, type CopyTable, type ImageJobStore, type RpmJob, type RpmRecord, type Store, type WorkerRef } from '../src/lib/store/port.ts';
 import { tempDir } from './helpers/cli.ts';
 import { AWKWARD_IDS, awkwardRecords, fillQueueAndJobs } from './helpers/awkward-index.ts';
 import { BACKENDS, freshDb, type Backend } from './helpers/backends.ts';
@@ -207,6 +207,51 @@ for (const backend of BACKENDS) {
       assert.equal(await q.queuedRpms('kl'), 1);
     });
 
+    test('batches: RPMs claimed several at a time, never one to two workers; written several to a transaction, each only under its lease', async () => {
+      const q = s.queue;
+      const b = await q.addBuild('kb', 1, 'batch-1-1');
+      const names = ['h', 'c', 'a', 'g', 'e', 'b', 'f', 'd'];
+      await q.expandBuild(b, names.map((n, i) => ({ koji_rpm_id: 900 + i, nvra: `${n}-1-1.x86_64`, url: `http://k/${n}.rpm`, payloadhash: null, size: 1 })),
+        { kojiState: 1, nvr: 'batch-1-1' });
+      assert.deepEqual(await q.claimRpms(W1, { instance: 'kb', leaseMs: 60_000, limit: 0 }), [], 'a limit of 0 claims nothing');
+      const first = await q.claimRpms(W1, { instance: 'kb', leaseMs: 60_000, limit: 3 });
+      assert.deepEqual(first.map((r) => r.nvra), ['a-1-1.x86_64', 'b-1-1.x86_64', 'c-1-1.x86_64'], 'the first three in queue order');
+      for (const r of first) assert.deepEqual([r.state, r.worker_id, r.attempts], ['running', W1.id, 1]);
+      // Two workers claiming at once get disjoint batches, and between them all that is left.
+      const [x, y] = await Promise.all([q.claimRpms(W1, { instance: 'kb', leaseMs: 60_000, limit: 3 }), q.claimRpms(W2, { instance: 'kb', leaseMs: 100, limit: 3 })]);
+      const all = [...first, ...x, ...y].map((r) => r.id);
+      assert.equal(new Set(all).size, 8, 'eight different rows');
+      assert.deepEqual(await q.claimRpms(W2, { instance: 'kb', leaseMs: 60_000, limit: 5 }), [], 'nothing left to claim');
+      assert.equal(await q.runningElsewhere('kb', W1, [1]), y.length);
+
+      // One transaction for W1's six: rows for some, none for others, and one it no longer holds.
+      await sleep(250); // W2's leases (100 ms) lapse
+      const taken = await q.claimRpms(W1, { instance: 'kb', leaseMs: 60_000, limit: 1 });
+      assert.equal(taken.length, 1, 'a lapsed claim is taken over');
+      assert.ok(y.some((r) => r.id === taken[0].id));
+      const row = (pkgid: string, nvra: string) => rec(pkgid, nvra, [{ path: `/usr/bin/${nvra}`, buildId: ID_C, type: 'executable' }], { instance: 'kb' });
+      const [a, bb, c] = first;
+      const answers = await q.completeRpms(W1, [
+        { id: a.id, rec: row('batch-a', a.nvra), method: 'header', bytes: 100 },
+        { id: bb.id, rec: row('batch-a', bb.nvra), method: 'header', bytes: 200 }, // the same package again: already
+        { id: c.id, method: 'skipped', bytes: 0 },
+        { id: y[0].id === taken[0].id ? y[1].id : y[0].id, rec: row('batch-lost', 'lost-1-1.x86_64'), method: 'header', bytes: 1 }, // W2's, lapsed, not W1's
+        { id: taken[0].id, rec: row('batch-t', taken[0].nvra), method: 'payload', bytes: 300 },
+      ]);
+      assert.deepEqual(answers, ['indexed', 'already', 'already', 'lost', 'indexed']);
+      assert.equal(await s.hasRpm('kb', 'batch-lost'), false, 'nothing written for a claim not held');
+      assert.equal((await s.byNvra(a.nvra)).length, 1);
+      assert.equal((await s.byNvra(bb.nvra)).length, 0, 'one package, written once');
+      assert.equal((await s.byNvra(taken[0].nvra)).length, 1);
+      const rows = new Map((await q.rpmsOf(b.id)).map((r) => [r.id, r as RpmJob & { method: string; bytes_fetched: number }]));
+      assert.deepEqual([a, bb, c, taken[0]].map((r) => [rows.get(r.id)!.state, rows.get(r.id)!.method, rows.get(r.id)!.bytes_fetched, rows.get(r.id)!.lease_until]),
+        [['done', 'header', 100, null], ['done', 'already', 200, null], ['done', 'skipped', 0, null], ['done', 'payload', 300, null]]);
+      assert.deepEqual(await q.completeRpms(W1, []), []);
+      assert.deepEqual(await q.completeRpms(W1, [{ id: a.id, method: 'header', bytes: 1 }]), ['lost'], 'done: no longer held');
+      assert.equal(await q.releaseWorker(W1), x.length, 'W1 still holds its second batch');
+      assert.equal(await q.releaseWorker(W2), y.length - 1, 'the lapsed claims W1 did not take are W2\'s until someone does');
+    });
+
     test('failed RPMs settle their build as failed; retry puts them back', async () => {
       const q = s.queue;
       const b = await q.addBuild('kf', 1, 'f-1-1');
@@ -371,13 +416,17 @@ async function dump(s: Store, batch = 1000): Promise<Record<CopyTable, CopyRow[]
 /** Copy `from` into the store at `to` through the port, `batch` rows at a time. */
 async function load(from: Store, to: string, o: { replace?: boolean; batch?: number } = {}): Promise<void> {
   const snap = await from.snapshot();
-  const l = await openIndexLoad(to, { replace: o.replace });
   try {
-    for (const t of COPY_TABLES) for await (const rows of snap.rows(t, o.batch ?? 777)) await l.write(t, rows);
-    await snap.close();
-    await l.commit();
+    // A target that is refused throws here: the snapshot must still end, or the source stays in its read transaction.
+    const l = await openIndexLoad(to, { replace: o.replace });
+    try {
+      for (const t of COPY_TABLES) for await (const rows of snap.rows(t, o.batch ?? 777)) await l.write(t, rows);
+      await snap.close();
+      await l.commit();
+    } finally {
+      await l.abort();
+    }
   } finally {
-    await l.abort();
     await snap.close();
   }
 }
@@ -406,7 +455,9 @@ describe('copying a store: snapshot and bulk load', () => {
           try {
             const [a, b] = [await dump(src), await dump(copy)];
             for (const t of COPY_TABLES) assert.deepEqual(b[t], a[t], `${t}: the same rows in the same order`);
-            assert.ok(a.files.length > 20_000 && a.import_rpms.length === 4 && a.instances.length === 2);
+            assert.ok(a.files.length > 3_000, `${a.files.length} files rows: several batches`);
+            assert.equal(a.import_rpms.length, 4);
+            assert.equal(a.instances.length, 2);
             for (const id of [...AWKWARD_IDS, ID_A, ID_B, ...recs.slice(0, 30).map((r) => r.rows[0]?.buildId).filter(Boolean)]) {
               assert.deepEqual(await copy.byBuildId(id), await src.byBuildId(id), `byBuildId ${id}`);
               assert.deepEqual(await copy.buildSiblings(id), await src.buildSiblings(id), `buildSiblings ${id}`);

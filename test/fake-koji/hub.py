@@ -31,6 +31,8 @@ DEFAULT_FAULTS = {
     'rpc_garbage': 0, 'rpc_html': 0, 'rpc_fault': 0, 'close_rpc': 0,
     # a hub far away: every request but /_control waits this long before it is answered
     'latency_ms': 0,
+    # build ids whose getBuild and listRPMs answer an XML-RPC fault (inside a multicall: that call's fault)
+    'fault_builds': [],
 }
 GARBAGE_XML = b"<?xml version='1.0'?>\n<methodResponse><params><param><value><struct><member><name>id</nam"
 HTML_PAGE = (b'<!DOCTYPE html>\n<html><head><title>Koji is down for maintenance</title></head>\n'
@@ -283,8 +285,16 @@ class Hub:
     def getAPIVersion(self):
         return 1
 
+    def faulty(self, build_id):
+        with self.s.lock:
+            ids = set(self.s.faults.get('fault_builds') or [])
+        if build_id in ids:
+            raise fault('injected fault for build %s' % build_id)
+
     def getBuild(self, buildInfo, strict=False):
         b = self.find_build(buildInfo)
+        if b is not None:
+            self.faulty(b['id'])
         if b is None:
             if strict:
                 raise fault('No such build: %r' % (buildInfo,))
@@ -293,6 +303,8 @@ class Hub:
 
     def listRPMs(self, buildID=None, buildrootID=None, imageID=None, componentBuildrootID=None,
                  hostID=None, arches=None, queryOpts=None, draft=None):
+        if buildID is not None:
+            self.faulty(buildID)
         if isinstance(arches, str):
             arches = [arches]
         elif arches is not None and not isinstance(arches, (list, tuple)):
@@ -409,7 +421,7 @@ class Handler(BaseHTTPRequestHandler):
         self.state.log({
             't': time.time(), 'method': self.command, 'path': self.path,
             'range': self.headers.get('Range'), 'status': status, 'bytes': nbytes,
-            'rpc': rpc, 'fault': fault_name,
+            'rpc': rpc, 'fault': fault_name, 'port': self.client_address[1],
         })
 
     def _abort(self):

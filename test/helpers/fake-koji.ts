@@ -84,6 +84,8 @@ export interface FakeFaults {
   close_rpc: number;
   /** every XML-RPC POST and file GET/HEAD (not /_control) waits this long before it is answered; concurrent requests wait side by side */
   latency_ms: number;
+  /** build ids whose getBuild and listRPMs answer an XML-RPC fault (inside a multicall: that call's result) */
+  fault_builds: number[];
 }
 
 export interface FakeKojiConfig {
@@ -113,6 +115,8 @@ export interface LogLine {
   /** the fault that shaped this answer, if any */
   fault: 'rpc_503' | 'drop_rpc' | 'file_503' | 'drop_file' | 'corrupt' | 'fail_forever' | 'close_file' | 'stall_file'
     | 'stall_rpc' | 'rpc_garbage' | 'rpc_html' | 'rpc_fault' | 'close_rpc' | null;
+  /** the client's source port: one per TCP connection */
+  port: number;
 }
 
 export interface FakeKoji {

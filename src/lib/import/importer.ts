@@ -3,9 +3,9 @@
 // transaction, so a run killed at any moment resumes without indexing anything twice.
 import { UserError, describeFailure } from '../errors.js';
 import { isDatabaseFailure } from '../index/db-errors.js';
-import { scanRpm } from '../index/scan.js';
+import { scanRpm, type ScanOutcome } from '../index/scan.js';
 import type { RpmRecord, Store } from '../store/port.js';
-import { KojiClient } from '../koji/client.js';
+import { KojiClient, KojiError, MULTICALL_PAGE } from '../koji/client.js';
 import { BUILD_STATES, buildStateName, KojiBuild, KojiRpm } from '../koji/types.js';
 import { KojiInstance, TOPURL_SCHEMES } from '../koji/instances.js';
 import { kojiRpmUrl } from '../koji/urls.js';
@@ -13,7 +13,11 @@ import type { NetOptions } from '../net/dispatcher.js';
 import { openSource } from '../net/open-source.js';
 import type { ByteSource } from '../rpm/source.js';
 import { distTag, splitNvr } from '../rpm/disttag.js';
+import { ClaimBuffer, Feed } from './claim-buffer.js';
+import { FirstRange } from './first-range.js';
 import { BuildJob, ImportQueue, NewRpmJob, RpmJob } from './queue.js';
+import { WriteBatch } from './write-batch.js';
+import type { RpmCompletion, RpmWrite } from '../store/port.js';
 
 export interface ImportOptions {
   instance: KojiInstance;
@@ -56,6 +60,8 @@ const BATCH = 50;
 
 export async function importBuilds(store: Store, opts: ImportOptions): Promise<ImportSummary> {
   const inst = opts.instance;
+  // One kept-alive connection per job to each origin (hub and package store).
+  opts = { ...opts, net: { ...opts.net, connections: Math.max(1, opts.jobs ?? 4) } };
   const client = opts.client ?? new KojiClient({ hub: inst.hub, ...opts.net });
   const queue = new ImportQueue(store, inst.name);
   const errors = opts.onError ?? (() => undefined);
@@ -73,8 +79,10 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
   const requested = new Set<number>();
   // Builds already fetched from Koji in this run, so resolving them does not ask again.
   const known = new Map<number, KojiBuild | null>();
+  const byNvr = await resolveNvrs(client, opts.builds ?? [], known);
   for (const b of opts.builds ?? []) {
-    const id = await resolveBuildId(client, b, known);
+    const id = /^\d+$/.test(b) ? Number(b) : byNvr.get(b);
+    if (id instanceof KojiError) { sum.complete = false; errors(b, id.message); continue; }
     if (id === undefined) { sum.complete = false; errors(b, `no such build in Koji (${inst.hub})`); continue; }
     requested.add(id);
     // Asked for again: look it up afresh (a missing build may exist now, a BUILDING one be done)
@@ -91,17 +99,20 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
   }
   sum.builds.requested = requested.size;
 
-  await resolveQueued(client, queue, inst, errors, known);
   const progress: ImportProgress = { rpmsDone: 0, rpmsTotal: 0, bytes: 0, builds: 0 };
-  await fetchAll(store, queue, inst, opts, sum, progress, errors);
-  await awaitOtherImports(queue, touched, () => fetchAll(store, queue, inst, opts, sum, progress, errors));
+  // The size of each RPM's first Range request, learnt from the headers this run has read.
+  const range = new FirstRange();
+  // The queued builds are resolved a page at a time while the RPMs of the pages already resolved
+  // are fetched: the first downloads start after one multicall, not after all of them.
+  await fetchAll(store, queue, inst, opts, sum, progress, errors, range, (onPage) => resolveQueued(client, queue, inst, errors, known, onPage));
+  await awaitOtherImports(queue, touched, () => fetchAll(store, queue, inst, opts, sum, progress, errors, range));
 
   const deadline = Date.now() + (opts.waitBuildingMs ?? 0);
   for (let first = true; (await queue.buildsIn('building')).length > 0 && (first || Date.now() < deadline); first = false) {
     if (!first) await new Promise((r) => setTimeout(r, Math.min(30_000, Math.max(0, deadline - Date.now()))));
     for (const b of await queue.buildsIn('building')) await queue.setBuild(b.id, 'queued');
-    await resolveQueued(client, queue, inst, errors, new Map()); // states change: ask Koji again
-    await fetchAll(store, queue, inst, opts, sum, progress, errors);
+    // States change: ask Koji again.
+    await fetchAll(store, queue, inst, opts, sum, progress, errors, range, (onPage) => resolveQueued(client, queue, inst, errors, new Map(), onPage));
   }
 
   for (const state of ['done', 'failed', 'skipped', 'building'] as const) {
@@ -144,12 +155,24 @@ async function awaitOtherImports(queue: ImportQueue, touched: Set<number>, fetch
 
 const label = (b: BuildJob): string => (b.nvr ? `build ${b.koji_build_id} (${b.nvr})` : `build ${b.koji_build_id}`);
 
-async function resolveBuildId(client: KojiClient, arg: string, known: Map<number, KojiBuild | null>): Promise<number | undefined> {
-  if (/^\d+$/.test(arg)) return Number(arg);
-  if (!splitNvr(arg)) throw new UserError(`${arg}: not a Koji build id or N-V-R`);
-  const b = await client.getBuild(arg);
-  if (b) known.set(b.id, b);
-  return b ? b.id : undefined;
+/** Build ids of the N-V-R arguments, all looked up in a few multicalls; a fault answers for its N-V-R alone. */
+async function resolveNvrs(client: KojiClient, args: string[], known: Map<number, KojiBuild | null>): Promise<Map<string, number | undefined | KojiError>> {
+  const nvrs = [...new Set(args.filter((a) => !/^\d+$/.test(a)))];
+  for (const a of nvrs) if (!splitNvr(a)) throw new UserError(`${a}: not a Koji build id or N-V-R`);
+  const out = new Map<string, number | undefined | KojiError>();
+  if (!nvrs.length) return out;
+  const answers = await client.callMany(nvrs.map((n) => ({ method: 'getBuild', params: [n] })));
+  answers.forEach((r, i) => {
+    if ('error' in r) { out.set(nvrs[i], r.error); return; }
+    const b = r.value as KojiBuild | null;
+    if (b !== null && (typeof b !== 'object' || typeof b.id !== 'number')) {
+      out.set(nvrs[i], new KojiError(`Koji hub ${client.hub}: getBuild(${JSON.stringify(nvrs[i])}) gave an answer without a numeric id`, client.hub, 'getBuild'));
+      return;
+    }
+    if (b) known.set(b.id, b);
+    out.set(nvrs[i], b ? b.id : undefined);
+  });
+  return out;
 }
 
 /** darkproducer's walk over build ids: every id gets a queue row, whatever its state. Returns the ids walked. */
@@ -175,27 +198,44 @@ async function walk(client: KojiClient, queue: ImportQueue, from: number, to: nu
   return walked;
 }
 
-/** Look queued builds up in Koji and turn COMPLETE ones into RPM jobs. */
+/**
+ * Look queued builds up in Koji and turn COMPLETE ones into RPM jobs: getBuild (unless this run
+ * knows the build already) and listRPMs of every queued build, in multicalls of a few hundred
+ * calls, never one round trip per build. A fault on a call about one build fails that build only.
+ */
 async function resolveQueued(client: KojiClient, queue: ImportQueue, inst: KojiInstance, errors: (s: string, m: string) => void,
-  known: Map<number, KojiBuild | null>): Promise<void> {
+  known: Map<number, KojiBuild | null>, onPage: OnPage = () => undefined): Promise<void> {
   const queued = await queue.buildsIn('queued');
-  if (!queued.length) return;
-  const unknown = queued.map((b) => b.koji_build_id).filter((id) => !known.has(id));
-  const found = new Map([...known, ...(unknown.length ? await client.getBuilds(unknown, BATCH) : [])]);
-  for (const job of queued) await classify(queue, job, found.get(job.koji_build_id) ?? null);
-  for (const job of await queue.buildsIn('queued')) {
-    const b = found.get(job.koji_build_id);
-    if (!b) continue;
-    try {
-      const rpms = await client.listRPMs(b.id);
-      await queue.expand(job, rpms.filter(wanted).map((r) => rpmJob(inst, b, r)), { kojiState: b.state, nvr: b.nvr });
-    } catch (e) {
-      if (isDatabaseFailure(e)) throw e; // not this build's fault: the run stops
-      await queue.setBuild(job.id, 'failed', { error: describeFailure(e) });
-      errors(label(job), describeFailure(e));
+  for (let i = 0; i < queued.length; i += PAGE_BUILDS) {
+    const page = queued.slice(i, i + PAGE_BUILDS);
+    const answers = await client.buildsWithRpms(page.map((b) => b.koji_build_id), known);
+    const expanded: BuildJob[] = [];
+    let rpms = 0;
+    for (const job of page) {
+      const a = answers.get(job.koji_build_id)!;
+      try {
+        if (a.error) throw a.error;
+        const b = a.build;
+        if (b?.state === BUILD_STATES.COMPLETE) {
+          const jobs = a.rpms.filter(wanted).map((r) => rpmJob(inst, b, r));
+          await queue.expand(job, jobs, { kojiState: b.state, nvr: b.nvr });
+          expanded.push(job);
+          rpms += jobs.length;
+        } else await classify(queue, job, b);
+      } catch (e) {
+        if (isDatabaseFailure(e)) throw e; // not this build's fault: the run stops
+        await queue.setBuild(job.id, 'failed', { error: describeFailure(e) });
+        errors(label(job), describeFailure(e));
+      }
     }
+    onPage(expanded, rpms);
   }
 }
+
+/** Builds per page of resolveQueued: getBuild and listRPMs each, one multicall. */
+const PAGE_BUILDS = Math.max(1, Math.floor(MULTICALL_PAGE / 2));
+/** A page of builds was resolved: these became RPM jobs, `rpms` of them in all. */
+type OnPage = (expanded: BuildJob[], rpms: number) => void;
 
 async function classify(queue: ImportQueue, job: BuildJob, b: KojiBuild | null): Promise<void> {
   if (job.state === 'done' || job.state === 'fetching') return;
@@ -218,84 +258,158 @@ function rpmJob(inst: KojiInstance, b: KojiBuild, r: KojiRpm): NewRpmJob {
   };
 }
 
+/** RPMs claimed per store transaction (at most --jobs). */
+const CLAIM_BATCH = 16;
+/** RPMs written per store transaction, at most, and how long a finished RPM waits for others to join its write. */
+const WRITE_BATCH = 64;
+const WRITE_DELAY_MS = 20;
+
+/** What a worker hands to the writer for an RPM it read: the write, and how to count its outcome. */
+interface Finished {
+  write: RpmCompletion;
+  count: (w: RpmWrite) => void;
+}
+
+/**
+ * Fetch and index every queued RPM with --jobs workers, until the queue is empty. `resolve`, when
+ * given, turns queued builds into RPM jobs page by page meanwhile: the workers wait for its pages
+ * and stop once it is done and the queue is empty. A failure of `resolve` (the hub) is thrown
+ * once the RPMs already queued are done.
+ */
 async function fetchAll(store: Store, queue: ImportQueue, inst: KojiInstance, opts: ImportOptions, sum: ImportSummary,
-  progress: ImportProgress, errors: (s: string, m: string) => void): Promise<void> {
+  progress: ImportProgress, errors: (s: string, m: string) => void, range: FirstRange,
+  resolve?: (onPage: OnPage) => Promise<void>): Promise<void> {
   const fetching = await queue.buildsIn('fetching');
   for (const b of fetching) progress.rpmsTotal += (await queue.rpmsOf(b)).filter((r) => r.state === 'queued').length;
   progress.builds += fetching.length;
   opts.onProgress?.(progress);
+  const feed = resolve ? new Feed() : undefined;
+  let resolveFailure: { error: unknown } | undefined;
+  const resolving = resolve?.((expanded, rpms) => {
+    fetching.push(...expanded);
+    progress.builds += expanded.length;
+    progress.rpmsTotal += rpms;
+    opts.onProgress?.(progress);
+    feed!.added();
+  }).catch((e: unknown) => { resolveFailure = { error: e }; }).finally(() => feed!.close());
+  const jobs = Math.max(1, opts.jobs ?? 4);
+  // Every RPM this process holds, from its claim until its write: started or not, being read or
+  // waiting to be written, its lease is renewed.
   const claimed = new Set<number>();
   // Leases are renewed four times per lease, so one or two renewals that fail (a busy database,
   // a server away for a moment) cost nothing.
   const heart = setInterval(() => { if (claimed.size) void queue.renew([...claimed]); }, queue.leaseMs / 4);
-  // A failure of the database itself (importRpm rethrows only those) stops every worker: no other
-  // RPM could be written either. The command puts this process's claims back on the queue.
+  // A failure of the database itself stops every worker: no other RPM could be written either.
+  // The command puts this process's claims back on the queue.
   let fatal: { error: unknown } | undefined;
+  const stop = (e: unknown): void => { fatal ??= { error: e }; };
+  const claims = new ClaimBuffer((n) => queue.claimMany(n), Math.min(jobs, CLAIM_BATCH), (j) => claimed.add(j.id), feed);
+  // Rows are written several RPMs to a transaction, each only while its lease still holds (the
+  // store checks that in the writing transaction); the workers go on reading meanwhile.
+  const writes = new WriteBatch<RpmCompletion, RpmWrite>((items) => queue.completeMany(items),
+    { max: WRITE_BATCH, delayMs: WRITE_DELAY_MS, fatal: isDatabaseFailure });
+  const settling = new Set<Promise<void>>();
+  const builds = new Map<number, Promise<BuildJob>>();
+  const buildOf = (job: RpmJob): Promise<BuildJob> => {
+    let b = builds.get(job.job_id);
+    if (!b) builds.set(job.job_id, b = queue.buildOf(job));
+    return b;
+  };
+  const done = (job: RpmJob): void => {
+    claimed.delete(job.id);
+    progress.rpmsDone++;
+    progress.bytes = sum.bytesFetched;
+    opts.onProgress?.(progress);
+  };
+  const write = (job: RpmJob, f: Finished): Promise<void> => {
+    const p = writes.add(f.write).then(f.count, async (e: unknown) => {
+      if (isDatabaseFailure(e)) throw e;
+      await failed(queue, job, describeFailure(e), f.write.bytes, sum, errors); // this RPM's record, not the store
+    }).then(() => done(job), stop).finally(() => settling.delete(p));
+    settling.add(p);
+    return p;
+  };
   const worker = async (): Promise<void> => {
-    for (let job = await queue.claim(); job; job = fatal ? undefined : await queue.claim()) {
-      claimed.add(job.id);
+    for (let job = await claims.next(); job && !fatal; job = fatal ? undefined : await claims.next()) {
       try {
-        await importRpm(store, queue, inst, job, opts, sum, errors);
+        const f = await importRpm(store, queue, inst, job, opts, sum, errors, range, buildOf);
+        if (!f) { done(job); continue; }
+        const p = write(job, f);
+        // Reading runs ahead of writing by a batch or two at most.
+        if (writes.size >= 2 * WRITE_BATCH) await p;
       } catch (e) {
-        fatal ??= { error: e };
+        stop(e);
         return;
-      } finally {
-        claimed.delete(job.id);
       }
-      progress.rpmsDone++;
-      progress.bytes = sum.bytesFetched;
-      opts.onProgress?.(progress);
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, opts.jobs ?? 4) }, worker));
+    await Promise.all(Array.from({ length: jobs }, worker));
+    await writes.drain();
+    await Promise.all([...settling]);
+    // Workers stopped by a failure of the database: the resolver stops at its next write too.
+    await resolving;
   } finally {
     clearInterval(heart);
   }
   if (fatal) throw fatal.error;
+  if (resolveFailure) throw resolveFailure.error;
   for (const b of fetching) await queue.settle(b);
 }
 
+/** A claimed RPM failed: one line naming it, unless another worker holds it by now. */
+async function failed(queue: ImportQueue, job: RpmJob, msg: string, bytes: number, sum: ImportSummary, errors: (s: string, m: string) => void): Promise<void> {
+  if (!await queue.fail(job, { error: msg, bytes })) return;
+  sum.rpms.failed++;
+  errors(job.nvra, msg);
+}
+
+/**
+ * Read one claimed RPM header-first. Returns what to write for it, or undefined when it failed
+ * (recorded already); throws only failures of the database itself.
+ */
 async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, job: RpmJob, opts: ImportOptions,
-  sum: ImportSummary, errors: (s: string, m: string) => void): Promise<void> {
+  sum: ImportSummary, errors: (s: string, m: string) => void, range: FirstRange,
+  buildOf: (job: RpmJob) => Promise<BuildJob>): Promise<Finished | undefined> {
   if (job.payloadhash && await store.hasRpm(inst.name, job.payloadhash)) {
-    if (await queue.complete(job, undefined, { method: 'already', bytes: 0 }) !== 'lost') sum.rpms.already++;
-    return;
+    return { write: { id: job.id, method: 'already', bytes: 0 }, count: (w) => { if (w !== 'lost') sum.rpms.already++; } };
   }
-  const build = await queue.buildOf(job);
+  const build = await buildOf(job);
   let src: ByteSource | undefined;
+  let r: ScanOutcome;
   try {
-    src = await openSource(job.url, { ...opts.net, expectedSize: job.size }, TOPURL_SCHEMES);
-    const r = await scanRpm(src, { full: opts.full, expect: { sigmd5: job.payloadhash, size: job.size } });
-    sum.bytesFetched += fetched(src);
-    sum.bytesOfRpms += src.size ?? job.size ?? 0;
-    if ('skipped' in r) {
-      await queue.complete(job, undefined, { method: 'skipped', bytes: fetched(src) });
-      return;
-    }
-    const nvr = build.nvr ?? `${r.info.name}-${r.info.version}-${r.info.release}`;
-    const parsed = splitNvr(nvr) ?? { name: r.info.name, version: r.info.version, release: r.info.release };
-    const rec: RpmRecord = {
-      instance: inst.name, pkgid: r.pkgid,
-      build: { ...parsed, nvr, kojiBuildId: build.koji_build_id, distro: distTag(parsed.release) },
-      name: r.info.name, epoch: r.info.epoch, version: r.info.version, release: r.info.release, arch: r.info.arch,
-      nvra: r.info.nvra, sourceRpm: r.info.sourceRpm, url: job.url, size: src.size, payloadCompressor: r.info.payloadCompressor,
-      method: r.method, elfFiles: r.elfFiles, elfWithoutBuildId: r.elfWithoutBuildId, rows: r.rows,
-    };
-    // Written only while this process still holds the RPM's lease: one that lost it (stalled past
-    // the lease, and another worker took the RPM over) writes nothing, and the other's rows stand.
-    const written = await queue.complete(job, rec, { method: r.method, bytes: fetched(src) });
-    if (written === 'indexed') { sum.rpms.indexed++; if (r.method === 'header') sum.rpms.headerOnly++; else sum.rpms.payload++; } else if (written === 'already') sum.rpms.already++;
+    src = await openSource(job.url, { ...opts.net, expectedSize: job.size, probeBytes: range.bytes(job.size) }, TOPURL_SCHEMES);
+    r = await scanRpm(src, { full: opts.full, expect: { sigmd5: job.payloadhash, size: job.size } });
   } catch (e) {
-    if (isDatabaseFailure(e)) throw e; // not this RPM's fault: the run stops
-    sum.bytesFetched += fetched(src);
-    const msg = describeFailure(e);
-    if (!await queue.fail(job, { error: msg, bytes: fetched(src) })) return; // another worker holds it now
-    sum.rpms.failed++;
-    errors(job.nvra, msg);
-  } finally {
     await src?.close();
+    sum.bytesFetched += fetched(src);
+    await failed(queue, job, describeFailure(e), fetched(src), sum, errors);
+    return undefined;
   }
+  await src.close();
+  const bytes = fetched(src);
+  sum.bytesFetched += bytes;
+  sum.bytesOfRpms += src.size ?? job.size ?? 0;
+  if (r.payloadStart) range.record(r.payloadStart);
+  if ('skipped' in r) return { write: { id: job.id, method: 'skipped', bytes }, count: () => undefined };
+  const nvr = build.nvr ?? `${r.info.name}-${r.info.version}-${r.info.release}`;
+  const parsed = splitNvr(nvr) ?? { name: r.info.name, version: r.info.version, release: r.info.release };
+  const rec: RpmRecord = {
+    instance: inst.name, pkgid: r.pkgid,
+    build: { ...parsed, nvr, kojiBuildId: build.koji_build_id, distro: distTag(parsed.release) },
+    name: r.info.name, epoch: r.info.epoch, version: r.info.version, release: r.info.release, arch: r.info.arch,
+    nvra: r.info.nvra, sourceRpm: r.info.sourceRpm, url: job.url, size: src.size, payloadCompressor: r.info.payloadCompressor,
+    method: r.method, elfFiles: r.elfFiles, elfWithoutBuildId: r.elfWithoutBuildId, rows: r.rows,
+  };
+  // Written only while this process still holds the RPM's lease: one that lost it (stalled past
+  // the lease, and another worker took the RPM over) writes nothing, and the other's rows stand.
+  const method = r.method;
+  return {
+    write: { id: job.id, rec, method, bytes },
+    count: (w) => {
+      if (w === 'indexed') { sum.rpms.indexed++; if (method === 'header') sum.rpms.headerOnly++; else sum.rpms.payload++; } else if (w === 'already') sum.rpms.already++;
+    },
+  };
 }
 
 /** Bytes a source took from the network (a local file: none). */

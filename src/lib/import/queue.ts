@@ -8,7 +8,7 @@
 import { leaseMs } from '../proc/lease.js';
 import { runnerAlive } from '../proc/liveness.js';
 import { onThisHost, thisWorker, type WorkerRef } from '../proc/worker.js';
-import type { BuildJob, BuildState, Claim, NewRpmJob, RpmJob, RpmRecord, RpmWrite, Store } from '../store/port.js';
+import type { BuildJob, BuildState, Claim, NewRpmJob, RpmCompletion, RpmJob, RpmRecord, RpmWrite, Store } from '../store/port.js';
 
 export type { BuildJob, BuildState, NewRpmJob, QueueOverview, RpmJob, RpmState } from '../store/port.js';
 
@@ -64,6 +64,11 @@ export class ImportQueue {
     return this.q.claimRpm(this.worker, { instance: this.instance, leaseMs: this.leaseMs });
   }
 
+  /** Claim up to `n` queued RPMs (or ones whose lease ran out) at once. */
+  claimMany(n: number): Promise<RpmJob[]> {
+    return this.q.claimRpms(this.worker, { instance: this.instance, leaseMs: this.leaseMs, limit: n });
+  }
+
   /** Best effort: a renewal that cannot be written (database busy, server away) only lets the leases run shorter. */
   async renew(ids: number[]): Promise<void> {
     try {
@@ -84,6 +89,11 @@ export class ImportQueue {
   /** The RPM's rows and its queue row done, in one transaction, only while this process holds its lease. */
   complete(job: RpmJob, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite> {
     return this.q.completeRpm(job.id, this.worker, rec, o);
+  }
+
+  /** complete() for several RPMs in one transaction, each only while this process holds its lease. */
+  completeMany(items: RpmCompletion[]): Promise<RpmWrite[]> {
+    return this.q.completeRpms(this.worker, items);
   }
 
   /** Mark a claimed RPM failed (only while this process holds it). */

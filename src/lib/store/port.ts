@@ -185,6 +185,14 @@ export interface QueueOverview {
 /** What became of an RPM's result: rows written; nothing new (already indexed, or no rows); or the lease was lost, nothing written. */
 export type RpmWrite = 'indexed' | 'already' | 'lost';
 
+/** One claimed RPM to finish: its rows (`rec`; undefined when there are none to write) and its queue row. */
+export interface RpmCompletion {
+  id: number;
+  rec?: RpmRecord;
+  method: string;
+  bytes: number;
+}
+
 export interface ImportQueueStore {
   /** Put a build on the queue (no-op if it is there already); returns its row. */
   addBuild(instance: string, kojiBuildId: number, nvr?: string): Promise<BuildJob>;
@@ -201,6 +209,8 @@ export interface ImportQueueStore {
    * renewing). Concurrent claimants never get the same row.
    */
   claimRpm(worker: WorkerRef, o: { instance?: string; leaseMs: number }): Promise<RpmJob | undefined>;
+  /** Claim up to `limit` RPMs at once, in queue order, as claimRpm claims one; [] when none is free. */
+  claimRpms(worker: WorkerRef, o: { instance?: string; leaseMs: number; limit: number }): Promise<RpmJob[]>;
   /** Extend the leases `worker` still holds among `ids`; returns how many it still holds. */
   renewLeases(worker: WorkerRef, ids: number[], leaseMs: number): Promise<number>;
   /**
@@ -209,6 +219,12 @@ export interface ImportQueueStore {
    * when rows were written, "already" when the package was indexed before.
    */
   completeRpm(id: number, worker: WorkerRef, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite>;
+  /**
+   * completeRpm for several RPMs in one transaction (one commit for many RPMs): each RPM's rows
+   * and queue row are written only while `worker` holds an unexpired lease on it, checked in this
+   * transaction; the others answer 'lost' and write nothing. One answer per item, in order.
+   */
+  completeRpms(worker: WorkerRef, items: RpmCompletion[]): Promise<RpmWrite[]>;
   /** Mark a claimed RPM failed, only while `worker` holds it; false when it no longer does. */
   failRpm(id: number, worker: WorkerRef, o: { error: string; bytes: number }): Promise<boolean>;
   /** RPMs of this instance waiting for a worker. */

@@ -4,7 +4,7 @@
 // writing transaction locks the RPM's queue row first and checks the lease there: a worker that
 // lost its claim writes nothing, and a claimant skips a row that is being written.
 import type {
-  BuildJob, BuildState, Claim, ImportQueueStore, NewRpmJob, QueueOverview, RpmJob, RpmRecord, RpmWrite, WorkerRef,
+  BuildJob, BuildState, Claim, ImportQueueStore, NewRpmJob, QueueOverview, RpmCompletion, RpmJob, RpmRecord, RpmWrite, WorkerRef,
 } from '../port.js';
 import { NOW_MS, nowS, PgDb, TxClient } from './db.js';
 
@@ -37,6 +37,15 @@ const Q = {
            WHERE id = (SELECT id FROM import_rpms
                        WHERE ($1::text IS NULL OR instance = $1) AND (state = 'queued' OR (state = 'running' AND lease_until < ${NOW_MS}))
                        ORDER BY job_id, nvra LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING *`,
+  },
+  claimMany: {
+    name: 'dfq_claim_many',
+    text: `UPDATE import_rpms SET state = 'running', worker_pid = $2, worker_id = $3, host = $4, heartbeat = $5,
+             lease_until = ${NOW_MS} + $6, attempts = attempts + 1, updated_at = $5
+           WHERE id IN (SELECT id FROM import_rpms
+                        WHERE ($1::text IS NULL OR instance = $1) AND (state = 'queued' OR (state = 'running' AND lease_until < ${NOW_MS}))
+                        ORDER BY (state = 'running'), job_id, nvra LIMIT $7 FOR UPDATE SKIP LOCKED)
            RETURNING *`,
   },
   renew: {
@@ -118,6 +127,14 @@ export class PgImportQueue implements ImportQueueStore {
     return (await this.db.query<RpmJob>(Q.claim, [o.instance ?? null, worker.pid, worker.id, worker.host, nowS(), Math.round(o.leaseMs)]))[0];
   }
 
+  async claimRpms(worker: WorkerRef, o: { instance?: string; leaseMs: number; limit: number }): Promise<RpmJob[]> {
+    const n = Math.floor(o.limit);
+    if (!(n >= 1)) return [];
+    const rows = await this.db.query<RpmJob>(Q.claimMany, [o.instance ?? null, worker.pid, worker.id, worker.host, nowS(), Math.round(o.leaseMs), n]);
+    // RETURNING follows no order: give them in queue order.
+    return rows.sort((a, b) => a.job_id - b.job_id || (a.nvra < b.nvra ? -1 : a.nvra > b.nvra ? 1 : 0));
+  }
+
   async renewLeases(worker: WorkerRef, ids: number[], leaseMs: number): Promise<number> {
     if (!ids.length) return 0;
     const rows = await this.db.query(`${Q.renew.text} RETURNING id`, [ids, worker.id, nowS(), Math.round(leaseMs)]);
@@ -125,11 +142,21 @@ export class PgImportQueue implements ImportQueueStore {
   }
 
   async completeRpm(id: number, worker: WorkerRef, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite> {
-    return this.db.tx(async (c): Promise<RpmWrite> => {
-      if (!(await c.query(Q.held, [id, worker.id])).length) return 'lost';
-      const added = rec ? await this.writeRpm(c, rec) : false;
-      await c.query(Q.finishRpm, [id, 'done', null, o.bytes, rec && !added ? 'already' : o.method, nowS()]);
-      return added ? 'indexed' : 'already';
+    return (await this.completeRpms(worker, [{ id, rec, method: o.method, bytes: o.bytes }]))[0];
+  }
+
+  async completeRpms(worker: WorkerRef, items: RpmCompletion[]): Promise<RpmWrite[]> {
+    if (!items.length) return [];
+    return this.db.tx(async (c): Promise<RpmWrite[]> => {
+      const out: RpmWrite[] = [];
+      for (const { id, rec, method, bytes } of items) {
+        // Locked and checked in the writing transaction: a claimant skips the row until this commits.
+        if (!(await c.query(Q.held, [id, worker.id])).length) { out.push('lost'); continue; }
+        const added = rec ? await this.writeRpm(c, rec) : false;
+        await c.query(Q.finishRpm, [id, 'done', null, bytes, rec && !added ? 'already' : method, nowS()]);
+        out.push(added ? 'indexed' : 'already');
+      }
+      return out;
     });
   }
 
