@@ -248,6 +248,19 @@ for (const backend of BACKENDS) {
         [['done', 'header', 100, null], ['done', 'already', 200, null], ['done', 'skipped', 0, null], ['done', 'payload', 300, null]]);
       assert.deepEqual(await q.completeRpms(W1, []), []);
       assert.deepEqual(await q.completeRpms(W1, [{ id: a.id, method: 'header', bytes: 1 }]), ['lost'], 'done: no longer held');
+      // Several builds' RPMs recorded in one transaction (a page of a multicall).
+      const [p2, p1, again] = await q.addBuilds('kb', [{ kojiBuildId: 3 }, { kojiBuildId: 2, nvr: 'p1-1-1' }, { kojiBuildId: 1 }]);
+      assert.deepEqual([p2.koji_build_id, p1.koji_build_id, p1.nvr, p1.state], [3, 2, 'p1-1-1', 'queued'], 'rows in the order given');
+      assert.deepEqual(again, await q.buildById(b.id), 'a build already queued is returned as it is');
+      assert.deepEqual(await q.addBuilds('kb', []), []);
+      await q.expandBuilds([
+        { job: p1, rpms: [{ koji_rpm_id: 950, nvra: 'p1-1-1.x86_64', url: 'http://k/p1.rpm', payloadhash: 'aa', size: 7 }], kojiState: 1, nvr: 'p1-1-1' },
+        { job: p2, rpms: [], kojiState: 1, nvr: 'p2-1-1' },
+      ]);
+      assert.deepEqual([(await q.buildById(p1.id))!.state, (await q.buildById(p2.id))!.nvr, (await q.buildById(p2.id))!.state], ['fetching', 'p2-1-1', 'fetching']);
+      assert.deepEqual((await q.rpmsOf(p1.id)).map((r) => [r.nvra, r.state, r.payloadhash, r.size]), [['p1-1-1.x86_64', 'queued', 'aa', 7]]);
+      await q.expandBuilds([]);
+      assert.equal(await q.settleBuild(p2.id), 'done', 'a build without RPMs is done at once');
       assert.equal(await q.releaseWorker(W1), x.length, 'W1 still holds its second batch');
       assert.equal(await q.releaseWorker(W2), y.length - 1, 'the lapsed claims W1 did not take are W2\'s until someone does');
     });

@@ -73,8 +73,9 @@ export class ClaimBuffer {
   private async refill(): Promise<void> {
     for (;;) {
       const since = this.feed?.now ?? 0;
-      // Workers that came while the last claim ran, or started waiting just now, are counted here.
-      await Promise.resolve();
+      // Let the answers that came in with this turn of the event loop finish first: the workers
+      // they free wait too, and one claim serves them all.
+      await new Promise((r) => setImmediate(r));
       const got = await this.claim(Math.max(1, Math.min(this.batch, this.waiting - this.buf.length)));
       for (const j of got) this.onClaim(j);
       if (got.length) { this.buf.push(...got); return; }

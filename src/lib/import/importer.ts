@@ -85,9 +85,10 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
     if (id instanceof KojiError) { sum.complete = false; errors(b, id.message); continue; }
     if (id === undefined) { sum.complete = false; errors(b, `no such build in Koji (${inst.hub})`); continue; }
     requested.add(id);
+  }
+  for (const job of await queue.addBuilds([...requested].map((kojiBuildId) => ({ kojiBuildId })))) {
     // Asked for again: look it up afresh (a missing build may exist now, a BUILDING one be done)
     // and try what failed before again (the hub or the network may be back).
-    const job = await queue.addBuild(id);
     if (job.state === 'skipped' || job.state === 'building') await queue.setBuild(job.id, 'queued');
     else if (job.state === 'failed') await queue.retryBuild(job);
   }
@@ -209,26 +210,23 @@ async function resolveQueued(client: KojiClient, queue: ImportQueue, inst: KojiI
   for (let i = 0; i < queued.length; i += PAGE_BUILDS) {
     const page = queued.slice(i, i + PAGE_BUILDS);
     const answers = await client.buildsWithRpms(page.map((b) => b.koji_build_id), known);
-    const expanded: BuildJob[] = [];
-    let rpms = 0;
+    const complete: { job: BuildJob; rpms: NewRpmJob[]; kojiState: number; nvr: string }[] = [];
     for (const job of page) {
       const a = answers.get(job.koji_build_id)!;
       try {
         if (a.error) throw a.error;
         const b = a.build;
-        if (b?.state === BUILD_STATES.COMPLETE) {
-          const jobs = a.rpms.filter(wanted).map((r) => rpmJob(inst, b, r));
-          await queue.expand(job, jobs, { kojiState: b.state, nvr: b.nvr });
-          expanded.push(job);
-          rpms += jobs.length;
-        } else await classify(queue, job, b);
+        if (b?.state === BUILD_STATES.COMPLETE) complete.push({ job, rpms: a.rpms.filter(wanted).map((r) => rpmJob(inst, b, r)), kojiState: b.state, nvr: b.nvr });
+        else await classify(queue, job, b);
       } catch (e) {
         if (isDatabaseFailure(e)) throw e; // not this build's fault: the run stops
         await queue.setBuild(job.id, 'failed', { error: describeFailure(e) });
         errors(label(job), describeFailure(e));
       }
     }
-    onPage(expanded, rpms);
+    // The page's COMPLETE builds become RPM jobs in one transaction.
+    await queue.expandMany(complete);
+    onPage(complete.map((c) => c.job), complete.reduce((n, c) => n + c.rpms.length, 0));
   }
 }
 

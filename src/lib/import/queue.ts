@@ -33,6 +33,11 @@ export class ImportQueue {
     return this.q.addBuild(this.instance, kojiBuildId, nvr);
   }
 
+  /** addBuild for many builds in one transaction; their rows, in the order given. */
+  addBuilds(builds: { kojiBuildId: number; nvr?: string }[]): Promise<BuildJob[]> {
+    return this.q.addBuilds(this.instance, builds);
+  }
+
   build(kojiBuildId: number): Promise<BuildJob | undefined> {
     return this.q.build(this.instance, kojiBuildId);
   }
@@ -53,6 +58,11 @@ export class ImportQueue {
   /** Record a COMPLETE build's RPMs and mark it fetching, in one transaction. */
   expand(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void> {
     return this.q.expandBuild(job, rpms, o);
+  }
+
+  /** expand() for the COMPLETE builds of a page, in one transaction. */
+  expandMany(items: { job: BuildJob; rpms: NewRpmJob[]; kojiState: number; nvr: string }[]): Promise<void> {
+    return this.q.expandBuilds(items);
   }
 
   rpmsOf(job: BuildJob): Promise<RpmJob[]> {

@@ -196,12 +196,16 @@ export interface RpmCompletion {
 export interface ImportQueueStore {
   /** Put a build on the queue (no-op if it is there already); returns its row. */
   addBuild(instance: string, kojiBuildId: number, nvr?: string): Promise<BuildJob>;
+  /** addBuild for many builds in one transaction; their rows, in the order given. */
+  addBuilds(instance: string, builds: { kojiBuildId: number; nvr?: string }[]): Promise<BuildJob[]>;
   build(instance: string, kojiBuildId: number): Promise<BuildJob | undefined>;
   buildById(id: number): Promise<BuildJob | undefined>;
   buildsIn(instance: string, state: BuildState): Promise<BuildJob[]>;
   setBuild(id: number, state: BuildState, o?: { kojiState?: number; nvr?: string; error?: string | null }): Promise<void>;
   /** Record a COMPLETE build's RPMs and mark it fetching, in one transaction. */
   expandBuild(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void>;
+  /** expandBuild for several builds (a page of a multicall) in one transaction. */
+  expandBuilds(items: { job: BuildJob; rpms: NewRpmJob[]; kojiState: number; nvr: string }[]): Promise<void>;
   rpmsOf(buildId: number): Promise<RpmJob[]>;
   /**
    * Claim the next RPM of `instance` (any instance when undefined) for `worker` until the store's

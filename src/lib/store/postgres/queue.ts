@@ -85,6 +85,17 @@ export class PgImportQueue implements ImportQueueStore {
     return (await this.db.query<BuildJob>(Q.buildByKojiId, [instance, kojiBuildId]))[0];
   }
 
+  async addBuilds(instance: string, builds: { kojiBuildId: number; nvr?: string }[]): Promise<BuildJob[]> {
+    if (!builds.length) return [];
+    const ids = builds.map((b) => b.kojiBuildId);
+    await this.db.query(`INSERT INTO import_builds (instance, koji_build_id, nvr, state, created_at, updated_at)
+      SELECT $1, u.id, u.nvr, 'queued', $2, $2 FROM unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS u(id, nvr, n)
+      ORDER BY u.n ON CONFLICT (instance, koji_build_id) DO NOTHING`, [instance, nowS(), ids, builds.map((b) => b.nvr ?? null)]);
+    const rows = await this.db.query<BuildJob>('SELECT * FROM import_builds WHERE instance = $1 AND koji_build_id = ANY($2::bigint[])', [instance, ids]);
+    const byId = new Map(rows.map((r) => [Number(r.koji_build_id), r]));
+    return ids.map((id) => byId.get(id)!);
+  }
+
   async build(instance: string, kojiBuildId: number): Promise<BuildJob | undefined> {
     return (await this.db.query<BuildJob>(Q.buildByKojiId, [instance, kojiBuildId]))[0];
   }
@@ -106,17 +117,26 @@ export class PgImportQueue implements ImportQueueStore {
   }
 
   async expandBuild(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void> {
+    return this.expandBuilds([{ job, rpms, ...o }]);
+  }
+
+  async expandBuilds(items: { job: BuildJob; rpms: NewRpmJob[]; kojiState: number; nvr: string }[]): Promise<void> {
+    if (!items.length) return;
     await this.db.tx(async (c) => {
-      if (rpms.length) {
-        await c.query(`INSERT INTO import_rpms (job_id, instance, koji_rpm_id, nvra, url, payloadhash, size, state, updated_at)
-          SELECT $1, $2, u.koji_rpm_id, u.nvra, u.url, u.payloadhash, u.size, 'queued', $3
-          FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS u(koji_rpm_id, nvra, url, payloadhash, size)
-          ON CONFLICT (instance, koji_rpm_id) DO NOTHING`,
-        [job.id, job.instance, nowS(), rpms.map((r) => r.koji_rpm_id), rpms.map((r) => r.nvra), rpms.map((r) => r.url),
-          rpms.map((r) => r.payloadhash), rpms.map((r) => r.size)]);
-      }
-      await c.query(Q.setBuild, this.setValues(job.id, 'fetching', o));
+      for (const { job, rpms, ...o } of items) await this.expandIn(c, job, rpms, o);
     });
+  }
+
+  private async expandIn(c: TxClient, job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void> {
+    if (rpms.length) {
+      await c.query(`INSERT INTO import_rpms (job_id, instance, koji_rpm_id, nvra, url, payloadhash, size, state, updated_at)
+        SELECT $1, $2, u.koji_rpm_id, u.nvra, u.url, u.payloadhash, u.size, 'queued', $3
+        FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS u(koji_rpm_id, nvra, url, payloadhash, size)
+        ON CONFLICT (instance, koji_rpm_id) DO NOTHING`,
+      [job.id, job.instance, nowS(), rpms.map((r) => r.koji_rpm_id), rpms.map((r) => r.nvra), rpms.map((r) => r.url),
+        rpms.map((r) => r.payloadhash), rpms.map((r) => r.size)]);
+    }
+    await c.query(Q.setBuild, this.setValues(job.id, 'fetching', o));
   }
 
   async rpmsOf(buildId: number): Promise<RpmJob[]> {

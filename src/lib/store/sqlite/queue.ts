@@ -70,10 +70,15 @@ export class SqliteImportQueue implements ImportQueueStore {
   }
 
   async addBuild(instance: string, kojiBuildId: number, nvr?: string): Promise<BuildJob> {
-    return this.guard(() => {
+    return (await this.addBuilds(instance, [{ kojiBuildId, nvr }]))[0];
+  }
+
+  async addBuilds(instance: string, builds: { kojiBuildId: number; nvr?: string }[]): Promise<BuildJob[]> {
+    if (!builds.length) return [];
+    return this.guard(() => this.db.transaction((): BuildJob[] => builds.map(({ kojiBuildId, nvr }) => {
       this.s.addBuild.run(instance, kojiBuildId, nvr ?? null, now(), now());
       return this.s.buildByKojiId.get(instance, kojiBuildId) as BuildJob;
-    });
+    })).immediate());
   }
 
   async build(instance: string, kojiBuildId: number): Promise<BuildJob | undefined> {
@@ -97,9 +102,16 @@ export class SqliteImportQueue implements ImportQueueStore {
   }
 
   async expandBuild(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void> {
+    return this.expandBuilds([{ job, rpms, ...o }]);
+  }
+
+  async expandBuilds(items: { job: BuildJob; rpms: NewRpmJob[]; kojiState: number; nvr: string }[]): Promise<void> {
+    if (!items.length) return;
     this.guard(() => this.db.transaction(() => {
-      for (const r of rpms) this.s.addRpm.run({ ...r, job_id: job.id, instance: job.instance, t: now() });
-      this.setBuildNow(job.id, 'fetching', o);
+      for (const { job, rpms, kojiState, nvr } of items) {
+        for (const r of rpms) this.s.addRpm.run({ ...r, job_id: job.id, instance: job.instance, t: now() });
+        this.setBuildNow(job.id, 'fetching', { kojiState, nvr });
+      }
     }).immediate());
   }
 
