@@ -26,8 +26,8 @@ const USAGE = `usage: npm run bench [-- --quick] [-- --runs N] [-- --only serve|
   --quick       small corpus; skips the 10 M-row index and the 1 GB RPM
   --runs N      timed runs per measurement, the median is reported (default 3)
   --only serve  only the darkserver serve section (against debuginfod; writes bench/results-serve.json)
-  --only koji   only the Koji import speed section (0, 20, 50 ms per request, --jobs 4 and 32;
-                writes bench/results-koji.json)
+  --only koji   only the Koji import speed section (0, 20, 50 ms per request, --jobs 4 and 32,
+                median of --runs; writes bench/results-koji.json)
   --seconds N   length of each wrk run of the serve section (default 5)`;
 
 /** The Koji import speed matrix: per-request latency of the hub, and --jobs. */
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(seconds) || seconds < 1) throw new BenchError(`--seconds must be a whole number >= 1, not "${values.seconds}"`);
   if (values.only !== undefined && values.only !== 'serve' && values.only !== 'koji') throw new BenchError(`--only takes "serve" or "koji", not "${values.only}"`);
   if (values.only === 'serve') { await onlyServe(seconds); return; }
-  if (values.only === 'koji') { await onlyKoji(); return; }
+  if (values.only === 'koji') { await onlyKoji(Number(values.runs)); return; }
   const quick = values.quick;
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new BenchError(`--runs must be a whole number >= 1, not "${values.runs}"`);
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   // 6. Koji import bytes
   const koji = {} as Results['koji'];
   for (const v of V) koji[v] = await kojiImport(corpus.variants[v].rpms, corpus.variants[v].bytes, work, vname(v));
-  const kojiSpeedResult = await kojiSpeed(await ensureKojiCorpus(), work, KOJI_LATENCIES, KOJI_JOBS, CLI_ENV);
+  const kojiSpeedResult = await kojiSpeed(await ensureKojiCorpus(), work, KOJI_LATENCIES, KOJI_JOBS, CLI_ENV, runs);
 
   // 3. debuginfod -R and 7b. CLI query, inside one private network namespace
   const allIds = corpus.packages.flatMap((p) => p.files.map((f) => f.buildId));
@@ -249,17 +249,18 @@ async function onlyServe(seconds: number): Promise<void> {
 }
 
 /** `--only koji`: the Koji import speed section alone, its table, bench/results-koji.json. */
-async function onlyKoji(): Promise<void> {
+async function onlyKoji(runs: number): Promise<void> {
+  if (!Number.isInteger(runs) || runs < 1) throw new BenchError(`--runs must be a whole number >= 1, not "${runs}"`);
   const missing = missingTools(['rpmbuild', 'rpm', 'python3', '/usr/bin/time']);
   if (missing.length) throw new BenchError(missing.join('\n'));
   if (!existsSync(join(ROOT, 'dist', 'commands.js'))) throw new BenchError('dist/ is not built: run "npx tsc -p tsconfig.json" (npm run bench does it).');
   const work = mkdtempSync(join(tmpdir(), 'darkforge-bench-'));
   process.on('exit', () => rmSync(work, { recursive: true, force: true }));
   process.on('SIGINT', () => process.exit(130));
-  const speed = await kojiSpeed(await ensureKojiCorpus(), work, KOJI_LATENCIES, KOJI_JOBS, CLI_ENV);
+  const speed = await kojiSpeed(await ensureKojiCorpus(), work, KOJI_LATENCIES, KOJI_JOBS, CLI_ENV, runs);
   const rows = speedRows(speed);
   writeFileSync(join(ROOT, 'bench', 'results-koji.json'), `${JSON.stringify({ started: new Date().toISOString(), machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version }, kojiSpeed: speed, rows }, null, 1)}\n`);
-  process.stdout.write(`darkforge bench --only koji: darkserver import against the fake Koji hub with a per-request latency, ${availableParallelism()} CPUs\n\n${table(rows)}\n`);
+  process.stdout.write(`darkforge bench --only koji: darkserver import against the fake Koji hub with a per-request latency, median of ${runs}, ${availableParallelism()} CPUs\n\n${table(rows)}\n`);
   process.stdout.write(`\nnotes:\n${speedNotes(speed).map((x) => `  - ${x}`).join('\n')}\n\nraw figures: bench/results-koji.json\n`);
 }
 
