@@ -1,10 +1,12 @@
 // `darkserver import`: Koji builds -> index rows. Builds and RPMs go through the persistent
-// queue; each RPM is read header-first over HTTP and written, with its queue row, in one
-// transaction, so a run killed at any moment resumes without indexing anything twice.
+// queue; builds are looked up in multicalls, a page at a time, and each RPM is read header-first
+// over HTTP (one Range request in the common case) and written with its queue row in one
+// transaction (several RPMs share one), so a run killed at any moment resumes without indexing
+// anything twice.
 import { UserError, describeFailure } from '../errors.js';
 import { isDatabaseFailure } from '../index/db-errors.js';
 import { scanRpm, type ScanOutcome } from '../index/scan.js';
-import type { RpmRecord, Store } from '../store/port.js';
+import type { RpmCompletion, RpmRecord, RpmWrite, Store } from '../store/port.js';
 import { KojiClient, KojiError, MULTICALL_PAGE } from '../koji/client.js';
 import { BUILD_STATES, buildStateName, KojiBuild, KojiRpm } from '../koji/types.js';
 import { KojiInstance, TOPURL_SCHEMES } from '../koji/instances.js';
@@ -17,7 +19,6 @@ import { ClaimBuffer, Feed } from './claim-buffer.js';
 import { FirstRange } from './first-range.js';
 import { BuildJob, ImportQueue, NewRpmJob, RpmJob } from './queue.js';
 import { WriteBatch } from './write-batch.js';
-import type { RpmCompletion, RpmWrite } from '../store/port.js';
 
 export interface ImportOptions {
   instance: KojiInstance;
@@ -201,8 +202,8 @@ async function walk(client: KojiClient, queue: ImportQueue, from: number, to: nu
 
 /**
  * Look queued builds up in Koji and turn COMPLETE ones into RPM jobs: getBuild (unless this run
- * knows the build already) and listRPMs of every queued build, in multicalls of a few hundred
- * calls, never one round trip per build. A fault on a call about one build fails that build only.
+ * knows the build already) and listRPMs of 100 queued builds per multicall, never one round
+ * trip per build. A fault on a call about one build fails that build only.
  */
 async function resolveQueued(client: KojiClient, queue: ImportQueue, inst: KojiInstance, errors: (s: string, m: string) => void,
   known: Map<number, KojiBuild | null>, onPage: OnPage = () => undefined): Promise<void> {
@@ -256,7 +257,7 @@ function rpmJob(inst: KojiInstance, b: KojiBuild, r: KojiRpm): NewRpmJob {
   };
 }
 
-/** RPMs claimed per store transaction (at most --jobs). */
+/** RPMs claimed per store transaction at most (one for each worker waiting). */
 const CLAIM_BATCH = 16;
 /** RPMs written per store transaction, at most, and how long a finished RPM waits for others to join its write. */
 const WRITE_BATCH = 64;
