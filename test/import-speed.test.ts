@@ -210,6 +210,27 @@ for (const backend of BACKENDS) {
       }
     });
 
+    test('an RPM fetched whole by its first range is checked against its SIGMD5; one whose payload was never fetched cannot be', async () => {
+      const small = fixtureBuilds.find((b) => b.nvr === 'df-kmod-1.0-1')!;
+      const big = fixtureBuilds.find((b) => b.nvr === BIG)!;
+      const nvra = (b: FakeBuildSpec): string => `${b.rpms[0].nvr}.${b.rpms[0].arch}`;
+      await k.control({ faults: { corrupt: [nvra(small), nvra(big)] } });
+      try {
+        const db = await freshDb(backend, 'corrupt');
+        const start = k.requests().length;
+        const r = importCmd(k, db, [String(small.id), String(big.id)]);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, new RegExp(`^darkserver import: ${nvra(small)}: checksum mismatch: content MD5 is [0-9a-f]{32}, the package's SIGMD5 is ${small.rpms[0].payloadhash}: the file is damaged$`, 'm'));
+        assert.equal(run('darkserver', ['query', '--db', db, '--rpm', nvra(small)]).code, 1, 'nothing indexed from the damaged RPM');
+        assert.equal(files(k.requests().slice(start)).filter((x) => x.path.endsWith(`/${nvra(small)}.rpm`)).length, 1, 'checked without another request');
+        // Its header (and its digest) is sound, and the flipped byte lies in the payload, which a
+        // header-only import never fetches.
+        assert.equal(run('darkserver', ['query', '--db', db, '--rpm', nvra(big)]).code, 0);
+      } finally {
+        await k.control({ faults: { corrupt: [] } });
+      }
+    });
+
     test('the big-header fixture costs two requests (the second from where the first ended, through the headers), every other fixture one', async () => {
       const db = await freshDb(backend, 'big');
       const start = k.requests().length;

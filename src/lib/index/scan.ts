@@ -77,6 +77,13 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
   if (!opts.full) {
     const h = buildIdsFromHeader(info);
     if (h.complete) {
+      // The whole file came with the headers (a package smaller than the first range): check it
+      // against its SIGMD5 too, as a streamed one is; that costs no request.
+      const tail = info.sigmd5 ? await src.fetchedRest?.() : undefined;
+      if (tail) {
+        const digest = createHash('md5').update(headers.headerBytes).update(tail).digest('hex');
+        if (digest !== info.sigmd5) throw new FormatError(`checksum mismatch: content MD5 is ${digest}, the package's SIGMD5 is ${info.sigmd5}: the file is damaged`);
+      }
       return {
         info, pkgid, size: src.size, method: 'header', rows: sortRows(h.rows), elfFiles: h.elfFiles,
         elfWithoutBuildId: 0, bytesRead: src.position, payloadStart,

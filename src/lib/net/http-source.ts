@@ -92,6 +92,22 @@ export class HttpSource implements ByteSource {
     return out;
   }
 
+  async fetchedRest(): Promise<Buffer | undefined> {
+    const size = this.size;
+    if (size === undefined) return undefined;
+    try {
+      while (this.bufStart + this.buf.length < size) {
+        // Only what the answer under way brings: a bounded range that reaches the end of the file.
+        const open = this.open;
+        if (!open || open.end === undefined || open.end + 1 < size) return undefined;
+        if (!await this.fill(size)) return undefined;
+      }
+    } catch {
+      return undefined; // the headers are read and checked; the rest was a bonus
+    }
+    return this.buf.subarray(this.position - this.bufStart);
+  }
+
   /** Everything after `position`, continuing any open response, resuming after drops. */
   rest(): Readable {
     return Readable.from(this.restChunks(), { objectMode: false });
