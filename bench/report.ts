@@ -40,6 +40,12 @@ export function ceilingRow(measure: string, value: number, shown: string, ceilin
   return { measure, value: shown, against, ratio: `${times(r)} of target`, target: `<= ${ceilingShown}`, pass: Number.isFinite(r) ? r <= 1 : undefined };
 }
 
+/** An absolute figure against a floor (">= 100 RPMs/s"); ratio = value / floor. */
+export function floorRow(measure: string, value: number, shown: string, floor: number, floorShown: string, against = ''): Row {
+  const r = value / floor;
+  return { measure, value: shown, against, ratio: `${times(r)} of target`, target: `>= ${floorShown}`, pass: Number.isFinite(r) ? r >= 1 : undefined };
+}
+
 export function infoRow(measure: string, value: string, against = '', ratio = ''): Row {
   return { measure, value, against, ratio, target: '-' };
 }

@@ -15,7 +15,8 @@ import type { ServeChildOutput } from './serve-child.ts';
 import { SERVE_TOOLS, serveBench, serveNotes, serveRows } from './serve.ts';
 import { PG_TARGET, pgBench, pgNotes, pgRows, type PgBenchResult } from './pg.ts';
 import { HAVE_PG } from '../test/helpers/pg.ts';
-import { kojiImport, type KojiResult } from './koji.ts';
+import { kojiImport, kojiSpeed, speedNotes, speedRows, type KojiResult, type SpeedResult } from './koji.ts';
+import { ensureKojiCorpus } from './koji-corpus.ts';
 import { WORKERS_TOOLS, workersBench, workersNotes, workersRows, type WorkersResult } from './workers.ts';
 import { originalWay, type OriginalResult } from './original.ts';
 import { bytes, ceilingRow, fasterRow, infoRow, msec, sec, skippedRow, table, times, withinRow, type Row } from './report.ts';
@@ -24,13 +25,19 @@ import { BenchError, MB, ROOT, log, median, missingTools, percentile, rng } from
 const TARGET = { headerVsDebuginfod: 10, fullVsDebuginfod: 1.5, fullVsFloor: 1.5, cliQueryMs: 150, p99Ms: 1, rssMb: 200, bytesPerRow: 120 };
 const SYNTHETIC_ROWS = 10_000_000;
 
-const USAGE = `usage: npm run bench [-- --quick] [-- --runs N] [-- --only serve|pg|workers]
+const USAGE = `usage: npm run bench [-- --quick] [-- --runs N] [-- --only serve|pg|workers|koji]
   --quick         small corpus; skips the 10 M-row index and the 1 GB RPM
   --runs N        timed runs per measurement, the median is reported (default 3)
   --only serve    only the darkserver serve section (against debuginfod; writes bench/results-serve.json)
   --only pg       only the PostgreSQL rows: the 10 M-row index copied into a throwaway cluster, lookups on both backends (writes bench/results-pg.json)
   --only workers  only the import-workers section (1, 2, 4 workers on PostgreSQL; writes bench/results-workers.json)
+  --only koji     only the Koji import speed section (0, 20, 50 ms per request, --jobs 4 and 32,
+                  median of --runs; writes bench/results-koji.json)
   --seconds N     length of each wrk run of the serve section (default 5)`;
+
+/** The Koji import speed matrix: per-request latency of the hub, and --jobs. */
+const KOJI_LATENCIES = [0, 20, 50];
+const KOJI_JOBS = [4, 32];
 
 interface Results {
   started: string; quick: boolean; runs: number;
@@ -41,6 +48,7 @@ interface Results {
   original: Record<Variant, OriginalResult>;
   koji: Record<Variant, KojiResult>;
   workers: WorkersResult;
+  kojiSpeed: SpeedResult;
   debuginfod: ChildOutput;
   nodeStart: { cliEnvMs: number; withExtraCaCertsMs?: number };
   cliQuery: { darkserverMedianMs: number; debuginfodFindMedianMs: number; darkserverP90Ms: number; debuginfodFindP90Ms: number; n: number };
@@ -61,9 +69,10 @@ async function main(): Promise<void> {
   if (values.help) { process.stdout.write(`${USAGE}\n`); return; }
   const seconds = Number(values.seconds);
   if (!Number.isInteger(seconds) || seconds < 1) throw new BenchError(`--seconds must be a whole number >= 1, not "${values.seconds}"`);
-  if (values.only !== undefined && !['serve', 'pg', 'workers'].includes(values.only)) throw new BenchError(`--only takes "serve", "pg" or "workers", not "${values.only}"`);
+  if (values.only !== undefined && !['serve', 'pg', 'workers', 'koji'].includes(values.only)) throw new BenchError(`--only takes "serve", "pg", "workers" or "koji", not "${values.only}"`);
   if (values.only === 'serve') { await onlyServe(seconds); return; }
   if (values.only === 'pg') { await onlyPg(); return; }
+  if (values.only === 'koji') { await onlyKoji(Number(values.runs)); return; }
   const quick = values.quick;
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new BenchError(`--runs must be a whole number >= 1, not "${values.runs}"`);
@@ -108,6 +117,7 @@ async function main(): Promise<void> {
   // 6. Koji import bytes
   const koji = {} as Results['koji'];
   for (const v of V) koji[v] = await kojiImport(corpus.variants[v].rpms, corpus.variants[v].bytes, work, vname(v));
+  const kojiSpeedResult = await kojiSpeed(await ensureKojiCorpus(), work, KOJI_LATENCIES, KOJI_JOBS, CLI_ENV, runs);
 
   // Import throughput with 1, 2 and 4 workers on one PostgreSQL queue
   const workers = await workersBench(runs);
@@ -193,6 +203,7 @@ async function main(): Promise<void> {
     rows.push(infoRow(`koji import bytes fetched, ${vname(v)} (${k.headerOnly}/${k.rpms} header-only)`, bytes(k.bytesServed), `corpus ${bytes(k.corpusBytes)}`, `${((100 * k.bytesServed) / k.corpusBytes).toFixed(2)}% of it`));
   }
   rows.push(...workersRows(workers));
+  rows.push(...speedRows(kojiSpeedResult));
   rows.push(ceilingRow('CLI `darkserver query` median wall', cliQuery.darkserverMedianMs, msec(cliQuery.darkserverMedianMs), TARGET.cliQueryMs, `${TARGET.cliQueryMs} ms`,
     `debuginfod-find executable ${msec(cliQuery.debuginfodFindMedianMs)}`));
   rows.push(infoRow('node start-up (node -e 0), as the CLI rows run', msec(nodeStart.cliEnvMs),
@@ -223,7 +234,7 @@ async function main(): Promise<void> {
     started: new Date().toISOString(), quick, runs,
     machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version, rpm: rpmVersion, debuginfod: dbg.version },
     corpus: { ...corpus, packages: corpus.packages.map((p) => ({ name: p.name, compressor: p.compressor, files: p.files.length })) },
-    index, floor, original, koji, workers, debuginfod: dbg, nodeStart, cliQuery, synthetic, inproc, bigRpm, pg, serve, checks, rows,
+    index, floor, original, koji, kojiSpeed: kojiSpeedResult, workers, debuginfod: dbg, nodeStart, cliQuery, synthetic, inproc, bigRpm, pg, serve, checks, rows,
   };
   writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
 
@@ -238,6 +249,7 @@ async function main(): Promise<void> {
     `CLI query: ${cliQuery.n} random ids, both clients in the same network namespace, alternating; debuginfod-find gets an empty cache each call and fetches the file, darkserver query prints the rows.`,
     ...('skipped' in pg ? [] : pgNotes(pg)),
     ...workersNotes(workers),
+    ...speedNotes(kojiSpeedResult),
     ...serveNotes(serve),
   ];
   process.stdout.write(`\nnotes:\n${notes.map((x) => `  - ${x}`).join('\n')}\n`);
@@ -287,6 +299,22 @@ async function onlyWorkers(runs: number): Promise<void> {
   process.stdout.write(`\nnotes:\n${workersNotes(workers).map((x) => `  - ${x}`).join('\n')}\n`);
   if (workers.checks.length) process.stdout.write(`\nchecks that failed:\n${workers.checks.map((x) => `  - ${x}`).join('\n')}\n`);
   process.stdout.write('\nraw figures: bench/results-workers.json\n');
+}
+
+/** `--only koji`: the Koji import speed section alone, its table, bench/results-koji.json. */
+async function onlyKoji(runs: number): Promise<void> {
+  if (!Number.isInteger(runs) || runs < 1) throw new BenchError(`--runs must be a whole number >= 1, not "${runs}"`);
+  const missing = missingTools(['rpmbuild', 'rpm', 'python3', '/usr/bin/time']);
+  if (missing.length) throw new BenchError(missing.join('\n'));
+  if (!existsSync(join(ROOT, 'dist', 'commands.js'))) throw new BenchError('dist/ is not built: run "npx tsc -p tsconfig.json" (npm run bench does it).');
+  const work = mkdtempSync(join(tmpdir(), 'darkforge-bench-'));
+  process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+  process.on('SIGINT', () => process.exit(130));
+  const speed = await kojiSpeed(await ensureKojiCorpus(), work, KOJI_LATENCIES, KOJI_JOBS, CLI_ENV, runs);
+  const rows = speedRows(speed);
+  writeFileSync(join(ROOT, 'bench', 'results-koji.json'), `${JSON.stringify({ started: new Date().toISOString(), machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? '', node: process.version }, kojiSpeed: speed, rows }, null, 1)}\n`);
+  process.stdout.write(`darkforge bench --only koji: darkserver import against the fake Koji hub with a per-request latency, median of ${runs}, ${availableParallelism()} CPUs\n\n${table(rows)}\n`);
+  process.stdout.write(`\nnotes:\n${speedNotes(speed).map((x) => `  - ${x}`).join('\n')}\n\nraw figures: bench/results-koji.json\n`);
 }
 
 main().catch((e: unknown) => {

@@ -277,9 +277,11 @@ describe('import and several writers', () => {
 
   /** Start an import, let 5 RPMs finish, then stall every download: returns with 2 RPMs in flight. */
   async function startStalled(db: string) {
+    // A hub far away (200 ms a request): the other 15 RPMs are still to come when the downloads stall.
+    await k.control({ faults: { latency_ms: 200 } });
     const s = start(importArgs(db, ['--jobs', '2', buildId]), FAST);
     await until('5 RPMs imported', () => { try { return (rpmStates(db).done ?? 0) >= 5; } catch { return false; } });
-    await k.control({ faults: { stall_file: 1000, stall_ms: 120_000 } });
+    await k.control({ faults: { stall_file: 1000, stall_ms: 120_000, latency_ms: 0 } });
     // Each of the 2 workers has one request at a time: 2 stalled requests hold both.
     const stalled = async (): Promise<boolean> => (await k.status()).faults.stall_file <= 998;
     for (let end = Date.now() + 30_000; !(await stalled());) {
@@ -298,7 +300,7 @@ describe('import and several writers', () => {
       child.kill('SIGINT');
       r = await exit;
     } finally {
-      await k.control({ faults: { stall_file: 0 } });
+      await k.control({ faults: { stall_file: 0, latency_ms: 0 } });
     }
     assert.equal(r.code, 130, r.stderr);
     assert.match(oneLine(r.stderr), /^darkserver import: interrupted by SIGINT: \d+ of 20 RPMs done, 2 in progress put back on the queue; run "darkserver import" again to finish$/);
@@ -320,7 +322,7 @@ describe('import and several writers', () => {
       child.kill('SIGKILL');
       assert.equal((await exit).signal, 'SIGKILL');
     } finally {
-      await k.control({ faults: { stall_file: 0 } });
+      await k.control({ faults: { stall_file: 0, latency_ms: 0 } });
     }
     assert.equal(rpmStates(db).running, 2, 'the dead process\'s claims');
     assertSound(db);

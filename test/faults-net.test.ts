@@ -179,7 +179,7 @@ describe('import under network faults', () => {
       await assert.rejects(imp(k, db, [STREAMED.id], { net: { timeoutMs: 300 } }), (e: unknown) => {
         assert.ok(e instanceof KojiError, String(e));
         assert.equal(e.exitCode, 1);
-        assert.match(e.message, /^Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: multicall of 1 getBuild call /);
+        assert.match(e.message, /^Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: multicall of 2 getBuild\/listRPMs calls /);
         assert.match(e.message, what);
         assert.doesNotMatch(e.message, /\n/);
         return true;
@@ -310,7 +310,7 @@ describe('the commands: exit codes and one sentence per problem on stderr', () =
     const r = importCmd(join(tempDir(), 'i.sqlite'), [String(STREAMED.id)]);
     assert.equal(r.code, 1);
     assert.deepEqual(errorLines(r, 'import').length, 1, r.stderr);
-    assert.match(r.stderr, /^darkserver import: Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: multicall of 1 getBuild call gave a response that is not XML-RPC/);
+    assert.match(r.stderr, /^darkserver import: Koji hub http:\/\/127\.0\.0\.1:\d+\/kojihub: multicall of 2 getBuild\/listRPMs calls gave a response that is not XML-RPC/);
   });
 
   test('--timeout must be a positive number of seconds: exit 2', () => {
@@ -391,7 +391,7 @@ describe('TLS: verification always on, --insecure the one way off', () => {
       assert.equal(r.code, 1, r.stderr);
       const lines = errorLines(r, 'import').filter((l) => !/NODE_TLS_REJECT_UNAUTHORIZED/.test(l));
       assert.equal(lines.length, 1, r.stderr);
-      assert.match(lines[0], new RegExp(`^darkserver import: Koji hub https://${host.replace(/[.]/g, '\\.')}/kojihub: multicall of 1 getBuild call cannot connect: `));
+      assert.match(lines[0], new RegExp(`^darkserver import: Koji hub https://${host.replace(/[.]/g, '\\.')}/kojihub: multicall of 2 getBuild\/listRPMs calls cannot connect: `));
       assert.match(lines[0], certError(host));
       assert.equal(front.refused() - before, 1, 'one handshake: a certificate problem is not retried');
     }

@@ -75,7 +75,8 @@ describe('several importers on one queue', () => {
       clean[backend] = await content(one, nvras);
 
       const db = await freshDb(backend, 'three');
-      await k.control({ faults: { slow_file_ms: 40 } });
+      // A hub far away (each request waits 300 ms): one importer alone would need 3 s, so all three are at work before it is done.
+      await k.control({ faults: { latency_ms: 300 } });
       try {
         const runs = [0, 1, 2].map(() => start([...args(db, ['--jobs', '2', '--json'])], FAST));
         const done = await Promise.all(runs.map((x) => x.exit));
@@ -90,7 +91,7 @@ describe('several importers on one queue', () => {
         for (const w of workers) assert.match(w!, new RegExp(`^${hostname()}:\\d+:[0-9a-f]{8}$`));
         assert.ok(rows.every((x) => x.host === hostname()));
       } finally {
-        await k.control({ faults: { slow_file_ms: 0 } });
+        await k.control({ faults: { latency_ms: 0 } });
       }
       assert.deepEqual(await content(db, nvras), clean[backend]);
       if (backend === 'postgresql') assert.deepEqual(clean.postgresql, clean.sqlite, 'the same index on both backends');

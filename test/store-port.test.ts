@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import { UserError } from '../src/lib/errors.ts';
 import { TargetNotEmpty } from '../src/lib/store/not-empty.ts';
 import { openIndexLoad, openStore } from '../src/lib/store/open.ts';
-import { COPY_COLUMNS, COPY_ORDER, COPY_TABLES, type CopyRow, type CopyTable, type ImageJobStore, type RpmRecord, type Store, type WorkerRef } from '../src/lib/store/port.ts';
+import { COPY_COLUMNS, COPY_ORDER, COPY_TABLES, type CopyRow, type CopyTable, type ImageJobStore, type RpmJob, type RpmRecord, type Store, type WorkerRef } from '../src/lib/store/port.ts';
 import { tempDir } from './helpers/cli.ts';
 import { AWKWARD_IDS, awkwardRecords, fillQueueAndJobs } from './helpers/awkward-index.ts';
 import { BACKENDS, freshDb, type Backend } from './helpers/backends.ts';
@@ -205,6 +205,64 @@ for (const backend of BACKENDS) {
       assert.equal(await q.releaseClaims([{ id: late.id, worker_id: W2.id }]), 0, 'released only by the worker that holds it');
       assert.equal(await q.releaseClaims([{ id: late.id, worker_id: W1.id }]), 1);
       assert.equal(await q.queuedRpms('kl'), 1);
+    });
+
+    test('batches: RPMs claimed several at a time, never one to two workers; written several to a transaction, each only under its lease', async () => {
+      const q = s.queue;
+      const b = await q.addBuild('kb', 1, 'batch-1-1');
+      const names = ['h', 'c', 'a', 'g', 'e', 'b', 'f', 'd'];
+      await q.expandBuild(b, names.map((n, i) => ({ koji_rpm_id: 900 + i, nvra: `${n}-1-1.x86_64`, url: `http://k/${n}.rpm`, payloadhash: null, size: 1 })),
+        { kojiState: 1, nvr: 'batch-1-1' });
+      assert.deepEqual(await q.claimRpms(W1, { instance: 'kb', leaseMs: 60_000, limit: 0 }), [], 'a limit of 0 claims nothing');
+      const first = await q.claimRpms(W1, { instance: 'kb', leaseMs: 60_000, limit: 3 });
+      assert.deepEqual(first.map((r) => r.nvra), ['a-1-1.x86_64', 'b-1-1.x86_64', 'c-1-1.x86_64'], 'the first three in queue order');
+      for (const r of first) assert.deepEqual([r.state, r.worker_id, r.attempts], ['running', W1.id, 1]);
+      // Two workers claiming at once get disjoint batches, and between them all that is left.
+      const [x, y] = await Promise.all([q.claimRpms(W1, { instance: 'kb', leaseMs: 60_000, limit: 3 }), q.claimRpms(W2, { instance: 'kb', leaseMs: 100, limit: 3 })]);
+      const all = [...first, ...x, ...y].map((r) => r.id);
+      assert.equal(new Set(all).size, 8, 'eight different rows');
+      assert.deepEqual(await q.claimRpms(W2, { instance: 'kb', leaseMs: 60_000, limit: 5 }), [], 'nothing left to claim');
+      assert.equal(await q.runningElsewhere('kb', W1, [1]), y.length);
+
+      // One transaction for W1's six: rows for some, none for others, and one it no longer holds.
+      await sleep(250); // W2's leases (100 ms) lapse
+      const taken = await q.claimRpms(W1, { instance: 'kb', leaseMs: 60_000, limit: 1 });
+      assert.equal(taken.length, 1, 'a lapsed claim is taken over');
+      assert.ok(y.some((r) => r.id === taken[0].id));
+      const row = (pkgid: string, nvra: string) => rec(pkgid, nvra, [{ path: `/usr/bin/${nvra}`, buildId: ID_C, type: 'executable' }], { instance: 'kb' });
+      const [a, bb, c] = first;
+      const answers = await q.completeRpms(W1, [
+        { id: a.id, rec: row('batch-a', a.nvra), method: 'header', bytes: 100 },
+        { id: bb.id, rec: row('batch-a', bb.nvra), method: 'header', bytes: 200 }, // the same package again: already
+        { id: c.id, method: 'skipped', bytes: 0 },
+        { id: y[0].id === taken[0].id ? y[1].id : y[0].id, rec: row('batch-lost', 'lost-1-1.x86_64'), method: 'header', bytes: 1 }, // W2's, lapsed, not W1's
+        { id: taken[0].id, rec: row('batch-t', taken[0].nvra), method: 'payload', bytes: 300 },
+      ]);
+      assert.deepEqual(answers, ['indexed', 'already', 'already', 'lost', 'indexed']);
+      assert.equal(await s.hasRpm('kb', 'batch-lost'), false, 'nothing written for a claim not held');
+      assert.equal((await s.byNvra(a.nvra)).length, 1);
+      assert.equal((await s.byNvra(bb.nvra)).length, 0, 'one package, written once');
+      assert.equal((await s.byNvra(taken[0].nvra)).length, 1);
+      const rows = new Map((await q.rpmsOf(b.id)).map((r) => [r.id, r as RpmJob & { method: string; bytes_fetched: number }]));
+      assert.deepEqual([a, bb, c, taken[0]].map((r) => [rows.get(r.id)!.state, rows.get(r.id)!.method, rows.get(r.id)!.bytes_fetched, rows.get(r.id)!.lease_until]),
+        [['done', 'header', 100, null], ['done', 'already', 200, null], ['done', 'skipped', 0, null], ['done', 'payload', 300, null]]);
+      assert.deepEqual(await q.completeRpms(W1, []), []);
+      assert.deepEqual(await q.completeRpms(W1, [{ id: a.id, method: 'header', bytes: 1 }]), ['lost'], 'done: no longer held');
+      // Several builds' RPMs recorded in one transaction (a page of a multicall).
+      const [p2, p1, again] = await q.addBuilds('kb', [{ kojiBuildId: 3 }, { kojiBuildId: 2, nvr: 'p1-1-1' }, { kojiBuildId: 1 }]);
+      assert.deepEqual([p2.koji_build_id, p1.koji_build_id, p1.nvr, p1.state], [3, 2, 'p1-1-1', 'queued'], 'rows in the order given');
+      assert.deepEqual(again, await q.buildById(b.id), 'a build already queued is returned as it is');
+      assert.deepEqual(await q.addBuilds('kb', []), []);
+      await q.expandBuilds([
+        { job: p1, rpms: [{ koji_rpm_id: 950, nvra: 'p1-1-1.x86_64', url: 'http://k/p1.rpm', payloadhash: 'aa', size: 7 }], kojiState: 1, nvr: 'p1-1-1' },
+        { job: p2, rpms: [], kojiState: 1, nvr: 'p2-1-1' },
+      ]);
+      assert.deepEqual([(await q.buildById(p1.id))!.state, (await q.buildById(p2.id))!.nvr, (await q.buildById(p2.id))!.state], ['fetching', 'p2-1-1', 'fetching']);
+      assert.deepEqual((await q.rpmsOf(p1.id)).map((r) => [r.nvra, r.state, r.payloadhash, r.size]), [['p1-1-1.x86_64', 'queued', 'aa', 7]]);
+      await q.expandBuilds([]);
+      assert.equal(await q.settleBuild(p2.id), 'done', 'a build without RPMs is done at once');
+      assert.equal(await q.releaseWorker(W1), x.length, 'W1 still holds its second batch');
+      assert.equal(await q.releaseWorker(W2), y.length - 1, 'the lapsed claims W1 did not take are W2\'s until someone does');
     });
 
     test('failed RPMs settle their build as failed; retry puts them back', async () => {

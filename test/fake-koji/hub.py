@@ -34,8 +34,10 @@ DEFAULT_FAULTS = {
     'rpc_garbage': 0, 'rpc_html': 0, 'rpc_fault': 0, 'close_rpc': 0,
     # error answers of every shape (see README.md)
     'rpc_error': None, 'file_error': None, 'outage': None, 'rpc_offline': 0, 'multicall_offline': 0,
-    # every XML-RPC POST and every file GET/HEAD waits this long before answering (a distant hub)
+    # a hub far away: every XML-RPC POST and every file GET/HEAD waits this long before answering
     'latency_ms': 0,
+    # build ids whose getBuild and listRPMs answer an XML-RPC fault (inside a multicall: that call's fault)
+    'fault_builds': [],
 }
 ERROR_TYPES = (None, 'text/plain', 'text/html', 'application/xml')
 ERROR_BODIES = ('empty', 'short', 'big', 'chunked', 'cut', 'close', 'reset')
@@ -453,8 +455,16 @@ class Hub:
     def getAPIVersion(self):
         return 1
 
+    def faulty(self, build_id):
+        with self.s.lock:
+            ids = set(self.s.faults.get('fault_builds') or [])
+        if build_id in ids:
+            raise fault('injected fault for build %s' % build_id)
+
     def getBuild(self, buildInfo, strict=False):
         b = self.find_build(buildInfo)
+        if b is not None:
+            self.faulty(b['id'])
         if b is None:
             if strict:
                 raise fault('No such build: %r' % (buildInfo,))
@@ -463,6 +473,8 @@ class Hub:
 
     def listRPMs(self, buildID=None, buildrootID=None, imageID=None, componentBuildrootID=None,
                  hostID=None, arches=None, queryOpts=None, draft=None):
+        if buildID is not None:
+            self.faulty(buildID)
         if isinstance(arches, str):
             arches = [arches]
         elif arches is not None and not isinstance(arches, (list, tuple)):
@@ -647,7 +659,8 @@ def parse_range(header, size):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'fake-koji/1'
-    # headers and body go out in separate writes: without TCP_NODELAY each answer waits for a delayed ACK
+    # TCP_NODELAY, as Apache and nginx set it: headers and body go out as separate writes, and
+    # with Nagle's algorithm the body would wait for the client's delayed ACK (~40 ms a request).
     disable_nagle_algorithm = True
     state = None  # set on the class before serving
     hub = None
@@ -661,7 +674,7 @@ class Handler(BaseHTTPRequestHandler):
         self.state.log({
             't': time.time(), 'method': self.command, 'path': self.path,
             'range': self.headers.get('Range'), 'status': status, 'bytes': nbytes,
-            'rpc': rpc, 'fault': fault_name,
+            'rpc': rpc, 'fault': fault_name, 'port': self.client_address[1],
         })
 
     def _abort(self):
@@ -978,6 +991,8 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
+    # A client opening --jobs connections at once must not find the listen backlog (default 5) full.
+    request_queue_size = 256
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]

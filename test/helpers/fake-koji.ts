@@ -88,8 +88,10 @@ export interface FakeFaults {
   rpc_fault: number;
   /** the next N XML-RPC POSTs announce their body, send half and close cleanly */
   close_rpc: number;
-  /** every XML-RPC POST and every file GET/HEAD waits this long before answering (a distant hub) */
+  /** every XML-RPC POST and file GET/HEAD (not /_control) waits this long before it is answered; concurrent requests wait side by side */
   latency_ms: number;
+  /** build ids whose getBuild and listRPMs answer an XML-RPC fault (inside a multicall: that call's result) */
+  fault_builds: number[];
   /** the next `count` XML-RPC POSTs get this error answer; a list: one POST each, in order */
   rpc_error: ErrorShape | Omit<ErrorShape, 'count'>[] | null;
   /** the next `count` file GETs get this error answer; a list: one GET each, in order */
@@ -148,6 +150,8 @@ export interface LogLine {
   fault: 'rpc_503' | 'drop_rpc' | 'file_503' | 'drop_file' | 'corrupt' | 'fail_forever' | 'close_file' | 'stall_file'
     | 'stall_rpc' | 'rpc_garbage' | 'rpc_html' | 'rpc_fault' | 'close_rpc' | 'rpc_error' | 'file_error' | 'outage'
     | 'rpc_offline' | 'multicall_offline' | null;
+  /** the client's source port: one per TCP connection */
+  port: number;
 }
 
 export interface FakeKoji {

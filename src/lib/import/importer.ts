@@ -1,11 +1,13 @@
 // `darkserver import`: Koji builds -> index rows. Builds and RPMs go through the persistent
-// queue; each RPM is read header-first over HTTP and written, with its queue row, in one
-// transaction, so a run killed at any moment resumes without indexing anything twice.
+// queue; builds are looked up in multicalls, a page at a time, and each RPM is read header-first
+// over HTTP (one Range request in the common case) and written with its queue row in one
+// transaction (several RPMs share one), so a run killed at any moment resumes without indexing
+// anything twice.
 import { UserError, describeFailure } from '../errors.js';
 import { isDatabaseFailure } from '../index/db-errors.js';
-import { scanRpm } from '../index/scan.js';
-import type { RpmRecord, Store } from '../store/port.js';
-import { KojiClient } from '../koji/client.js';
+import { scanRpm, type ScanOutcome } from '../index/scan.js';
+import type { RpmCompletion, RpmRecord, RpmWrite, Store } from '../store/port.js';
+import { KojiClient, KojiError, MULTICALL_PAGE } from '../koji/client.js';
 import { BUILD_STATES, buildStateName, KojiBuild, KojiRpm } from '../koji/types.js';
 import { KojiInstance, TOPURL_SCHEMES } from '../koji/instances.js';
 import { kojiRpmUrl } from '../koji/urls.js';
@@ -14,7 +16,10 @@ import { openSource } from '../net/open-source.js';
 import { OutageLog } from '../net/outages.js';
 import type { ByteSource } from '../rpm/source.js';
 import { distTag, splitNvr } from '../rpm/disttag.js';
+import { ClaimBuffer, Feed } from './claim-buffer.js';
+import { FirstRange } from './first-range.js';
 import { BuildJob, ImportQueue, NewRpmJob, RpmJob } from './queue.js';
+import { WriteBatch } from './write-batch.js';
 import { buildLabel as label, mergeSummaries, newSummary, tally, type ImportMode, type ImportSummary } from './summary.js';
 
 export interface ImportOptions {
@@ -63,13 +68,16 @@ export interface ImportContext {
   errors: (subject: string, message: string) => void;
   /** Builds fetched from Koji in this run, so resolving them does not ask again. */
   known: Map<number, KojiBuild | null>;
+  /** The size of each RPM's first Range request, learnt from the headers this run has read. */
+  range: FirstRange;
 }
 
 /** Record the instance, take back the claims of dead workers, and set up a run. */
 export async function importContext(store: Store, opts: ImportOptions, mode: ImportMode): Promise<ImportContext> {
   const inst = opts.instance;
-  // One outage record for the hub and every download of the run: one line per outage, one budget.
-  opts = { ...opts, net: { ...opts.net, outages: opts.net?.outages ?? new OutageLog() } };
+  // One outage record for the hub and every download of the run: one line per outage, one budget;
+  // one kept-alive connection per job to each origin (hub and package store).
+  opts = { ...opts, net: { ...opts.net, outages: opts.net?.outages ?? new OutageLog(), connections: Math.max(1, opts.jobs ?? 4) } };
   const ctx: ImportContext = {
     store, inst, opts,
     client: opts.client ?? new KojiClient({ hub: inst.hub, ...opts.net }),
@@ -78,6 +86,7 @@ export async function importContext(store: Store, opts: ImportOptions, mode: Imp
     progress: { rpmsDone: 0, rpmsTotal: 0, bytes: 0, builds: 0 },
     errors: opts.onError ?? (() => undefined),
     known: new Map(),
+    range: new FirstRange(),
   };
   await store.saveInstance(inst);
   await ctx.queue.releaseAbandoned();
@@ -93,18 +102,24 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
   // What this run is asked for: explicit builds, a producer walk, or (neither) the queue as it is.
   const requested = new Set<number>();
   let unknown = 0;
-  for (const b of new Set(opts.builds ?? [])) {
-    const id = await resolveBuildId(client, b, known);
+  let faulted = 0;
+  const names = [...new Set(opts.builds ?? [])];
+  const byNvr = await resolveNvrs(client, names, known);
+  for (const b of names) {
+    const id = /^\d+$/.test(b) ? Number(b) : byNvr.get(b);
+    if (id instanceof KojiError) { faulted++; errors(b, id.message); continue; }
     if (id === undefined) { unknown++; errors(b, `no such build in Koji (${inst.hub})`); continue; }
     requested.add(id);
+  }
+  for (const job of await queue.addBuilds([...requested].map((kojiBuildId) => ({ kojiBuildId, fullScan: opts.full })))) {
     // Asked for again: look it up afresh (a missing build may exist now, a BUILDING one be done)
     // and try what failed before again (the hub or the network may be back).
-    const job = await queue.addBuild(id, undefined, { fullScan: opts.full });
     if (job.state === 'skipped' || job.state === 'building') await queue.setBuild(job.id, 'queued');
     else if (job.state === 'failed') await queue.retryBuild(job);
   }
   // Each build once, however it was named (an N-V-R and its id are one build); and each N-V-R Koji does not know.
-  sum.builds.requested = requested.size + unknown;
+  // A name the hub answered with a fault counts as asked for and not imported.
+  sum.builds.requested = requested.size + unknown + faulted;
   sum.builds.missing = unknown;
   // The builds this run answers for: those asked for, those walked, or (neither) the pending queue.
   const touched = new Set<number>(requested);
@@ -129,8 +144,7 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
     if (!first) await new Promise((r) => setTimeout(r, Math.min(30_000, Math.max(0, deadline - Date.now()))));
     for (const b of await queue.buildsIn('building')) await queue.setBuild(b.id, 'queued');
     ctx.known = new Map(); // states change: ask Koji again
-    await resolveQueued(ctx);
-    await fetchAll(ctx);
+    await fetchAll(ctx, true);
   }
 
   await tally(queue, sum, {
@@ -180,8 +194,7 @@ export async function resumeAll(store: Store, opts: Omit<ImportOptions, 'instanc
  * wait for the RPMs of these builds that another import is fetching.
  */
 export async function drain(ctx: ImportContext, touched: Set<number>): Promise<void> {
-  await resolveQueued(ctx);
-  await fetchAll(ctx);
+  await fetchAll(ctx, true);
   await awaitOtherImports(ctx.queue, touched, () => fetchAll(ctx));
 }
 
@@ -233,12 +246,24 @@ async function awaitOtherImports(queue: ImportQueue, touched: Set<number>, fetch
 
 export { label };
 
-async function resolveBuildId(client: KojiClient, arg: string, known: Map<number, KojiBuild | null>): Promise<number | undefined> {
-  if (/^\d+$/.test(arg)) return Number(arg);
-  if (!splitNvr(arg)) throw new UserError(`${arg}: not a Koji build id or N-V-R`);
-  const b = await client.getBuild(arg);
-  if (b) known.set(b.id, b);
-  return b ? b.id : undefined;
+/** Build ids of the N-V-R arguments, all looked up in a few multicalls; a fault answers for its N-V-R alone. */
+async function resolveNvrs(client: KojiClient, args: string[], known: Map<number, KojiBuild | null>): Promise<Map<string, number | undefined | KojiError>> {
+  const nvrs = [...new Set(args.filter((a) => !/^\d+$/.test(a)))];
+  for (const a of nvrs) if (!splitNvr(a)) throw new UserError(`${a}: not a Koji build id or N-V-R`);
+  const out = new Map<string, number | undefined | KojiError>();
+  if (!nvrs.length) return out;
+  const answers = await client.callMany(nvrs.map((n) => ({ method: 'getBuild', params: [n] })));
+  answers.forEach((r, i) => {
+    if ('error' in r) { out.set(nvrs[i], r.error); return; }
+    const b = r.value as KojiBuild | null;
+    if (b !== null && (typeof b !== 'object' || typeof b.id !== 'number')) {
+      out.set(nvrs[i], new KojiError(`Koji hub ${client.hub}: getBuild(${JSON.stringify(nvrs[i])}) gave an answer without a numeric id`, client.hub, 'getBuild'));
+      return;
+    }
+    if (b) known.set(b.id, b);
+    out.set(nvrs[i], b ? b.id : undefined);
+  });
+  return out;
 }
 
 /**
@@ -289,27 +314,42 @@ export async function queueListed(ctx: ImportContext, builds: KojiBuild[]): Prom
   return out;
 }
 
-/** Look queued builds up in Koji and turn COMPLETE ones into RPM jobs. */
-export async function resolveQueued(ctx: Pick<ImportContext, 'client' | 'queue' | 'inst' | 'errors' | 'known'>): Promise<void> {
+/**
+ * Look queued builds up in Koji and turn COMPLETE ones into RPM jobs: getBuild (unless this run
+ * knows the build already) and listRPMs of 100 queued builds per multicall, never one round
+ * trip per build. A fault on a call about one build fails that build only.
+ */
+export async function resolveQueued(ctx: Pick<ImportContext, 'client' | 'queue' | 'inst' | 'errors' | 'known'>,
+  onPage: OnPage = () => undefined): Promise<void> {
   const { client, queue, inst, errors, known } = ctx;
   const queued = await queue.buildsIn('queued');
-  if (!queued.length) return;
-  const unknown = queued.map((b) => b.koji_build_id).filter((id) => !known.has(id));
-  const found = new Map([...known, ...(unknown.length ? await client.getBuilds(unknown, BATCH) : [])]);
-  for (const job of queued) await classify(queue, job, found.get(job.koji_build_id) ?? null);
-  for (const job of await queue.buildsIn('queued')) {
-    const b = found.get(job.koji_build_id);
-    if (!b) continue;
-    try {
-      const rpms = await client.listRPMs(b.id);
-      await queue.expand(job, rpms.filter(wanted).map((r) => rpmJob(inst, b, r)), { kojiState: b.state, nvr: b.nvr });
-    } catch (e) {
-      if (isDatabaseFailure(e)) throw e; // not this build's fault: the run stops
-      await queue.setBuild(job.id, 'failed', { error: describeFailure(e) });
-      errors(label(job), describeFailure(e));
+  for (let i = 0; i < queued.length; i += PAGE_BUILDS) {
+    const page = queued.slice(i, i + PAGE_BUILDS);
+    const answers = await client.buildsWithRpms(page.map((b) => b.koji_build_id), known);
+    const complete: { job: BuildJob; rpms: NewRpmJob[]; kojiState: number; nvr: string }[] = [];
+    for (const job of page) {
+      const a = answers.get(job.koji_build_id)!;
+      try {
+        if (a.error) throw a.error;
+        const b = a.build;
+        if (b?.state === BUILD_STATES.COMPLETE) complete.push({ job, rpms: a.rpms.filter(wanted).map((r) => rpmJob(inst, b, r)), kojiState: b.state, nvr: b.nvr });
+        else await classify(queue, job, b);
+      } catch (e) {
+        if (isDatabaseFailure(e)) throw e; // not this build's fault: the run stops
+        await queue.setBuild(job.id, 'failed', { error: describeFailure(e) });
+        errors(label(job), describeFailure(e));
+      }
     }
+    // The page's COMPLETE builds become RPM jobs in one transaction.
+    await queue.expandMany(complete);
+    onPage(complete.map((c) => c.job), complete.reduce((n, c) => n + c.rpms.length, 0));
   }
 }
+
+/** Builds per page of resolveQueued: getBuild and listRPMs each, one multicall. */
+const PAGE_BUILDS = Math.max(1, Math.floor(MULTICALL_PAGE / 2));
+/** A page of builds was resolved: these became RPM jobs, `rpms` of them in all. */
+type OnPage = (expanded: BuildJob[], rpms: number) => void;
 
 async function classify(queue: ImportQueue, job: BuildJob, b: KojiBuild | null): Promise<void> {
   if (job.state === 'done' || job.state === 'fetching') return;
@@ -332,15 +372,41 @@ function rpmJob(inst: KojiInstance, b: KojiBuild, r: KojiRpm): NewRpmJob {
   };
 }
 
-async function fetchAll(ctx: ImportContext): Promise<void> {
-  const { store, queue, inst, opts, progress, errors } = ctx;
+/**
+ * Fetch and index every queued RPM of the run's instance, until the queue is empty. With
+ * `resolve`, the queued builds are turned into RPM jobs page by page meanwhile (one multicall
+ * each) and the workers take each page's RPMs as it comes: the first downloads start after one
+ * multicall, not after all of them. A failure of the resolver (the hub) is thrown once the RPMs
+ * already queued are done.
+ */
+async function fetchAll(ctx: ImportContext, resolve = false): Promise<void> {
+  const { store, queue, inst, opts, progress } = ctx;
   const fetching = await queue.buildsIn('fetching');
   for (const b of fetching) progress.rpmsTotal += (await queue.rpmsOf(b)).filter((r) => r.state === 'queued').length;
   progress.builds += fetching.length;
   opts.onProgress?.(progress);
-  await fetchClaimed(store, {
-    claim: () => queue.claim(), of: async () => ({ queue, inst }), renew: (ids) => queue.renew(ids), leaseMs: queue.leaseMs,
-  }, opts, ctx.sum, progress, errors);
+  const feed = resolve ? new Feed() : undefined;
+  let resolveFailure: { error: unknown } | undefined;
+  const resolving = feed && resolveQueued(ctx, (expanded, rpms) => {
+    fetching.push(...expanded);
+    progress.builds += expanded.length;
+    progress.rpmsTotal += rpms;
+    opts.onProgress?.(progress);
+    feed.added();
+  }).catch((e: unknown) => { resolveFailure = { error: e }; }).finally(() => feed.close());
+  let fatal: { error: unknown } | undefined;
+  try {
+    await fetchClaimed(store, {
+      claim: (n) => queue.claimMany(n), of: async () => ({ queue, inst }), renew: (ids) => queue.renew(ids),
+      complete: (items) => queue.completeMany(items), leaseMs: queue.leaseMs,
+    }, opts, ctx.sum, progress, ctx.errors, { range: ctx.range, feed });
+  } catch (e) {
+    fatal = { error: e };
+  }
+  // Workers stopped by a failure of the database: the resolver stops at its next write too.
+  await resolving;
+  if (fatal) throw fatal.error;
+  if (resolveFailure) throw resolveFailure.error;
   for (const b of fetching) await queue.settle(b);
 }
 
@@ -352,119 +418,175 @@ export type FetchOptions = Pick<ImportOptions, 'jobs' | 'full' | 'net' | 'onProg
 
 /** Where claimed RPMs come from: one instance's queue (import), or every instance's (import --worker). */
 export interface Claims {
-  /** The next RPM for this process, under a lease; undefined when none is free. */
-  claim(): Promise<RpmJob | undefined>;
-  /** The queue a claimed RPM is finished through, and its Koji instance (none when the store does not record it). */
+  /** Up to `n` RPMs for this process, under leases, in one store transaction; none when none is free. */
+  claim(n: number): Promise<RpmJob[]>;
+  /** The queue a claimed RPM is failed through, and its Koji instance (none when the store does not record it). */
   of(job: RpmJob): Promise<{ queue: ImportQueue; inst?: KojiInstance }>;
   /** Extend the leases on these RPMs (best effort). */
   renew(ids: number[]): Promise<void>;
+  /** Write several RPMs' rows and queue rows in one transaction, each only while this process holds its lease. */
+  complete(items: RpmCompletion[]): Promise<RpmWrite[]>;
   leaseMs: number;
 }
 
+/** RPMs claimed per store transaction at most (one for each worker waiting). */
+const CLAIM_BATCH = 16;
+/** RPMs written per store transaction, at most, and how long a finished RPM waits for others to join its write. */
+const WRITE_BATCH = 64;
+const WRITE_DELAY_MS = 20;
+
+/** What a worker hands to the writer for an RPM it read: the write, and how to count its outcome. */
+interface Finished {
+  write: RpmCompletion;
+  count: (w: RpmWrite) => void;
+}
+
 /**
- * Claim RPMs and import them, `opts.jobs` at once, until no RPM is free. Each claim's lease is
- * renewed while its RPM is fetched; its rows are written only while the lease is held. A failure
- * of the database itself stops every slot (none could write either) and is thrown once the RPMs
- * in flight have ended; the caller puts this process's claims back.
+ * Claim RPMs and import them, `opts.jobs` at once, until no RPM is free (and, with `feed`, until
+ * no more can be added). Each claim's lease is renewed from its claim until its write; its rows
+ * are written, several RPMs to a transaction, only while the lease is held. A failure of the
+ * database itself stops every slot (none could write either) and is thrown once the RPMs in
+ * flight have ended; the caller puts this process's claims back.
  */
 export async function fetchClaimed(store: Store, claims: Claims, opts: FetchOptions, sum: RpmTally, progress: ImportProgress,
-  errors: (s: string, m: string) => void): Promise<void> {
+  errors: (s: string, m: string) => void, o: { range?: FirstRange; feed?: Feed } = {}): Promise<void> {
+  const range = o.range ?? new FirstRange();
+  const jobs = Math.max(1, opts.jobs ?? 4);
+  // Every RPM this process holds, from its claim until its write: started or not, being read or
+  // waiting to be written, its lease is renewed.
   const claimed = new Set<number>();
   // Leases are renewed four times per lease, so one or two renewals that fail (a busy database,
-  // a server away for a moment) cost nothing.
-  // One renewal at a time: a store that does not answer (a cut link) must not pile them up.
+  // a server away for a moment) cost nothing. One renewal at a time: a store that does not
+  // answer (a cut link) must not pile them up.
   let renewing = false;
   const heart = setInterval(() => {
     if (!claimed.size || renewing) return;
     renewing = true;
     void claims.renew([...claimed]).finally(() => { renewing = false; });
   }, claims.leaseMs / 4);
-  // A failure of the database itself (importRpm rethrows only those) stops every worker: no other
-  // RPM could be written either. The command puts this process's claims back on the queue.
+  // A failure of the database itself stops every worker: no other RPM could be written either.
   let fatal: { error: unknown } | undefined;
+  const stop = (e: unknown): void => { fatal ??= { error: e }; };
+  const buffer = new ClaimBuffer((n) => claims.claim(n), Math.min(jobs, CLAIM_BATCH), (j) => claimed.add(j.id), o.feed);
+  // The workers go on reading while a batch is written.
+  const writes = new WriteBatch<RpmCompletion, RpmWrite>((items) => claims.complete(items),
+    { max: WRITE_BATCH, delayMs: WRITE_DELAY_MS, fatal: isDatabaseFailure });
+  const settling = new Set<Promise<void>>();
+  const builds = new Map<number, Promise<BuildJob>>();
+  const done = (job: RpmJob): void => {
+    claimed.delete(job.id);
+    progress.rpmsDone++;
+    progress.bytes = sum.bytesFetched;
+    if (progress.rpmsDone > progress.rpmsTotal) progress.rpmsTotal = progress.rpmsDone;
+    opts.onProgress?.(progress);
+  };
+  const write = (queue: ImportQueue, job: RpmJob, f: Finished): Promise<void> => {
+    const p = writes.add(f.write).then(f.count, async (e: unknown) => {
+      if (isDatabaseFailure(e)) throw e;
+      await failed(queue, job, describeFailure(e), f.write.bytes, sum, errors); // this RPM's record, not the store
+    }).then(() => done(job), stop).finally(() => settling.delete(p));
+    settling.add(p);
+    return p;
+  };
   const worker = async (): Promise<void> => {
     for (;;) {
       let job: RpmJob | undefined;
       try {
-        job = fatal ? undefined : await claims.claim();
+        job = fatal ? undefined : await buffer.next();
       } catch (e) {
-        fatal ??= { error: e };
+        stop(e);
       }
       if (!job) return;
-      claimed.add(job.id);
       try {
         const { queue, inst } = await claims.of(job);
-        if (inst) await importRpm(store, queue, inst, job, opts, sum, errors);
-        else await unknownInstance(queue, job, sum, errors);
+        const buildOf = (j: RpmJob): Promise<BuildJob> => {
+          let b = builds.get(j.job_id);
+          if (!b) builds.set(j.job_id, b = queue.buildOf(j));
+          return b;
+        };
+        const f = inst
+          ? await importRpm(store, queue, inst, job, opts, sum, errors, range, buildOf)
+          : await unknownInstance(queue, job, sum, errors);
+        if (!f) { done(job); continue; }
+        const p = write(queue, job, f);
+        // Reading runs ahead of writing by a batch or two at most.
+        if (writes.size >= 2 * WRITE_BATCH) await p;
       } catch (e) {
-        fatal ??= { error: e };
+        stop(e);
         return;
-      } finally {
-        claimed.delete(job.id);
       }
-      progress.rpmsDone++;
-      progress.bytes = sum.bytesFetched;
-      if (progress.rpmsDone > progress.rpmsTotal) progress.rpmsTotal = progress.rpmsDone;
-      opts.onProgress?.(progress);
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, opts.jobs ?? 4) }, worker));
+    await Promise.all(Array.from({ length: jobs }, worker));
+    await writes.drain();
+    await Promise.all([...settling]);
   } finally {
     clearInterval(heart);
   }
   if (fatal) throw fatal.error;
 }
 
-/** An RPM of an instance the store has no record of (the queue came from elsewhere): its hub is unknown. */
-async function unknownInstance(queue: ImportQueue, job: RpmJob, sum: RpmTally, errors: (s: string, m: string) => void): Promise<void> {
-  const msg = `its Koji instance "${job.instance}" is not recorded in the database; run "darkserver import" with that instance once`;
-  if (!await queue.fail(job, { error: msg, bytes: 0 })) return;
+/** A claimed RPM failed: one line naming it, unless another worker holds it by now. */
+async function failed(queue: ImportQueue, job: RpmJob, msg: string, bytes: number, sum: RpmTally, errors: (s: string, m: string) => void): Promise<void> {
+  if (!await queue.fail(job, { error: msg, bytes })) return;
   sum.rpms.failed++;
   errors(job.nvra, msg);
 }
 
+/** An RPM of an instance the store has no record of (the queue came from elsewhere): its hub is unknown. */
+async function unknownInstance(queue: ImportQueue, job: RpmJob, sum: RpmTally, errors: (s: string, m: string) => void): Promise<undefined> {
+  await failed(queue, job, `its Koji instance "${job.instance}" is not recorded in the database; run "darkserver import" with that instance once`, 0, sum, errors);
+  return undefined;
+}
+
+/**
+ * Read one claimed RPM header-first. Returns what to write for it, or undefined when it failed
+ * (recorded already); throws only failures of the database itself.
+ */
 async function importRpm(store: Store, queue: ImportQueue, inst: KojiInstance, job: RpmJob, opts: FetchOptions,
-  sum: RpmTally, errors: (s: string, m: string) => void): Promise<void> {
+  sum: RpmTally, errors: (s: string, m: string) => void, range: FirstRange,
+  buildOf: (job: RpmJob) => Promise<BuildJob>): Promise<Finished | undefined> {
   if (job.payloadhash && await store.hasRpm(inst.name, job.payloadhash)) {
-    if (await queue.complete(job, undefined, { method: 'already', bytes: 0 }) !== 'lost') sum.rpms.already++;
-    return;
+    return { write: { id: job.id, method: 'already', bytes: 0 }, count: (w) => { if (w !== 'lost') sum.rpms.already++; } };
   }
-  const build = await queue.buildOf(job);
+  const build = await buildOf(job);
   let src: ByteSource | undefined;
+  let r: ScanOutcome;
   try {
-    src = await openSource(job.url, { ...opts.net, expectedSize: job.size }, TOPURL_SCHEMES);
+    src = await openSource(job.url, { ...opts.net, expectedSize: job.size, probeBytes: range.bytes(job.size) }, TOPURL_SCHEMES);
     // --full now, or when the build was queued (a resumed run remembers it).
-    const r = await scanRpm(src, { full: opts.full || job.full_scan === 1, expect: { sigmd5: job.payloadhash, size: job.size } });
-    sum.bytesFetched += fetched(src);
-    sum.bytesOfRpms += src.size ?? job.size ?? 0;
-    if ('skipped' in r) {
-      await queue.complete(job, undefined, { method: 'skipped', bytes: fetched(src) });
-      return;
-    }
-    const nvr = build.nvr ?? `${r.info.name}-${r.info.version}-${r.info.release}`;
-    const parsed = splitNvr(nvr) ?? { name: r.info.name, version: r.info.version, release: r.info.release };
-    const rec: RpmRecord = {
-      instance: inst.name, pkgid: r.pkgid,
-      build: { ...parsed, nvr, kojiBuildId: build.koji_build_id, distro: distTag(parsed.release) },
-      name: r.info.name, epoch: r.info.epoch, version: r.info.version, release: r.info.release, arch: r.info.arch,
-      nvra: r.info.nvra, sourceRpm: r.info.sourceRpm, url: job.url, size: src.size, payloadCompressor: r.info.payloadCompressor,
-      method: r.method, elfFiles: r.elfFiles, elfWithoutBuildId: r.elfWithoutBuildId, rows: r.rows,
-    };
-    // Written only while this process still holds the RPM's lease: one that lost it (stalled past
-    // the lease, and another worker took the RPM over) writes nothing, and the other's rows stand.
-    const written = await queue.complete(job, rec, { method: r.method, bytes: fetched(src) });
-    if (written === 'indexed') { sum.rpms.indexed++; if (r.method === 'header') sum.rpms.headerOnly++; else sum.rpms.payload++; } else if (written === 'already') sum.rpms.already++;
+    r = await scanRpm(src, { full: opts.full || job.full_scan === 1, expect: { sigmd5: job.payloadhash, size: job.size } });
   } catch (e) {
-    if (isDatabaseFailure(e)) throw e; // not this RPM's fault: the run stops
-    sum.bytesFetched += fetched(src);
-    const msg = describeFailure(e);
-    if (!await queue.fail(job, { error: msg, bytes: fetched(src) })) return; // another worker holds it now
-    sum.rpms.failed++;
-    errors(job.nvra, msg);
-  } finally {
     await src?.close();
+    sum.bytesFetched += fetched(src);
+    await failed(queue, job, describeFailure(e), fetched(src), sum, errors);
+    return undefined;
   }
+  await src.close();
+  const bytes = fetched(src);
+  sum.bytesFetched += bytes;
+  sum.bytesOfRpms += src.size ?? job.size ?? 0;
+  if (r.payloadStart) range.record(r.payloadStart);
+  if ('skipped' in r) return { write: { id: job.id, method: 'skipped', bytes }, count: () => undefined };
+  const nvr = build.nvr ?? `${r.info.name}-${r.info.version}-${r.info.release}`;
+  const parsed = splitNvr(nvr) ?? { name: r.info.name, version: r.info.version, release: r.info.release };
+  const rec: RpmRecord = {
+    instance: inst.name, pkgid: r.pkgid,
+    build: { ...parsed, nvr, kojiBuildId: build.koji_build_id, distro: distTag(parsed.release) },
+    name: r.info.name, epoch: r.info.epoch, version: r.info.version, release: r.info.release, arch: r.info.arch,
+    nvra: r.info.nvra, sourceRpm: r.info.sourceRpm, url: job.url, size: src.size, payloadCompressor: r.info.payloadCompressor,
+    method: r.method, elfFiles: r.elfFiles, elfWithoutBuildId: r.elfWithoutBuildId, rows: r.rows,
+  };
+  // Written only while this process still holds the RPM's lease: one that lost it (stalled past
+  // the lease, and another worker took the RPM over) writes nothing, and the other's rows stand.
+  const method = r.method;
+  return {
+    write: { id: job.id, rec, method, bytes },
+    count: (w) => {
+      if (w === 'indexed') { sum.rpms.indexed++; if (method === 'header') sum.rpms.headerOnly++; else sum.rpms.payload++; } else if (w === 'already') sum.rpms.already++;
+    },
+  };
 }
 
 /** Bytes a source took from the network (a local file: none). */

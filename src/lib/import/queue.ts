@@ -8,7 +8,7 @@
 import { leaseMs } from '../proc/lease.js';
 import { runnerAlive } from '../proc/liveness.js';
 import { onThisHost, thisWorker, type WorkerRef } from '../proc/worker.js';
-import type { BuildJob, BuildState, Claim, NewRpmJob, RpmJob, RpmRecord, RpmWrite, Store } from '../store/port.js';
+import type { BuildJob, BuildState, Claim, NewRpmJob, RpmCompletion, RpmJob, RpmRecord, RpmWrite, Store } from '../store/port.js';
 
 export type { BuildJob, BuildState, NewRpmJob, QueueOverview, RpmJob, RpmState } from '../store/port.js';
 
@@ -33,6 +33,11 @@ export class ImportQueue {
     return this.q.addBuild(this.instance, kojiBuildId, nvr, o);
   }
 
+  /** addBuild for many builds in one transaction; their rows, in the order given. */
+  addBuilds(builds: { kojiBuildId: number; nvr?: string; fullScan?: boolean }[]): Promise<BuildJob[]> {
+    return this.q.addBuilds(this.instance, builds);
+  }
+
   build(kojiBuildId: number): Promise<BuildJob | undefined> {
     return this.q.build(this.instance, kojiBuildId);
   }
@@ -55,18 +60,18 @@ export class ImportQueue {
     return this.q.expandBuild(job, rpms, o);
   }
 
+  /** expand() for the COMPLETE builds of a page, in one transaction. */
+  expandMany(items: { job: BuildJob; rpms: NewRpmJob[]; kojiState: number; nvr: string }[]): Promise<void> {
+    return this.q.expandBuilds(items);
+  }
+
   rpmsOf(job: BuildJob): Promise<RpmJob[]> {
     return this.q.rpmsOf(job.id);
   }
 
-  /** Claim the next queued RPM (or one whose lease ran out) for this process. */
-  claim(): Promise<RpmJob | undefined> {
-    return this.q.claimRpm(this.worker, { instance: this.instance, leaseMs: this.leaseMs });
-  }
-
-  /** Claim the next RPM of any instance, not only this queue's (import --worker). */
-  claimAny(): Promise<RpmJob | undefined> {
-    return this.q.claimRpm(this.worker, { leaseMs: this.leaseMs });
+  /** Claim up to `n` RPMs of any instance, not only this queue's (import --worker), in one transaction. */
+  claimAny(n: number): Promise<RpmJob[]> {
+    return this.q.claimRpms(this.worker, { leaseMs: this.leaseMs, limit: n });
   }
 
   buildById(id: number): Promise<BuildJob | undefined> {
@@ -76,6 +81,11 @@ export class ImportQueue {
   /** RPMs of any instance that other processes hold now (their leases may have run out). */
   async heldElsewhere(): Promise<number> {
     return (await this.q.runningClaims()).claims.filter((c) => c.worker_id !== this.worker.id).length;
+  }
+
+  /** Claim up to `n` queued RPMs (or ones whose lease ran out) at once. */
+  claimMany(n: number): Promise<RpmJob[]> {
+    return this.q.claimRpms(this.worker, { instance: this.instance, leaseMs: this.leaseMs, limit: n });
   }
 
   /** Best effort: a renewal that cannot be written (database busy, server away) only lets the leases run shorter. */
@@ -98,6 +108,11 @@ export class ImportQueue {
   /** The RPM's rows and its queue row done, in one transaction, only while this process holds its lease. */
   complete(job: RpmJob, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite> {
     return this.q.completeRpm(job.id, this.worker, rec, o);
+  }
+
+  /** complete() for several RPMs in one transaction, each only while this process holds its lease. */
+  completeMany(items: RpmCompletion[]): Promise<RpmWrite[]> {
+    return this.q.completeRpms(this.worker, items);
   }
 
   /** Mark a claimed RPM failed (only while this process holds it). */

@@ -99,11 +99,11 @@ export async function drainQueue(store: Store, opts: WorkerOptions = {}): Promis
     }
   };
   const claims: Claims = {
-    claim: async () => {
-      const job = await shared.claimAny();
-      if (job) worked.add(job.job_id);
+    claim: async (n) => {
+      const got = await shared.claimAny(n);
+      for (const job of got) worked.add(job.job_id);
       progress.builds = worked.size;
-      return job;
+      return got;
     },
     of: async (job) => {
       if (!instances.has(job.instance)) await load();
@@ -111,6 +111,8 @@ export async function drainQueue(store: Store, opts: WorkerOptions = {}): Promis
       return { queue: i?.queue ?? shared, inst: i?.inst };
     },
     renew: (ids) => shared.renew(ids),
+    // Writes are judged by this worker's leases alone, whatever the instance.
+    complete: (items) => shared.completeMany(items),
     leaseMs: lease,
   };
   /** Builds of this instance not looked up in Koji yet (their producer stopped first, or is at it now): look them up. */

@@ -24,6 +24,8 @@ export interface RpmScan {
   headerReason?: string;
   /** Compressed bytes read from the source. */
   bytesRead: number;
+  /** Where the payload starts: the size of lead, signature header and main header. */
+  payloadStart: number;
 }
 
 export interface ScanOptions {
@@ -39,7 +41,7 @@ export interface ScanOptions {
   payloadElsewhere?: (info: RpmInfo) => Promise<ScanOutcome | undefined>;
 }
 
-export type ScanOutcome = { skipped: string; info: RpmInfo; pkgid: string } | RpmScan;
+export type ScanOutcome = { skipped: string; info: RpmInfo; pkgid: string; payloadStart?: number } | RpmScan;
 
 export function packageId(info: RpmInfo, headers: RpmHeaders): string {
   return info.sigmd5 ?? `sha256:${headers.headerSha256}`;
@@ -65,18 +67,26 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
   if (want?.sigmd5 && info.sigmd5 !== want.sigmd5.toLowerCase()) {
     throw new FormatError(`checksum mismatch: the package's SIGMD5 is ${info.sigmd5 ?? 'missing'}, Koji's payloadhash is ${want.sigmd5}`);
   }
-  if (info.isSource) return { skipped: 'source package (no ELF files)', info, pkgid };
+  const { payloadStart } = headers;
+  if (info.isSource) return { skipped: 'source package (no ELF files)', info, pkgid, payloadStart };
   const skip = await opts.skip?.(info, pkgid);
-  if (skip) return { skipped: skip, info, pkgid };
+  if (skip) return { skipped: skip, info, pkgid, payloadStart };
   checkHeaderDigest(info, headers);
 
   let headerReason: string | undefined;
   if (!opts.full) {
     const h = buildIdsFromHeader(info);
     if (h.complete) {
+      // The whole file came with the headers (a package smaller than the first range): check it
+      // against its SIGMD5 too, as a streamed one is; that costs no request.
+      const tail = info.sigmd5 ? await src.fetchedRest?.() : undefined;
+      if (tail) {
+        const digest = createHash('md5').update(headers.headerBytes).update(tail).digest('hex');
+        if (digest !== info.sigmd5) throw new FormatError(`checksum mismatch: content MD5 is ${digest}, the package's SIGMD5 is ${info.sigmd5}: the file is damaged`);
+      }
       return {
         info, pkgid, size: src.size, method: 'header', rows: sortRows(h.rows), elfFiles: h.elfFiles,
-        elfWithoutBuildId: 0, bytesRead: src.position,
+        elfWithoutBuildId: 0, bytesRead: src.position, payloadStart,
       };
     }
     headerReason = h.reason;
@@ -87,7 +97,7 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
     if ('skipped' in there || there.pkgid !== pkgid || there.method !== 'payload') {
       throw new FormatError('the file changed while it was being read');
     }
-    return { ...there, headerReason };
+    return { ...there, headerReason, payloadStart };
   }
 
   const md5 = createHash('md5').update(headers.headerBytes);
@@ -135,7 +145,7 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
   if (info.sigmd5 && digest !== info.sigmd5) throw damaged(digest);
   return {
     info, pkgid, size: src.size, method: 'payload', rows: sortRows(p.rows), elfFiles: p.elfFiles,
-    elfWithoutBuildId: p.elfWithoutBuildId, headerReason, bytesRead: src.position + payloadBytes,
+    elfWithoutBuildId: p.elfWithoutBuildId, headerReason, bytesRead: src.position + payloadBytes, payloadStart,
   };
 }
 

@@ -25,6 +25,15 @@ export interface KojiClientOptions extends NetOptions {
 }
 
 export type MulticallResult = { value: XmlRpcValue } | { fault: XmlRpcFault };
+export type CallOutcome = { value: XmlRpcValue } | { error: KojiError };
+/** A build as the hub described it (null: no such build), with its RPMs; `error` when a call about it failed. */
+export interface BuildAnswer { build: KojiBuild | null; rpms: KojiRpm[]; error?: KojiError }
+
+/**
+ * Calls per system.multicall request. Koji's own CLI sends batches of 500 to 5000; 200 keeps
+ * one answer (getBuild and listRPMs of 100 builds) to a few MB even for builds of many RPMs.
+ */
+export const MULTICALL_PAGE = 200;
 
 /** A Koji call that failed; the message is one sentence naming the hub and the call. */
 export class KojiError extends UserError {
@@ -260,6 +269,60 @@ export class KojiClient {
     return this.checkRecord<KojiBuild>(v, `getBuild(${describeArgs([idOrNvr])})`, 'getBuild');
   }
 
+  /**
+   * Many calls in as few round trips as Koji's own client makes them (`multiCall(batch=…)`):
+   * `page` calls per system.multicall request, one request after the other. Each call gets its
+   * value or its own KojiError (a fault answers for that call alone); a request that fails as a
+   * whole (the network, HTTP, an answer that is not XML-RPC) throws.
+   */
+  async callMany(calls: { method: string; params: (XmlRpcValue | Kwargs)[] }[], page = MULTICALL_PAGE): Promise<CallOutcome[]> {
+    const out: CallOutcome[] = [];
+    const size = Math.max(1, Math.floor(page));
+    for (let i = 0; i < calls.length; i += size) {
+      const chunk = calls.slice(i, i + size);
+      const results = await this.multicall(chunk);
+      results.forEach((r, j) => {
+        if ('value' in r) { out.push(r); return; }
+        const { faultCode, faultString } = r.fault;
+        const c = chunk[j];
+        out.push({ error: this.fail(`${c.method}(${describeArgs(c.params)})`, c.method, `failed: fault ${faultCode}: ${faultLine(faultString)}`, { faultCode, faultString }) });
+      });
+    }
+    return out;
+  }
+
+  /**
+   * getBuild (unless `known` has the build already) and listRPMs of many builds, in multicalls of
+   * `page` calls: a few hundred builds cost a few round trips, not two each. A fault on one call
+   * (or an answer of the wrong shape) fails that build alone, as `error`.
+   */
+  async buildsWithRpms(ids: number[], known: ReadonlyMap<number, KojiBuild | null> = new Map(), page = MULTICALL_PAGE): Promise<Map<number, BuildAnswer>> {
+    const unique = [...new Set(ids)];
+    const calls: { method: string; params: (XmlRpcValue | Kwargs)[] }[] = [];
+    const slots: { id: number; what: 'build' | 'rpms' }[] = [];
+    for (const id of unique) {
+      if (!known.has(id)) { calls.push({ method: 'getBuild', params: [id] }); slots.push({ id, what: 'build' }); }
+      calls.push({ method: 'listRPMs', params: [new Kwargs({ buildID: id })] });
+      slots.push({ id, what: 'rpms' });
+    }
+    const results = await this.callMany(calls, page);
+    const out = new Map<number, BuildAnswer>(unique.map((id) => [id, { build: known.get(id) ?? null, rpms: [] }]));
+    results.forEach((r, i) => {
+      const { id, what } = slots[i];
+      const a = out.get(id)!;
+      if (a.error) return;
+      if ('error' in r) { a.error = r.error; return; }
+      try {
+        if (what === 'build') a.build = this.checkRecord<KojiBuild>(r.value, `getBuild(${id})`, 'getBuild');
+        else a.rpms = this.rpmList(r.value, `listRPMs(buildID=${id})`);
+      } catch (e) {
+        if (!(e instanceof KojiError)) throw e;
+        a.error = e;
+      }
+    });
+    return out;
+  }
+
   /** getBuild for many ids, `batch` per multicall. A fault on any id throws. */
   async getBuilds(ids: number[], batch = 50): Promise<Map<number, KojiBuild | null>> {
     const unique = [...new Set(ids)];
@@ -283,8 +346,10 @@ export class KojiClient {
   /** Every RPM of a build (all arches, including src). */
   async listRPMs(buildId: number): Promise<KojiRpm[]> {
     const args = new Kwargs({ buildID: buildId });
-    const v = await this.call('listRPMs', args);
-    const label = `listRPMs(${describeArgs([args])})`;
+    return this.rpmList(await this.call('listRPMs', args), `listRPMs(${describeArgs([args])})`);
+  }
+
+  private rpmList(v: XmlRpcValue, label: string): KojiRpm[] {
     if (!Array.isArray(v)) throw this.fail(label, 'listRPMs', 'gave a non-array answer');
     return v.map((r) => {
       const rpm = this.checkRecord<KojiRpm>(r, label, 'listRPMs');

@@ -1,9 +1,11 @@
-// XML-RPC codec for the Koji hub. Hand-written on fast-xml-parser because the packaged clients
-// send ints above 2^31 as <int> (the hub rejects them) and hand i8 back as strings.
-// Entities are decoded here, not by the parser, so "&amp;#65;" stays "&#65;" and every byte of
+// XML-RPC codec for the Koji hub. Hand-written because the packaged clients send ints above
+// 2^31 as <int> (the hub rejects them) and hand i8 back as strings; the XML itself is read by
+// xml-reader.ts (a multicall answer of megabytes decodes in milliseconds, where a general XML
+// parser with its validator took most of a second).
+// Entities are decoded here, not by the reader, so "&amp;#65;" stays "&#65;" and every byte of
 // whitespace inside a string survives.
-import { XMLParser } from 'fast-xml-parser';
 import { FormatError } from '../errors.js';
+import { readXml, XmlSyntaxError, type XNode } from './xml-reader.js';
 
 export type XmlRpcValue =
   | number
@@ -92,20 +94,6 @@ export function encodeCall(method: string, params: (XmlRpcValue | Kwargs)[]): st
 
 // ---- decoding ----
 
-/** fast-xml-parser preserveOrder node: `{ tag: children }` or `{ '#text': s }` or `{ '#cdata': [...] }`. */
-type XNode = Record<string, unknown>;
-
-const parser = new XMLParser({
-  preserveOrder: true,
-  trimValues: false,
-  parseTagValue: false,
-  ignoreAttributes: true,
-  processEntities: false,
-  cdataPropName: '#cdata',
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-});
-
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
 function decodeEntities(s: string): string {
@@ -119,15 +107,7 @@ function decodeEntities(s: string): string {
   });
 }
 
-function tagOf(n: XNode): string {
-  for (const k of Object.keys(n)) if (k !== ':@') return k;
-  throw new FormatError('empty XML node');
-}
-
-function kids(n: XNode, tag: string): XNode[] {
-  const c = n[tag];
-  return Array.isArray(c) ? (c as XNode[]) : [];
-}
+const tagOf = (n: XNode): string => n.tag;
 
 /** Child elements, refusing stray text (whitespace between elements is fine). */
 function elements(children: XNode[], where: string): XNode[] {
@@ -145,8 +125,8 @@ function textOf(children: XNode[]): string {
   let s = '';
   for (const c of children) {
     const t = tagOf(c);
-    if (t === '#text') s += decodeEntities(String(c[t]));
-    else if (t === '#cdata') s += kids(c, t).map((x) => String(x['#text'] ?? '')).join('');
+    if (t === '#text') s += decodeEntities(c.text);
+    else if (t === '#cdata') s += c.text;
     else throw new FormatError(`unexpected <${t}> inside a scalar`);
   }
   return s;
@@ -188,14 +168,14 @@ function decodeDate(s: string): Date {
 }
 
 function decodeValue(valueNode: XNode): XmlRpcValue {
-  const children = kids(valueNode, 'value');
+  const children = valueNode.kids;
   // Untyped <value>text</value> is a string, whitespace and all.
   if (children.every((c) => tagOf(c) === '#text' || tagOf(c) === '#cdata')) return textOf(children);
   const els = elements(children, 'value');
   if (els.length > 1) throw new FormatError('<value> holds more than one type');
   const el = els[0];
   const tag = tagOf(el);
-  const inner = kids(el, tag);
+  const inner = el.kids;
   switch (tag) {
     case 'string':
       return textOf(inner);
@@ -223,7 +203,7 @@ function decodeValue(valueNode: XNode): XmlRpcValue {
       return decodeDate(textOf(inner));
     case 'array': {
       const data = only(inner, 'data', 'array');
-      return elements(kids(data, 'data'), 'data').map((v) => {
+      return elements(data.kids, 'data').map((v) => {
         if (tagOf(v) !== 'value') throw new FormatError(`<data> holds <${tagOf(v)}>`);
         return decodeValue(v);
       });
@@ -232,11 +212,11 @@ function decodeValue(valueNode: XNode): XmlRpcValue {
       const out: { [k: string]: XmlRpcValue } = {};
       for (const m of elements(inner, 'struct')) {
         if (tagOf(m) !== 'member') throw new FormatError(`<struct> holds <${tagOf(m)}>`);
-        const parts = elements(kids(m, 'member'), 'member');
+        const parts = elements(m.kids, 'member');
         const nameNode = parts.find((p) => tagOf(p) === 'name');
         const valueNode = parts.find((p) => tagOf(p) === 'value');
         if (!nameNode || !valueNode || parts.length !== 2) throw new FormatError('<member> needs one <name> and one <value>');
-        const name = textOf(kids(nameNode, 'name'));
+        const name = textOf(nameNode.kids);
         // defineProperty so a member called "__proto__" is data, not a prototype swap.
         Object.defineProperty(out, name, { value: decodeValue(valueNode), enumerable: true, writable: true, configurable: true });
       }
@@ -252,18 +232,19 @@ function decodeValue(valueNode: XNode): XmlRpcValue {
 export function decodeResponse(xml: string): { value: XmlRpcValue } | { fault: XmlRpcFault } {
   let doc: XNode[];
   try {
-    doc = parser.parse(xml, true) as XNode[];
+    doc = readXml(xml);
   } catch (e) {
-    throw new FormatError(`malformed XML (${parserMessage(String((e as Error)?.message ?? e))})`);
+    if (!(e instanceof XmlSyntaxError)) throw e;
+    throw new FormatError(`malformed XML (${parserMessage(e.message)})`);
   }
   const root = only(doc, 'methodResponse', 'document');
-  const body = elements(kids(root, 'methodResponse'), 'methodResponse');
+  const body = elements(root.kids, 'methodResponse');
   if (body.length === 1 && tagOf(body[0]) === 'params') {
-    const param = only(kids(body[0], 'params'), 'param', 'params');
-    return { value: decodeValue(only(kids(param, 'param'), 'value', 'param')) };
+    const param = only(body[0].kids, 'param', 'params');
+    return { value: decodeValue(only(param.kids, 'value', 'param')) };
   }
   if (body.length === 1 && tagOf(body[0]) === 'fault') {
-    const f = decodeValue(only(kids(body[0], 'fault'), 'value', 'fault'));
+    const f = decodeValue(only(body[0].kids, 'value', 'fault'));
     const fault = asFault(f);
     if (!fault) throw new FormatError('<fault> is not a struct with faultCode and faultString');
     return { fault };
@@ -271,11 +252,9 @@ export function decodeResponse(xml: string): { value: XmlRpcValue } | { fault: X
   throw new FormatError('<methodResponse> should hold <params> or <fault>');
 }
 
-/** fast-xml-parser says "What went wrong.:LINE:COL" (COL may be "undefined"): one readable line. */
+/** The reader's message on one line (it may quote a character of the document), at most 200 characters. */
 function parserMessage(m: string): string {
-  const at = /^([\s\S]*?)\.?:(\d+):(\d+|undefined)$/.exec(m);
-  const text = (at ? `${at[1]} at line ${at[2]}${at[3] === 'undefined' ? '' : `, column ${at[3]}`}` : m)
-    .replace(/[\x00-\x1f\x7f]+/g, ' ');
+  const text = m.replace(/[\x00-\x1f\x7f]+/g, ' ');
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 

@@ -13,6 +13,8 @@ export interface NetOptions extends RetryOptions {
   insecure?: boolean;
   /** Added to a certificate error, e.g. "--insecure skips the check" where that flag exists. */
   tlsHint?: string;
+  /** Kept-alive connections per origin at most (an import's --jobs); default: as many as requests in flight. */
+  connections?: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -23,10 +25,14 @@ export function httpDispatcher(o: NetOptions = {}): Dispatcher {
   const insecure = o.insecure === true;
   // undici's own connect timeout is 10 s; a shorter --timeout applies to connecting as well.
   const connectMs = Math.min(o.timeoutMs ?? DEFAULT_TIMEOUT_MS, 10_000);
-  const key = `${insecure}/${connectMs}`;
+  const connections = o.connections && o.connections > 0 ? Math.floor(o.connections) : undefined;
+  const key = `${insecure}/${connectMs}/${connections ?? ''}`;
   let agent = agents.get(key);
   if (!agent) {
-    agent = new Agent({ connect: { rejectUnauthorized: !insecure, timeout: connectMs } });
+    // Keep-alive is undici's default; no pipelining (one request at a time per connection): a
+    // connection that fails would fail every request queued on it, and proxies in front of
+    // package stores handle pipelined requests badly. One connection per job is as fast.
+    agent = new Agent({ connect: { rejectUnauthorized: !insecure, timeout: connectMs }, connections });
     agents.set(key, agent);
   }
   return agent;

@@ -1,6 +1,9 @@
-// An RPM read over HTTP, front to back, with Range requests: a small first range for the lead
-// and headers, the exact rest of the header if it is longer, and the payload only if asked for,
-// from where the headers end, so no byte is fetched twice. A server that ignores Range (200)
+// An RPM read over HTTP, front to back, with Range requests: a first range big enough for the
+// lead and headers of a typical package (the caller picks it), the rest of the header in one
+// more request if it is longer, and the payload only if asked for, from where the headers end,
+// so no byte is fetched twice. No request asks for a few bytes: each later one asks for at
+// least as much again as has come so far. A range read to its end leaves the connection open
+// for the next request (keep-alive). A server that ignores Range (200)
 // still works: its one response is read as far as needed. Dropped transfers resume from the
 // last byte received. A body that ends early without saying so (no Content-Length, a server that
 // ignores Range) is caught against the size the publisher states, and resumed too. Failures and
@@ -17,7 +20,7 @@ import { redactUrl } from './url-policy.js';
 export interface HttpSourceOptions extends NetOptions {
   /** Default: the shared verifying agent (or the --insecure one). */
   dispatcher?: Dispatcher;
-  /** Size of the first range request (default 4 KiB: the lead, the signature header and the start of the main header). */
+  /** Size of the first range request (default 64 KiB: the lead and headers of most packages; see import/first-range.ts). */
   probeBytes?: number;
   userAgent?: string;
   /** The file's size as its publisher states it (Koji's `size`): a body that stops short of it was cut off. */
@@ -32,6 +35,12 @@ interface Response {
   body: AsyncIterator<Buffer>;
   close: () => void;
 }
+
+/** The least a request after the first asks for. */
+const MIN_READ = 16 * 1024;
+/** A bounded range with at most this much left is read to its end on close, so its connection is kept. */
+const DRAIN_MAX = 1024 * 1024;
+const DRAIN_MS = 2000;
 
 export class HttpSource implements ByteSource {
   position = 0;
@@ -88,14 +97,53 @@ export class HttpSource implements ByteSource {
     return out;
   }
 
+  async fetchedRest(): Promise<Buffer | undefined> {
+    const size = this.size;
+    if (size === undefined) return undefined;
+    try {
+      while (this.bufStart + this.buf.length < size) {
+        // Only what the answer under way brings: a bounded range that reaches the end of the file.
+        const open = this.open;
+        if (!open || open.end === undefined || open.end + 1 < size) return undefined;
+        if (!await this.fill(size)) return undefined;
+      }
+    } catch {
+      return undefined; // the headers are read and checked; the rest was a bonus
+    }
+    return this.buf.subarray(this.position - this.bufStart);
+  }
+
   /** Everything after `position`, continuing any open response, resuming after drops. */
   rest(): Readable {
     return Readable.from(this.restChunks(), { objectMode: false });
   }
 
   async close(): Promise<void> {
-    this.open?.close();
+    const open = this.open;
     this.open = undefined;
+    if (!open) return;
+    // undici closes a connection whose answer is dropped half-read. What is left of a range we
+    // asked for is small: reading it keeps the connection for the next RPM (no new TCP and TLS
+    // handshake). A whole-file answer (a server that ignores Range) is cut.
+    const left = open.end === undefined ? Infinity : open.end + 1 - (this.bufStart + this.buf.length);
+    if (left > 0 && left <= DRAIN_MAX) {
+      let timer: NodeJS.Timeout | undefined;
+      const giveUp = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), DRAIN_MS); });
+      try {
+        for (;;) {
+          const next = open.body.next();
+          next.catch(() => undefined); // left pending when time is up: cut below, it must not reject unheard
+          const r = await Promise.race([next, giveUp]);
+          if (r === 'late' || r.done) break;
+          this.fetched += r.value.length;
+        }
+      } catch {
+        // The RPM is read; a connection that fails now only means a new one for the next.
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    open.close();
   }
 
   private async *restChunks(): AsyncGenerator<Buffer> {
@@ -153,8 +201,10 @@ export class HttpSource implements ByteSource {
       const have = this.bufStart + this.buf.length;
       if (this.size !== undefined && have >= this.size) return false;
       if (!this.open) {
-        const probe = this.opts.probeBytes ?? 4 * 1024;
-        const end = Math.max(need, this.requests === 0 ? probe : need) - 1;
+        const probe = this.opts.probeBytes ?? 64 * 1024;
+        // A later request asks for at least as much again as has come so far: a header bigger
+        // than the first range costs one more request, not one per piece the reader asks for.
+        const end = (this.requests === 0 ? Math.max(need, probe) : Math.max(need, have + Math.max(MIN_READ, have))) - 1;
         this.open = await this.get(have, this.size !== undefined ? Math.min(end, this.size - 1) : end);
         fresh = true;
       }

@@ -12,6 +12,12 @@ export interface ByteSource {
   readExact(n: number, what: string): Promise<Buffer>;
   /** Everything after `position`, as a stream. */
   rest(): Readable;
+  /**
+   * Everything after `position` when it is already fetched or on its way in an answer asked for
+   * (a download whose first range held the whole file): read from memory, no new request.
+   * Undefined when the rest would need another request. Sources that read local files lack it.
+   */
+  fetchedRest?(): Promise<Buffer | undefined>;
   close(): Promise<void>;
 }
 

@@ -205,18 +205,30 @@ export interface QueueOverview {
 /** What became of an RPM's result: rows written; nothing new (already indexed, or no rows); or the lease was lost, nothing written. */
 export type RpmWrite = 'indexed' | 'already' | 'lost';
 
+/** One claimed RPM to finish: its rows (`rec`; undefined when there are none to write) and its queue row. */
+export interface RpmCompletion {
+  id: number;
+  rec?: RpmRecord;
+  method: string;
+  bytes: number;
+}
+
 export interface ImportQueueStore {
   /**
    * Put a build on the queue (no-op if it is there already); returns its row. `fullScan` marks
    * it, and its RPMs not done yet, to be read whole (once marked, it stays so).
    */
   addBuild(instance: string, kojiBuildId: number, nvr?: string, o?: { fullScan?: boolean }): Promise<BuildJob>;
+  /** addBuild for many builds in one transaction; their rows, in the order given. */
+  addBuilds(instance: string, builds: { kojiBuildId: number; nvr?: string; fullScan?: boolean }[]): Promise<BuildJob[]>;
   build(instance: string, kojiBuildId: number): Promise<BuildJob | undefined>;
   buildById(id: number): Promise<BuildJob | undefined>;
   buildsIn(instance: string, state: BuildState): Promise<BuildJob[]>;
   setBuild(id: number, state: BuildState, o?: { kojiState?: number; nvr?: string; error?: string | null }): Promise<void>;
   /** Record a COMPLETE build's RPMs (with the build's full_scan) and mark it fetching, in one transaction. */
   expandBuild(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void>;
+  /** expandBuild for several builds (a page of a multicall) in one transaction. */
+  expandBuilds(items: { job: BuildJob; rpms: NewRpmJob[]; kojiState: number; nvr: string }[]): Promise<void>;
   rpmsOf(buildId: number): Promise<RpmJob[]>;
   /**
    * Claim the next RPM of `instance` (any instance when undefined) for `worker` until the store's
@@ -224,6 +236,8 @@ export interface ImportQueueStore {
    * renewing). Concurrent claimants never get the same row.
    */
   claimRpm(worker: WorkerRef, o: { instance?: string; leaseMs: number }): Promise<RpmJob | undefined>;
+  /** Claim up to `limit` RPMs at once, in queue order, as claimRpm claims one; [] when none is free. */
+  claimRpms(worker: WorkerRef, o: { instance?: string; leaseMs: number; limit: number }): Promise<RpmJob[]>;
   /** Extend the leases `worker` still holds among `ids`; returns how many it still holds. */
   renewLeases(worker: WorkerRef, ids: number[], leaseMs: number): Promise<number>;
   /**
@@ -233,6 +247,13 @@ export interface ImportQueueStore {
    * build to finish settles the build (as settleBuild) in the same transaction.
    */
   completeRpm(id: number, worker: WorkerRef, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite>;
+  /**
+   * completeRpm for several RPMs in one transaction (one commit for many RPMs): each RPM's rows
+   * and queue row are written only while `worker` holds an unexpired lease on it, checked in this
+   * transaction; the others answer 'lost' and write nothing. A build whose last RPM is among them
+   * is settled in the same transaction. One answer per item, in order.
+   */
+  completeRpms(worker: WorkerRef, items: RpmCompletion[]): Promise<RpmWrite[]>;
   /** Mark a claimed RPM failed, only while `worker` holds it (settling its build if it was the last); false when it no longer does. */
   failRpm(id: number, worker: WorkerRef, o: { error: string; bytes: number }): Promise<boolean>;
   /** RPMs of this instance waiting for a worker. */

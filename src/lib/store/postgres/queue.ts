@@ -4,7 +4,7 @@
 // writing transaction locks the RPM's queue row first and checks the lease there: a worker that
 // lost its claim writes nothing, and a claimant skips a row that is being written.
 import type {
-  BuildJob, BuildState, Claim, FollowMark, ImportQueueStore, NewRpmJob, QueueOverview, RpmJob, RpmRecord, RpmWrite, WorkerRef,
+  BuildJob, BuildState, Claim, FollowMark, ImportQueueStore, NewRpmJob, QueueOverview, RpmCompletion, RpmJob, RpmRecord, RpmWrite, WorkerRef,
 } from '../port.js';
 import { NOW_MS, nowS, PgDb, TxClient } from './db.js';
 
@@ -37,6 +37,15 @@ const Q = {
            WHERE id = (SELECT id FROM import_rpms
                        WHERE ($1::text IS NULL OR instance = $1) AND (state = 'queued' OR (state = 'running' AND lease_until < ${NOW_MS}))
                        ORDER BY job_id, nvra LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING *`,
+  },
+  claimMany: {
+    name: 'dfq_claim_many',
+    text: `UPDATE import_rpms SET state = 'running', worker_pid = $2, worker_id = $3, host = $4, heartbeat = $5,
+             lease_until = ${NOW_MS} + $6, attempts = attempts + 1, updated_at = $5
+           WHERE id IN (SELECT id FROM import_rpms
+                        WHERE ($1::text IS NULL OR instance = $1) AND (state = 'queued' OR (state = 'running' AND lease_until < ${NOW_MS}))
+                        ORDER BY (state = 'running'), job_id, nvra LIMIT $7 FOR UPDATE SKIP LOCKED)
            RETURNING *`,
   },
   renew: {
@@ -74,17 +83,29 @@ export class PgImportQueue implements ImportQueueStore {
   constructor(private readonly db: PgDb, private readonly writeRpm: (c: TxClient, rec: RpmRecord) => Promise<boolean>) {}
 
   async addBuild(instance: string, kojiBuildId: number, nvr?: string, o: { fullScan?: boolean } = {}): Promise<BuildJob> {
-    if (!o.fullScan) {
-      await this.db.query(Q.addBuild, [instance, kojiBuildId, nvr ?? null, nowS()]);
-      return (await this.db.query<BuildJob>(Q.buildByKojiId, [instance, kojiBuildId]))[0];
-    }
-    return this.db.tx(async (c) => {
-      await c.query(Q.addBuild, [instance, kojiBuildId, nvr ?? null, nowS()]);
-      const [b] = await c.query<BuildJob>(`UPDATE import_builds SET full_scan = 1, updated_at = $3
-        WHERE instance = $1 AND koji_build_id = $2 AND full_scan = 0 RETURNING id`, [instance, kojiBuildId, nowS()]);
-      if (b) await c.query(`UPDATE import_rpms SET full_scan = 1 WHERE job_id = $1 AND full_scan = 0 AND state <> 'done'`, [b.id]);
-      return (await c.query<BuildJob>(Q.buildByKojiId, [instance, kojiBuildId]))[0];
+    return (await this.addBuilds(instance, [{ kojiBuildId, nvr, fullScan: o.fullScan }]))[0];
+  }
+
+  async addBuilds(instance: string, builds: { kojiBuildId: number; nvr?: string; fullScan?: boolean }[]): Promise<BuildJob[]> {
+    if (!builds.length) return [];
+    const ids = builds.map((b) => b.kojiBuildId);
+    const full = builds.filter((b) => b.fullScan).map((b) => b.kojiBuildId);
+    const rows = await this.db.tx(async (c) => {
+      await c.query(`INSERT INTO import_builds (instance, koji_build_id, nvr, state, created_at, updated_at)
+        SELECT $1, u.id, u.nvr, 'queued', $2, $2 FROM unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS u(id, nvr, n)
+        ORDER BY u.n ON CONFLICT (instance, koji_build_id) DO NOTHING`, [instance, nowS(), ids, builds.map((b) => b.nvr ?? null)]);
+      if (full.length) {
+        // Once marked, a build stays full; its RPMs not done yet are read whole too.
+        const marked = await c.query<{ id: number }>(`UPDATE import_builds SET full_scan = 1, updated_at = $3
+          WHERE instance = $1 AND koji_build_id = ANY($2::bigint[]) AND full_scan = 0 RETURNING id`, [instance, full, nowS()]);
+        if (marked.length) {
+          await c.query(`UPDATE import_rpms SET full_scan = 1 WHERE job_id = ANY($1::bigint[]) AND full_scan = 0 AND state <> 'done'`, [marked.map((m) => m.id)]);
+        }
+      }
+      return c.query<BuildJob>('SELECT * FROM import_builds WHERE instance = $1 AND koji_build_id = ANY($2::bigint[])', [instance, ids]);
     });
+    const byId = new Map(rows.map((r) => [Number(r.koji_build_id), r]));
+    return ids.map((id) => byId.get(id)!);
   }
 
   async build(instance: string, kojiBuildId: number): Promise<BuildJob | undefined> {
@@ -108,17 +129,26 @@ export class PgImportQueue implements ImportQueueStore {
   }
 
   async expandBuild(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void> {
+    return this.expandBuilds([{ job, rpms, ...o }]);
+  }
+
+  async expandBuilds(items: { job: BuildJob; rpms: NewRpmJob[]; kojiState: number; nvr: string }[]): Promise<void> {
+    if (!items.length) return;
     await this.db.tx(async (c) => {
-      if (rpms.length) {
-        await c.query(`INSERT INTO import_rpms (job_id, instance, koji_rpm_id, nvra, url, payloadhash, size, state, updated_at, full_scan)
-          SELECT $1, $2, u.koji_rpm_id, u.nvra, u.url, u.payloadhash, u.size, 'queued', $3, (SELECT full_scan FROM import_builds WHERE id = $1)
-          FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS u(koji_rpm_id, nvra, url, payloadhash, size)
-          ON CONFLICT (instance, koji_rpm_id) DO NOTHING`,
-        [job.id, job.instance, nowS(), rpms.map((r) => r.koji_rpm_id), rpms.map((r) => r.nvra), rpms.map((r) => r.url),
-          rpms.map((r) => r.payloadhash), rpms.map((r) => r.size)]);
-      }
-      await c.query(Q.setBuild, this.setValues(job.id, 'fetching', o));
+      for (const { job, rpms, ...o } of items) await this.expandIn(c, job, rpms, o);
     });
+  }
+
+  private async expandIn(c: TxClient, job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void> {
+    if (rpms.length) {
+      await c.query(`INSERT INTO import_rpms (job_id, instance, koji_rpm_id, nvra, url, payloadhash, size, state, updated_at, full_scan)
+        SELECT $1, $2, u.koji_rpm_id, u.nvra, u.url, u.payloadhash, u.size, 'queued', $3, (SELECT full_scan FROM import_builds WHERE id = $1)
+        FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS u(koji_rpm_id, nvra, url, payloadhash, size)
+        ON CONFLICT (instance, koji_rpm_id) DO NOTHING`,
+      [job.id, job.instance, nowS(), rpms.map((r) => r.koji_rpm_id), rpms.map((r) => r.nvra), rpms.map((r) => r.url),
+        rpms.map((r) => r.payloadhash), rpms.map((r) => r.size)]);
+    }
+    await c.query(Q.setBuild, this.setValues(job.id, 'fetching', o));
   }
 
   async rpmsOf(buildId: number): Promise<RpmJob[]> {
@@ -129,6 +159,14 @@ export class PgImportQueue implements ImportQueueStore {
     return (await this.db.query<RpmJob>(Q.claim, [o.instance ?? null, worker.pid, worker.id, worker.host, nowS(), Math.round(o.leaseMs)]))[0];
   }
 
+  async claimRpms(worker: WorkerRef, o: { instance?: string; leaseMs: number; limit: number }): Promise<RpmJob[]> {
+    const n = Math.floor(o.limit);
+    if (!(n >= 1)) return [];
+    const rows = await this.db.query<RpmJob>(Q.claimMany, [o.instance ?? null, worker.pid, worker.id, worker.host, nowS(), Math.round(o.leaseMs), n]);
+    // RETURNING follows no order: give them in queue order.
+    return rows.sort((a, b) => a.job_id - b.job_id || (a.nvra < b.nvra ? -1 : a.nvra > b.nvra ? 1 : 0));
+  }
+
   async renewLeases(worker: WorkerRef, ids: number[], leaseMs: number): Promise<number> {
     if (!ids.length) return 0;
     const rows = await this.db.query(`${Q.renew.text} RETURNING id`, [ids, worker.id, nowS(), Math.round(leaseMs)]);
@@ -136,13 +174,26 @@ export class PgImportQueue implements ImportQueueStore {
   }
 
   async completeRpm(id: number, worker: WorkerRef, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite> {
-    return this.db.tx(async (c): Promise<RpmWrite> => {
-      const [held] = await c.query<{ job_id: number }>(Q.held, [id, worker.id]);
-      if (!held) return 'lost';
-      const added = rec ? await this.writeRpm(c, rec) : false;
-      await c.query(Q.finishRpm, [id, 'done', null, o.bytes, rec && !added ? 'already' : o.method, nowS()]);
-      await this.settleIn(c, held.job_id);
-      return added ? 'indexed' : 'already';
+    return (await this.completeRpms(worker, [{ id, rec, method: o.method, bytes: o.bytes }]))[0];
+  }
+
+  async completeRpms(worker: WorkerRef, items: RpmCompletion[]): Promise<RpmWrite[]> {
+    if (!items.length) return [];
+    return this.db.tx(async (c): Promise<RpmWrite[]> => {
+      const out: RpmWrite[] = [];
+      const jobs = new Set<number>();
+      for (const { id, rec, method, bytes } of items) {
+        // Locked and checked in the writing transaction: a claimant skips the row until this commits.
+        const [held] = await c.query<{ job_id: number }>(Q.held, [id, worker.id]);
+        if (!held) { out.push('lost'); continue; }
+        const added = rec ? await this.writeRpm(c, rec) : false;
+        await c.query(Q.finishRpm, [id, 'done', null, bytes, rec && !added ? 'already' : method, nowS()]);
+        jobs.add(Number(held.job_id));
+        out.push(added ? 'indexed' : 'already');
+      }
+      // The last RPM of a build settles it in the same commit, once per build of the batch.
+      for (const job of jobs) await this.settleIn(c, job);
+      return out;
     });
   }
 

@@ -5,7 +5,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { lazyStatements } from './statements.js';
 import type {
-  BuildJob, BuildState, Claim, FollowMark, ImportQueueStore, NewRpmJob, QueueOverview, RpmJob, RpmRecord, RpmWrite, WorkerRef,
+  BuildJob, BuildState, Claim, FollowMark, ImportQueueStore, NewRpmJob, QueueOverview, RpmCompletion, RpmJob, RpmRecord, RpmWrite, WorkerRef,
 } from '../port.js';
 
 const now = (): number => Math.floor(Date.now() / 1000);
@@ -24,7 +24,7 @@ export class SqliteImportQueue implements ImportQueueStore {
     private readonly writeRpm: (rec: RpmRecord) => boolean) {
     const p = (sql: string): string => sql;
     // Queued RPMs first (import_rpms_state finds them), then claims whose lease ran out.
-    const next = (where: string): string => `SELECT * FROM import_rpms WHERE ${where} ORDER BY job_id, nvra LIMIT 1`;
+    const next = (where: string, limit = '1'): string => `SELECT * FROM import_rpms WHERE ${where} ORDER BY job_id, nvra LIMIT ${limit}`;
     this.s = lazyStatements(db, {
       buildByKojiId: p('SELECT * FROM import_builds WHERE instance = ? AND koji_build_id = ?'),
       buildById: p('SELECT * FROM import_builds WHERE id = ?'),
@@ -45,6 +45,10 @@ export class SqliteImportQueue implements ImportQueueStore {
       nextQueuedAny: next(`state = 'queued'`),
       nextLapsed: next(`instance = ? AND state = 'running' AND lease_until < ?`),
       nextLapsedAny: next(`state = 'running' AND lease_until < ?`),
+      nextQueuedN: next(`instance = ? AND state = 'queued'`, '?'),
+      nextQueuedAnyN: next(`state = 'queued'`, '?'),
+      nextLapsedN: next(`instance = ? AND state = 'running' AND lease_until < ?`, '?'),
+      nextLapsedAnyN: next(`state = 'running' AND lease_until < ?`, '?'),
       claim: p(`UPDATE import_rpms SET state = 'running', worker_pid = @pid, worker_id = @worker, host = @host, heartbeat = @t,
                 lease_until = @lease, attempts = attempts + 1, updated_at = @t WHERE id = @id`),
       renew: p(`UPDATE import_rpms SET heartbeat = @t, lease_until = @lease
@@ -79,11 +83,16 @@ export class SqliteImportQueue implements ImportQueueStore {
   }
 
   async addBuild(instance: string, kojiBuildId: number, nvr?: string, o: { fullScan?: boolean } = {}): Promise<BuildJob> {
-    return this.guard(() => this.db.transaction((): BuildJob => {
+    return (await this.addBuilds(instance, [{ kojiBuildId, nvr, fullScan: o.fullScan }]))[0];
+  }
+
+  async addBuilds(instance: string, builds: { kojiBuildId: number; nvr?: string; fullScan?: boolean }[]): Promise<BuildJob[]> {
+    if (!builds.length) return [];
+    return this.guard(() => this.db.transaction((): BuildJob[] => builds.map(({ kojiBuildId, nvr, fullScan }) => {
       this.s.addBuild.run(instance, kojiBuildId, nvr ?? null, now(), now());
-      if (o.fullScan && this.s.fullBuild.run(now(), instance, kojiBuildId).changes) this.s.fullRpms.run(instance, kojiBuildId);
+      if (fullScan && this.s.fullBuild.run(now(), instance, kojiBuildId).changes) this.s.fullRpms.run(instance, kojiBuildId);
       return this.s.buildByKojiId.get(instance, kojiBuildId) as BuildJob;
-    }).immediate());
+    })).immediate());
   }
 
   async build(instance: string, kojiBuildId: number): Promise<BuildJob | undefined> {
@@ -107,9 +116,16 @@ export class SqliteImportQueue implements ImportQueueStore {
   }
 
   async expandBuild(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void> {
+    return this.expandBuilds([{ job, rpms, ...o }]);
+  }
+
+  async expandBuilds(items: { job: BuildJob; rpms: NewRpmJob[]; kojiState: number; nvr: string }[]): Promise<void> {
+    if (!items.length) return;
     this.guard(() => this.db.transaction(() => {
-      for (const r of rpms) this.s.addRpm.run({ ...r, job_id: job.id, instance: job.instance, t: now() });
-      this.setBuildNow(job.id, 'fetching', o);
+      for (const { job, rpms, kojiState, nvr } of items) {
+        for (const r of rpms) this.s.addRpm.run({ ...r, job_id: job.id, instance: job.instance, t: now() });
+        this.setBuildNow(job.id, 'fetching', { kojiState, nvr });
+      }
     }).immediate());
   }
 
@@ -130,18 +146,48 @@ export class SqliteImportQueue implements ImportQueueStore {
     }).immediate());
   }
 
+  async claimRpms(worker: WorkerRef, o: { instance?: string; leaseMs: number; limit: number }): Promise<RpmJob[]> {
+    const n = Math.floor(o.limit);
+    if (!(n >= 1)) return [];
+    return this.guard(() => this.db.transaction((): RpmJob[] => {
+      const ms = Date.now();
+      const rows = (o.instance === undefined ? this.s.nextQueuedAnyN.all(n) : this.s.nextQueuedN.all(o.instance, n)) as RpmJob[];
+      if (rows.length < n) {
+        rows.push(...(o.instance === undefined ? this.s.nextLapsedAnyN.all(ms, n - rows.length) : this.s.nextLapsedN.all(o.instance, ms, n - rows.length)) as RpmJob[]);
+      }
+      return rows.map((r) => {
+        const claim = { id: r.id, pid: worker.pid, worker: worker.id, host: worker.host, t: now(), lease: ms + o.leaseMs };
+        this.s.claim.run(claim);
+        return { ...r, state: 'running', attempts: r.attempts + 1, worker_pid: worker.pid, worker_id: worker.id, host: worker.host, lease_until: claim.lease };
+      });
+    }).immediate());
+  }
+
   async renewLeases(worker: WorkerRef, ids: number[], leaseMs: number): Promise<number> {
     if (!ids.length) return 0;
     return this.guard(() => this.s.renew.run({ t: now(), lease: Date.now() + leaseMs, ids: JSON.stringify(ids), worker: worker.id }).changes);
   }
 
   async completeRpm(id: number, worker: WorkerRef, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite> {
-    return this.guard(() => this.db.transaction((): RpmWrite => {
-      if (this.s.held.get(id, worker.id, Date.now()) === undefined) return 'lost';
-      const added = rec ? this.writeRpm(rec) : false;
-      this.s.finishRpm.run({ id, state: 'done', last_error: null, bytes: o.bytes, method: rec && !added ? 'already' : o.method, t: now() });
-      this.settleNow(this.s.jobOf.get(id) as number);
-      return added ? 'indexed' : 'already';
+    return (await this.completeRpms(worker, [{ id, rec, method: o.method, bytes: o.bytes }]))[0];
+  }
+
+  async completeRpms(worker: WorkerRef, items: RpmCompletion[]): Promise<RpmWrite[]> {
+    if (!items.length) return [];
+    return this.guard(() => this.db.transaction((): RpmWrite[] => {
+      const jobs = new Set<number>();
+      const out = items.map(({ id, rec, method, bytes }): RpmWrite => {
+        // The lease is judged here, inside the writing transaction: BEGIN IMMEDIATE holds the only
+        // write lock, so no claimant can take the RPM over before this commits.
+        if (this.s.held.get(id, worker.id, Date.now()) === undefined) return 'lost';
+        const added = rec ? this.writeRpm(rec) : false;
+        this.s.finishRpm.run({ id, state: 'done', last_error: null, bytes, method: rec && !added ? 'already' : method, t: now() });
+        jobs.add(this.s.jobOf.get(id) as number);
+        return added ? 'indexed' : 'already';
+      });
+      // The last RPM of a build settles it in the same commit, once per build of the batch.
+      for (const job of jobs) this.settleNow(job);
+      return out;
     }).immediate());
   }
 
