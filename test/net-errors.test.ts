@@ -302,7 +302,7 @@ describe('every error shape on every request path (in process)', () => {
       // A wrong hub path (404 page): the run stops with one sentence.
       await k.control({ faults: { rpc_error: { count: 1, status: 404, type: 'text/html', body: 'short' } } });
       await assert.rejects(imp(join(tempDir(), 'i.sqlite'), [STREAMED.id]), (e: unknown) => e instanceof KojiError
-        && e.message === `Koji hub ${k.hub}: multicall of 1 getBuild call gave HTTP 404 (Not Found: fake-koji: injected 404 for /kojihub, come back later.)`);
+        && e.message === `Koji hub ${k.hub}: multicall of 2 getBuild/listRPMs calls gave HTTP 404 (Not Found: fake-koji: injected 404 for /kojihub, come back later.)`);
       // A forbidden RPM: that RPM fails in one sentence, the other is indexed.
       await k.control({ faults: { rpc_error: null, file_error: { count: 1, status: 403, type: 'application/xml', body: 'chunked' } } });
       const db = join(tempDir(), 'i.sqlite');
