@@ -327,6 +327,86 @@ describe('import --worker', () => {
     });
   }
 
+  for (const backend of BACKENDS) {
+    test(`${backend}: --worker --follow takes work as producers queue it, pass after pass; a BUILDING build is no problem until Koji completes it; SIGTERM between passes exits 0`, async () => {
+      const db = await freshDb(backend, 'follow');
+      const first = fixtureBuilds.find((b) => b.nvr === 'df-noarch-1.0-1')!;
+      const building = fixtureBuilds.find((b) => b.nvr === 'df-setid-1.0-1')!;
+      const bad = fixtureBuilds.find((b) => b.nvr === 'df-seekable-1.0-1')!;
+      const badNvra = `${bad.rpms.find((r) => r.arch !== 'src')!.nvr}.x86_64`;
+      const w = start(['import', '--worker', '--follow', '--poll', '1', '--json', '--db', db], FAST);
+      let out = '';
+      w.child.stdout!.on('data', (x: string) => { out += x; });
+      const passes = (): { pass: number; builds: { imported: number; failed: number }; rpms: { indexed: number; failed: number }; instances: string[] }[] =>
+        out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const waitFor = async (what: string, ok: () => boolean): Promise<void> => {
+        for (let end = Date.now() + 30_000; !ok();) {
+          assert.ok(Date.now() < end, `${what}; stdout so far: ${out}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      try {
+        // An empty database: the worker waits, quietly.
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.equal(out, '');
+        assert.equal(w.child.exitCode, null, 'still running');
+
+        await k.control({ build_state: { [building.id]: 0 }, faults: { fail_forever: [badNvra] } });
+        assert.equal(run('darkserver', producer(db, ['--queue', String(first.id), String(building.id)]), FAST).code, 0);
+        await waitFor('the queued build was imported by a later pass', () => passes().some((p) => p.builds.imported === 1));
+        const p1 = passes().find((p) => p.builds.imported === 1)!;
+        assert.deepEqual([p1.instances, p1.rpms.indexed, p1.builds.failed], [['fake'], first.rpms.filter((r) => r.arch !== 'src').length, 0]);
+        assert.deepEqual(jobsOf(db).builds, { building: 1, done: 1 });
+
+        // A failing RPM: one line, not one per pass.
+        assert.equal(run('darkserver', producer(db, ['--queue', String(bad.id)]), FAST).code, 0);
+        await waitFor('the failing build was worked on', () => passes().some((p) => p.rpms.failed === 1));
+        const seen = passes().length;
+        // Koji completes the BUILDING build: a pass imports it.
+        await k.control({ build_state: { [building.id]: 1 } });
+        await waitFor('the build Koji completed was imported', () => passes().slice(seen).some((p) => p.builds.imported === 1));
+        await new Promise((r) => setTimeout(r, 2500)); // two more passes with nothing to do
+        assert.deepEqual(jobsOf(db).builds, { done: 2, failed: 1 });
+        assert.ok(passes().every((p, i) => p.pass > (passes()[i - 1]?.pass ?? 0)), 'passes are numbered');
+      } finally {
+        await k.control({ build_state: { [building.id]: 1 }, faults: { fail_forever: [] } });
+      }
+      // Between passes (idle): SIGTERM ends it at once, exit 0.
+      const t = Date.now();
+      w.child.kill('SIGTERM');
+      const e = await w.exit;
+      assert.equal(e.code, 0, e.stderr);
+      assert.ok(Date.now() - t < 5000, 'it did not wait for anything');
+      const lines = e.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, e.stderr);
+      assert.match(lines[0], new RegExp(`^darkserver import: ${badNvra.replace(/\./g, '\\.')}: http://127\\.0\\.0\\.1:\\d+/kojifiles/\\S+\\.rpm: HTTP 503 \\(Service Unavailable\\) after \\d+ attempts in [\\d.]+ s$`));
+      assert.doesNotMatch(e.stderr, /BUILDING/);
+      assert.equal(run('darkserver', ['import', '--worker', '--follow', '--since', '1', '--db', db]).code, 2);
+      await sound(backend, db);
+
+      // During a pass: the RPMs in flight go back on the queue, exit 143, one line.
+      const db2 = await freshDb(backend, 'follow-term');
+      assert.equal(run('darkserver', producer(db2, ['--queue', String(set.builds[0].id)]), FAST).code, 0);
+      await k.control({ faults: { stall_file: 2, stall_ms: 20_000 } });
+      const w2 = start(['import', '--worker', '--follow', '--jobs', '2', '--db', db2], FAST);
+      try {
+        for (let end = Date.now() + 30_000; (await k.status()).faults.stall_file > 0;) {
+          assert.ok(Date.now() < end, 'the worker started two downloads');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        w2.child.kill('SIGTERM');
+        const e2 = await w2.exit;
+        assert.equal(e2.code, 143, e2.stderr);
+        assert.equal(e2.stderr, 'darkserver import: interrupted by SIGTERM during a pass: 2 RPMs in progress put back on the queue; '
+          + 'the next "darkserver import --worker" takes them\n');
+      } finally {
+        w2.child.kill('SIGKILL');
+        await k.control({ faults: { stall_file: 0 } });
+      }
+      assert.deepEqual(jobsOf(db2).rpms, { queued: RPMS }, 'nothing left running: the two in flight were put back');
+    });
+  }
+
   test('postgresql: a worker waits out a server that goes away and comes back, and finishes the queue', async () => {
     const pg = await pgCluster();
     const db = await freshDb('postgresql', 'restart');

@@ -25,7 +25,8 @@ export default class DarkserverImport extends BaseCommand {
     + `Exit 0 only when every requested build was imported and no failed work remains. Import workers: --queue only looks the builds up and queues their RPMs; `
     + `"darkserver import --worker" processes, on this machine or (with a PostgreSQL --db) on any number of machines, `
     + `take the queued work of every instance until none is left, each RPM under a lease (DARKFORGE_LEASE_SECONDS, `
-    + `default 120) that is taken over when its worker dies or is cut off; "darkserver jobs" shows who holds what.`;
+    + `default 120) that is taken over when its worker dies or is cut off; "darkserver jobs" shows who holds what. `
+    + `"--worker --follow" keeps taking work as it is queued, until stopped (a service).`;
   static override examples = [
     '<%= config.bin %> darkserver import 2191547',
     '<%= config.bin %> darkserver import bash-5.2.15-3.fc38 --jobs 8',
@@ -35,6 +36,7 @@ export default class DarkserverImport extends BaseCommand {
     '<%= config.bin %> darkserver import --hub https://koji.example.org/kojihub --topurl https://koji.example.org/kojifiles 42',
     '<%= config.bin %> darkserver import --queue --from 2440000 --to 2440500 --db postgresql://me@db.example.org/darkforge',
     '<%= config.bin %> darkserver import --worker --jobs 8 --db postgresql://me@db.example.org/darkforge',
+    '<%= config.bin %> darkserver import --worker --follow --poll 10',
   ];
   static override strict = false;
   static override args = { build: Args.string({ description: 'Koji build id or N-V-R (several allowed)', ignoreStdin: true }) };
@@ -50,11 +52,11 @@ export default class DarkserverImport extends BaseCommand {
     full: Flags.boolean({ description: 'Always stream the payload.' }),
     'retry-failed': Flags.boolean({ description: 'Put failed builds and RPMs back on the queue first: of every instance, unless one is named.' }),
     'wait-building': Flags.integer({ description: 'Keep re-checking BUILDING builds for this many seconds.', default: 0, min: 0, helpValue: 'SECONDS' }),
-    follow: Flags.boolean({ description: 'Keep running: import every build Koji completes from now (or --since) on; a restart goes on where it stopped.' }),
-    poll: Flags.integer({ description: 'With --follow: seconds between two looks at Koji [default: 60].', min: 1, helpValue: 'SECONDS', dependsOn: ['follow'] }),
+    follow: Flags.boolean({ description: 'Keep running: import every build Koji completes from now (or --since) on; a restart goes on where it stopped. With --worker: keep taking queued work, pass after pass, until stopped.' }),
+    poll: Flags.integer({ description: 'With --follow: seconds between two looks at Koji [default: 60]; with --worker --follow, at an empty queue [default: 10].', min: 1, helpValue: 'SECONDS', dependsOn: ['follow'] }),
     since: Flags.string({ description: 'With --follow: start at this Koji event id or date (YYYY-MM-DD[ HH:MM[:SS]], local time unless Z or ±HH:MM).', helpValue: 'EVENT|DATE', dependsOn: ['follow'] }),
     queue: Flags.boolean({ description: 'Look the builds up in Koji and queue their RPMs for import workers (--worker); fetch nothing.', exclusive: ['worker'] }),
-    worker: Flags.boolean({ description: 'Take queued work of every instance in the database (hubs as recorded there) until none is left; with --jobs, --full, --retry-failed, --wait-building, --timeout.' }),
+    worker: Flags.boolean({ description: 'Take queued work of every instance in the database (hubs as recorded there) until none is left (with --follow: keep taking it until stopped); with --jobs, --full, --retry-failed, --wait-building, --timeout.' }),
     ...netFlags,
   };
 
@@ -67,8 +69,10 @@ export default class DarkserverImport extends BaseCommand {
         throw new UserError(`--worker takes the queued work of every Koji instance in the database, with the hub recorded there: it takes no ${given.join(', ')} `
           + '(queue builds with "darkserver import --queue BUILD…" or "--queue --from ID")', 2);
       }
-      if (flags.follow) throw new UserError('--worker --follow is not there yet: run --worker from a timer (it exits when the queue is empty)', 2);
-      return this.work(flags);
+      if (flags.follow && (flags.since !== undefined || flags['wait-building'])) {
+        throw new UserError('--worker --follow keeps taking queued work and asks Koji about BUILDING builds at every pass: it takes no --since nor --wait-building', 2);
+      }
+      return flags.follow ? this.workOn({ ...flags, poll: flags.poll ?? 10 }) : this.work(flags);
     }
     if (flags.queue && !argv.length && flags.from === undefined) throw new UserError('--queue needs builds to queue: BUILD… or --from ID', 2);
     if (flags.from !== undefined && flags.to !== undefined && flags.to < flags.from) {
@@ -127,6 +131,20 @@ export default class DarkserverImport extends BaseCommand {
     if (flags.json) this.printJson(sum);
     else process.stdout.write(`${workerLine(sum)}\n`);
     if (!sum.complete) this.fail('not every build this worker worked on was imported (see "darkserver jobs"; --retry-failed tries failed ones again)', 1);
+  }
+
+  /** --worker --follow: pass after pass over the queue until stopped (lib/cli/darkserver-import-worker.ts). */
+  private async workOn(flags: WorkerFlags & { poll: number }): Promise<void> {
+    const { runWorkerFollow } = await import('../../lib/cli/darkserver-import-worker.js');
+    const store = await openStore(flags.db);
+    try {
+      await runWorkerFollow(store, {
+        jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], net: netOptions(this.label, flags),
+        pollS: flags.poll, json: flags.json, line: workerLine,
+      }, this.label);
+    } finally {
+      await store.close();
+    }
   }
 
   /**

@@ -9,7 +9,7 @@
 // another worker holds: it waits for those, and takes over the ones whose leases run out), then
 // answers for the builds it worked on. A store that cannot be reached for a while (a server
 // restart, a cut link) is waited out, as a service does: one line when it goes, one when it is
-// back. `import --worker --follow` is this pass run again and again.
+// back. `import --worker --follow` is this pass run again and again (lib/cli/darkserver-import-worker.ts).
 import { isDatabaseFailure, isStoreUnreachable, type DatabaseError } from '../index/db-errors.js';
 import { KojiClient } from '../koji/client.js';
 import type { KojiInstance } from '../koji/instances.js';
@@ -28,6 +28,8 @@ export interface WorkerOptions {
   retryFailed?: boolean;
   /** Keep asking Koji about BUILDING builds for this long before leaving them queued. */
   waitBuildingMs?: number;
+  /** A build still BUILDING is no problem (import --worker --follow asks again at the next pass): no line, and `complete` stays true. */
+  quietBuilding?: boolean;
   /** Timeout and TLS settings for the hubs and the downloads (--timeout, --insecure). */
   net?: NetOptions;
   /** How often to look again while others hold the last RPMs. Default: 250 ms (an eighth of the lease when shorter). */
@@ -193,7 +195,7 @@ export async function drainQueue(store: Store, opts: WorkerOptions = {}): Promis
         const b = await shared.buildById(id);
         if (b) ended.push(b);
       }
-      account(ended, instances.size > 1, sum, errors);
+      account(ended, instances.size > 1, sum, errors, !opts.quietBuilding);
       return sum;
     } catch (e) {
       if (!isStoreUnreachable(e)) throw e;
@@ -205,7 +207,7 @@ export async function drainQueue(store: Store, opts: WorkerOptions = {}): Promis
 }
 
 /** The builds this worker worked on, by where they ended; a BUILDING one is a problem, as for import. */
-function account(ended: BuildJob[], manyInstances: boolean, sum: WorkerSummary, errors: (s: string, m: string) => void): void {
+function account(ended: BuildJob[], manyInstances: boolean, sum: WorkerSummary, errors: (s: string, m: string) => void, buildingLeft: boolean): void {
   const names = new Set<string>();
   for (const b of ended) {
     names.add(b.instance);
@@ -217,6 +219,7 @@ function account(ended: BuildJob[], manyInstances: boolean, sum: WorkerSummary, 
       sum.complete = false;
     } else if (b.state === 'building') {
       sum.builds.building++;
+      if (!buildingLeft) continue;
       sum.complete = false;
       errors(manyInstances ? `${b.instance} ${label(b)}` : label(b), 'still BUILDING in Koji; it stays queued for the next import');
     }
