@@ -10,15 +10,13 @@
 // with exit 1.
 import { UserError } from '../errors.js';
 import { Follower, type FollowOptions } from '../import/follow.js';
-import { pollLoop } from '../import/poll-loop.js';
-import { releaseClaims } from '../import/queue.js';
 import { databaseError } from '../index/db-errors.js';
 import type { Store } from '../store/port.js';
 import { formatBytes } from './format.js';
 import { batchLine } from './import-summary.js';
-import { watchInterrupts } from './interrupt.js';
 import { note } from './output.js';
 import { progressBar } from './progress.js';
+import { serviceLoop } from './service-loop.js';
 
 export interface FollowRequest extends Omit<FollowOptions, 'onProgress' | 'onError'> {
   pollS: number;
@@ -28,59 +26,51 @@ export interface FollowRequest extends Omit<FollowOptions, 'onProgress' | 'onErr
 const when = (ts: number): string => new Date(ts * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
 
 export async function runFollow(store: Store, req: FollowRequest, label: string): Promise<void> {
-  const interrupts = watchInterrupts();
   const tty = process.stderr.isTTY && !req.json;
   const bar = progressBar(!req.json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched');
   const problem = (subject: string, message: string): void => { bar.stop(); note(label, `${subject}: ${message}`); };
-  try {
-    const follower = await interrupts.race(Follower.start(store, {
-      ...req,
-      onProgress: (p) => bar.update(p.rpmsDone, p.rpmsTotal, { builds: p.builds, fetched: formatBytes(p.bytes) }),
-      onError: problem,
-    }), () => 'interrupted while starting; nothing was changed');
-    const m = follower.current;
-    if (tty) {
-      note(label, `following ${follower.instance} from ${m.event_id === null ? '' : `Koji event ${m.event_id}, `}${when(m.event_ts)}; `
-        + `looking every ${req.pollS} s (Ctrl-C stops)`);
-    }
-    // A hub that does not answer is told once, not at every poll, and again when it is back.
-    let trouble: string | undefined;
-    await pollLoop({
-      intervalMs: req.pollS * 1000,
-      stop: interrupts.received,
-      during: (work) => interrupts.race(work, async (signal) => {
+  // A hub that does not answer is told once, not at every poll, and again when it is back.
+  let trouble: string | undefined;
+  const at = (f: Follower): string => String(f.current.event_id ?? when(f.current.event_ts));
+  const follower = await serviceLoop(store, {
+    start: async () => {
+      const f = await Follower.start(store, {
+        ...req,
+        onProgress: (p) => bar.update(p.rpmsDone, p.rpmsTotal, { builds: p.builds, fetched: formatBytes(p.bytes) }),
+        onError: problem,
+      });
+      const m = f.current;
+      if (tty) {
+        note(label, `following ${f.instance} from ${m.event_id === null ? '' : `Koji event ${m.event_id}, `}${when(m.event_ts)}; `
+          + `looking every ${req.pollS} s (Ctrl-C stops)`);
+      }
+      return f;
+    },
+    startInterrupted: 'interrupted while starting; nothing was changed',
+    intervalMs: req.pollS * 1000,
+    quiet: () => bar.stop(),
+    interrupted: (signal, back, f) => `interrupted by ${signal} during a poll: ${back} RPMs in progress put back on the queue; `
+      + `the next "darkserver import --follow" goes on from Koji event ${at(f)}`,
+    step: async (f) => {
+      try {
+        const batch = await f.poll();
         bar.stop();
-        const back = await releaseClaims(store) ?? 0;
-        return `interrupted by ${signal} during a poll: ${back} RPMs in progress put back on the queue; `
-          + `the next "darkserver import --follow" goes on from Koji event ${follower.current.event_id ?? when(follower.current.event_ts)}`;
-      }),
-      step: async () => {
-        try {
-          const batch = await follower.poll();
-          bar.stop();
-          if (trouble) { note(label, `${follower.instance}: Koji answers again`); trouble = undefined; }
-          if (req.json) {
-            // JSON Lines: one object per poll that imported or failed something.
-            if (batch.summary.builds.imported || batch.summary.builds.failed) process.stdout.write(`${JSON.stringify(batch)}\n`);
-          } else {
-            const line = batchLine(batch);
-            if (line) process.stdout.write(`${line}\n`);
-          }
-        } catch (e) {
-          bar.stop();
-          // The database failing ends the run; a hub or network failure only this poll.
-          if (databaseError(e) || !(e instanceof UserError)) throw e;
-          if (e.message !== trouble) note(label, `${e.message}; trying again every ${req.pollS} s`);
-          trouble = e.message;
+        if (trouble) { note(label, `${f.instance}: Koji answers again`); trouble = undefined; }
+        if (req.json) {
+          // JSON Lines: one object per poll that imported or failed something.
+          if (batch.summary.builds.imported || batch.summary.builds.failed) process.stdout.write(`${JSON.stringify(batch)}\n`);
+        } else {
+          const line = batchLine(batch);
+          if (line) process.stdout.write(`${line}\n`);
         }
-      },
-    });
-    if (tty) note(label, `stopped at Koji event ${follower.current.event_id ?? when(follower.current.event_ts)}`);
-  } catch (e) {
-    bar.stop();
-    if (databaseError(e)) await releaseClaims(store);
-    throw e;
-  } finally {
-    interrupts.dispose();
-  }
+      } catch (e) {
+        bar.stop();
+        // The database failing ends the run; a hub or network failure only this poll.
+        if (databaseError(e) || !(e instanceof UserError)) throw e;
+        if (e.message !== trouble) note(label, `${e.message}; trying again every ${req.pollS} s`);
+        trouble = e.message;
+      }
+    },
+  });
+  if (tty) note(label, `stopped at Koji event ${at(follower)}`);
 }

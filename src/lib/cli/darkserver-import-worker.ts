@@ -13,15 +13,12 @@
 // pass, the RPMs in flight are put back on the queue (nothing of them was written) and it exits
 // 128 + the signal. A database that cannot be reached is waited out (drainQueue); any other
 // failure of the database ends it with exit 1, its claims put back.
-import { pollLoop } from '../import/poll-loop.js';
-import { releaseClaims } from '../import/queue.js';
 import { drainQueue, type WorkerOptions, type WorkerSummary } from '../import/worker.js';
-import { databaseError } from '../index/db-errors.js';
 import type { Store } from '../store/port.js';
 import { formatBytes } from './format.js';
-import { watchInterrupts } from './interrupt.js';
 import { note } from './output.js';
 import { progressBar } from './progress.js';
+import { serviceLoop } from './service-loop.js';
 
 export interface WorkerFollowRequest extends Omit<WorkerOptions, 'onProgress' | 'onError' | 'onNote' | 'waitBuildingMs' | 'quietBuilding'> {
   pollS: number;
@@ -31,7 +28,6 @@ export interface WorkerFollowRequest extends Omit<WorkerOptions, 'onProgress' | 
 }
 
 export async function runWorkerFollow(store: Store, req: WorkerFollowRequest, label: string): Promise<void> {
-  const interrupts = watchInterrupts();
   const tty = process.stderr.isTTY && !req.json;
   const bar = progressBar(!req.json, '{bar} {value}/{total} RPMs | {builds} builds | {fetched} fetched');
   /** Problems told in the last pass, and those seen in this one. */
@@ -46,40 +42,31 @@ export async function runWorkerFollow(store: Store, req: WorkerFollowRequest, la
   // --retry-failed: failed work is queued again once, at the start; later failures stay failed.
   let retryFailed = req.retryFailed;
   let passes = 0;
-  try {
-    if (tty) say(`working the queue of every instance in the database, looking again every ${req.pollS} s when it is empty (Ctrl-C stops)`);
-    await pollLoop({
-      intervalMs: req.pollS * 1000,
-      stop: interrupts.received,
-      during: (work) => interrupts.race(work, async (signal) => {
-        bar.stop();
-        const back = await releaseClaims(store) ?? 0;
-        return `interrupted by ${signal} during a pass: ${back} RPMs in progress put back on the queue; `
-          + 'the next "darkserver import --worker" takes them';
-      }),
-      step: async () => {
-        seen = new Set();
-        const sum = await drainQueue(store, {
-          ...req, retryFailed, quietBuilding: true,
-          onProgress: (p) => bar.update(p.rpmsDone, p.rpmsTotal, { builds: p.builds, fetched: formatBytes(p.bytes) }),
-          onError: problem,
-          onNote: say,
-        });
-        retryFailed = false;
-        passes++;
-        told = seen;
-        bar.stop();
-        const b = sum.builds;
-        if (!b.imported && !b.skipped && !b.failed && !sum.rpms.failed) return;
-        process.stdout.write(`${req.json ? JSON.stringify({ ...sum, pass: passes }) : req.line(sum)}\n`);
-      },
-    });
-    if (tty) say(`stopped after ${passes} passes`);
-  } catch (e) {
-    bar.stop();
-    if (databaseError(e)) await releaseClaims(store);
-    throw e;
-  } finally {
-    interrupts.dispose();
-  }
+  await serviceLoop(store, {
+    start: async () => {
+      if (tty) say(`working the queue of every instance in the database, looking again every ${req.pollS} s when it is empty (Ctrl-C stops)`);
+    },
+    startInterrupted: 'interrupted while starting; nothing was changed',
+    intervalMs: req.pollS * 1000,
+    quiet: () => bar.stop(),
+    interrupted: (signal, back) => `interrupted by ${signal} during a pass: ${back} RPMs in progress put back on the queue; `
+      + 'the next "darkserver import --worker" takes them',
+    step: async () => {
+      seen = new Set();
+      const sum = await drainQueue(store, {
+        ...req, retryFailed, quietBuilding: true,
+        onProgress: (p) => bar.update(p.rpmsDone, p.rpmsTotal, { builds: p.builds, fetched: formatBytes(p.bytes) }),
+        onError: problem,
+        onNote: say,
+      });
+      retryFailed = false;
+      passes++;
+      told = seen;
+      bar.stop();
+      const b = sum.builds;
+      if (!b.imported && !b.skipped && !b.failed && !sum.rpms.failed) return;
+      process.stdout.write(`${req.json ? JSON.stringify({ ...sum, pass: passes }) : req.line(sum)}\n`);
+    },
+  });
+  if (tty) say(`stopped after ${passes} passes`);
 }
