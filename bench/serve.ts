@@ -61,7 +61,7 @@ export function serveRows(s: ServeChildOutput): Row[] {
 export function serveNotes(s: ServeChildOutput): string[] {
   return [
     `serve: ${s.version} and darkserver serve, both with their default settings (both log every request), on ${s.cpus} CPUs shared with wrk (-t 2) and with whatever else runs on this machine (load average ${s.load.join(' ')} at the end); wrk runs as long against each, one after the other.`,
-    `serve floor: a node:http server that only streams the same file (no routes, index or log), to tell darkforge's cost from this machine's. By Little's law, 16 connections with p99 <= ${SERVE_TARGET.p99Ms16} ms need a mean under ${SERVE_TARGET.p99Ms16} ms, i.e. >= ${(16 / SERVE_TARGET.p99Ms16 * 1000).toFixed(0)} req/s of a ${(s.file.bytes / 1024).toFixed(0)} KiB file = ${(16 / SERVE_TARGET.p99Ms16 * 1000 * s.file.bytes / 2 ** 30).toFixed(1)} GiB/s through loopback, wrk included.`,
+    `serve floor: a node:http server that only sends the same bytes from memory, one write per request (no routes, index, log or disk read), to tell darkforge's cost from this machine's. By Little's law, 16 connections with p99 <= ${SERVE_TARGET.p99Ms16} ms need a mean under ${SERVE_TARGET.p99Ms16} ms, i.e. >= ${(16 / SERVE_TARGET.p99Ms16 * 1000).toFixed(0)} req/s of a ${(s.file.bytes / 1024).toFixed(0)} KiB file = ${(16 / SERVE_TARGET.p99Ms16 * 1000 * s.file.bytes / 2 ** 30).toFixed(1)} GiB/s through loopback, wrk included.`,
     'serve first request: darkforge from the RPM on disk (local index), and after a header-first import from the fake Koji hub (the RPM is downloaded, checked against its SIGMD5, then the file extracted); debuginfod can only read the RPM on its disk.',
   ];
 }
