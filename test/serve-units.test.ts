@@ -11,6 +11,7 @@ import { findSection, SHT_NOBITS } from '../src/lib/elf/sections.ts';
 import { HttpError } from '../src/lib/serve/http-error.ts';
 import { Limiter, QueueFullError } from '../src/lib/serve/limiter.ts';
 import { LruAccount } from '../src/lib/serve/lru.ts';
+import { MEMORY_FILE_MAX, OpenFiles } from '../src/lib/serve/open-files.ts';
 import { SingleFlight } from '../src/lib/serve/single-flight.ts';
 import { parseSize } from '../src/lib/serve/size.ts';
 import { sourcePathOf } from '../src/lib/serve/source-path.ts';
@@ -60,6 +61,53 @@ describe('LRU account', () => {
     lru.add('a', 30);
     assert.equal(lru.total, 30);
     assert.equal(lru.count, 1);
+  });
+});
+
+describe('open files and the memory budget', () => {
+  const files = (sizes: number[]): string[] => {
+    const dir = tempDir();
+    return sizes.map((n, i) => {
+      const f = join(dir, `f${i}`);
+      // Distinct bytes per file, so a mix-up shows.
+      writeFileSync(f, Buffer.alloc(n, 0x41 + i));
+      return f;
+    });
+  };
+
+  test('small files are held in memory, byte for byte, within the budget; the least recently used give their bytes up first', async () => {
+    const [a, b, c] = files([400, 300, 500]);
+    const of = new OpenFiles(16, 1000);
+    const fa = (await of.open(a))!;
+    const fb = (await of.open(b))!;
+    assert.deepEqual(fa.bytes, readFileSync(a));
+    assert.deepEqual(fb.bytes, readFileSync(b));
+    assert.equal(of.memoryBytes, 700);
+    of.acquire(a); // a is now the most recently used
+    const fc = (await of.open(c))!; // 700 + 500 > 1000: b (least recently used) gives its bytes up
+    assert.deepEqual([fa.bytes?.length, fb.bytes, fc.bytes?.length], [400, undefined, 500]);
+    assert.equal(of.memoryBytes, 900);
+    // Still open and served from disk: the handle stays.
+    assert.equal((await fb.fh.read(Buffer.alloc(300), 0, 300, 0)).bytesRead, 300);
+    of.drop(c);
+    assert.equal(of.memoryBytes, 400, 'a dropped file frees its bytes');
+    for (const f of [fa, fa, fb, fc]) of.release(f);
+    await of.closeAll();
+    assert.equal(of.memoryBytes, 0);
+  });
+
+  test('never held: files over the per-file bound or the budget, empty files, and everything with a budget of 0', async () => {
+    const [big, mid, empty] = files([MEMORY_FILE_MAX + 1, 2000, 0]);
+    const of = new OpenFiles(16, 1000);
+    assert.equal((await of.open(big))!.bytes, undefined);
+    assert.equal((await of.open(mid))!.bytes, undefined, 'bigger than the whole budget');
+    assert.equal((await of.open(empty))!.bytes, undefined);
+    assert.equal(of.memoryBytes, 0);
+    await of.closeAll();
+    const none = new OpenFiles(16, 0);
+    const [small] = files([10]);
+    assert.equal((await none.open(small))!.bytes, undefined);
+    await none.closeAll();
   });
 });
 
@@ -141,6 +189,8 @@ describe('sizes, upstream URLs, escaping', () => {
     assert.equal(parseSize('2 GB'), 2e9);
     assert.equal(parseSize('1t'), 2 ** 40);
     for (const bad of ['', 'lots', '-5M', '0', '5X', '1e3']) assert.throws(() => parseSize(bad), /--cache-size/, bad);
+    assert.equal(parseSize('0', '--memory-cache', { zero: true }), 0);
+    assert.throws(() => parseSize('-1', '--memory-cache', { zero: true }), /^UserError: --memory-cache "-1": expected a size/);
   });
 
   test('upstreams from --upstream and $DEBUGINFOD_URLS (space-separated, tags skipped, duplicates once)', () => {

@@ -78,8 +78,9 @@ describe('darkserver serve on a local index of the crash fixture', () => {
   let crash: CrashFiles;
   let ref: string;
   let cacheDir: string;
+  let db: string;
   before(async () => {
-    const db = indexCrash();
+    db = indexCrash();
     ref = reference();
     crash = crashCore(tempDir('df-serve-core-'));
     cacheDir = tempDir('df-serve-cache-');
@@ -171,6 +172,25 @@ describe('darkserver serve on a local index of the crash fixture', () => {
     assert.equal(text.status, 200);
     assert.ok(Buffer.from(await text.arrayBuffer()).equals(dump(join(ref, 'usr/bin/dfcrash'), '.text')));
     assert.equal((await fetch(`${srv.url}/buildid/${crash.exeId}/section/.no_such_section`)).status, 404);
+  });
+
+  test('--memory-cache 0: every answer read from disk, byte for byte the same as from memory; a bad size is refused', async () => {
+    const paths = [`/buildid/${crash.exeId}/debuginfo`, `/buildid/${crash.exeId}/executable`, `/buildid/${crash.exeId}/section/.debug_line`];
+    const fromMemory = await Promise.all(paths.map(async (p) => Buffer.from(await (await fetch(`${srv.url}${p}`)).arrayBuffer())));
+    const disk = await startServe(['--db', db, '--cache-dir', cacheDir, '--memory-cache', '0']);
+    try {
+      for (const [i, p] of paths.entries()) {
+        const r = await fetch(`${disk.url}${p}`);
+        assert.equal(r.status, 200, p);
+        assert.ok(Buffer.from(await r.arrayBuffer()).equals(fromMemory[i]), p);
+      }
+      assert.equal(await metric(disk.url, /^darkforge_memory_cache_bytes /), 0);
+    } finally {
+      assert.equal(await disk.stop(), 0);
+    }
+    const bad = run('darkserver', ['serve', '--db', db, '--memory-cache', 'lots']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^darkserver serve: --memory-cache "lots": expected a size such as 500M/);
   });
 
   test('darkserver JSON routes answer as the original did, bad ids are 400 JSON', async () => {
@@ -267,6 +287,7 @@ describe('darkserver serve on a local index of the crash fixture', () => {
     assert.match(text, /^http_responses_transfer_bytes_sum\{code="404",type="debuginfo"\} \d+$/m);
     assert.ok(await metric(srv.url, /^darkforge_cache_hits_total\{kind="debuginfo"\}/) >= 1);
     assert.ok(await metric(srv.url, /^darkforge_cache_bytes /) > 0);
+    assert.ok(await metric(srv.url, /^darkforge_memory_cache_bytes /) > 0, 'small cached files are answered from memory');
     for (const l of text.trim().split('\n')) assert.match(l, /^(# (HELP|TYPE) \w+ .+|\w+(\{(\w+="[^"]*",?)+\})? -?\d+(\.\d+)?)$/, l);
   });
 });

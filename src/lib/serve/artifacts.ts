@@ -38,6 +38,8 @@ export interface Artifact extends Origin {
   fh: FileHandle;
   size: number;
   mtime: Date;
+  /** The whole content, when it is kept in memory (small files, within --memory-cache). */
+  bytes?: Buffer;
   /** 'cache': it was there; 'fetched': extracted now; 'upstream': fetched from an upstream server now. */
   how: 'cache' | 'fetched' | 'upstream';
   release(): Promise<void>;
@@ -60,6 +62,8 @@ export interface ArtifactOptions {
   metrics: Metrics;
   net?: NetOptions;
   upstreams?: Upstreams;
+  /** Bytes of small cached files kept in memory at most (--memory-cache). */
+  memoryBudget?: number;
 }
 
 const SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
@@ -69,9 +73,11 @@ export class Artifacts {
   private readonly flights = new SingleFlight<{ origin: Origin; how: Artifact['how'] }>();
   /** Origins of files fetched by this process, and of cached ones once looked up. */
   private readonly origins = new Map<string, Origin>();
-  readonly files = new OpenFiles();
+  readonly files: OpenFiles;
 
-  constructor(private readonly o: ArtifactOptions) {}
+  constructor(private readonly o: ArtifactOptions) {
+    this.files = new OpenFiles(undefined, o.memoryBudget);
+  }
 
   /** `path` left the cache (evicted). */
   forget(path: string): void {
@@ -190,8 +196,8 @@ export class Artifacts {
   }
 }
 
-function view(f: OpenFile): { fh: FileHandle; size: number; mtime: Date } {
-  return { fh: f.fh, size: f.size, mtime: f.mtime };
+function view(f: OpenFile): { fh: FileHandle; size: number; mtime: Date; bytes?: Buffer } {
+  return { fh: f.fh, size: f.size, mtime: f.mtime, bytes: f.bytes };
 }
 
 function busy(e: QueueFullError): HttpError {

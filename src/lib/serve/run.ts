@@ -14,6 +14,8 @@ export interface ServeRequest {
   port: number;
   cacheRoot: string;
   cacheSize?: number;
+  /** Bytes of small cached files kept in memory at most (--memory-cache). */
+  memoryCache?: number;
   upstream: string[];
   jobs: number;
   net: NetOptions;
@@ -56,7 +58,7 @@ export async function runServe(store: Store, req: ServeRequest, note: (line: str
   let server;
   try {
     server = await startServer({
-      host: r.listen, port: r.port, store, cacheRoot: r.cacheRoot, cacheSize: r.cacheSize, upstreams: urls, jobs: r.jobs,
+      host: r.listen, port: r.port, store, cacheRoot: r.cacheRoot, cacheSize: r.cacheSize, memoryCache: r.memoryCache, upstreams: urls, jobs: r.jobs,
       net: r.net, version: r.version, log: note, logRequests: !r.quiet,
     });
   } catch (e) {

@@ -30,6 +30,8 @@ export interface ServeConfig {
   store: Store;
   cacheRoot: string;
   cacheSize?: number;
+  /** Bytes of small cached files kept in memory at most (--memory-cache; default OpenFiles'). */
+  memoryCache?: number;
   upstreams: string[];
   /** Downloads (and extractions) at once. */
   jobs: number;
@@ -80,10 +82,11 @@ export async function startServer(cfg: ServeConfig): Promise<RunningServer> {
   const upstreams = new Upstreams(cfg.upstreams, {
     ...cfg.net, metrics, cacheRoot: cfg.cacheRoot, maxBytes: cfg.cacheSize, forwardedTtl: cfg.forwardedTtl,
   });
-  const artifacts = new Artifacts({ store: cfg.store, cache, fetcher, extractions, metrics, net: cfg.net, upstreams });
+  const artifacts = new Artifacts({ store: cfg.store, cache, fetcher, extractions, metrics, net: cfg.net, upstreams, memoryBudget: cfg.memoryCache });
   artifactsRef.current = artifacts;
   metrics.gauge('darkforge_cache_bytes', 'Bytes of the files the cache accounts for.', () => cache.account.total);
   metrics.gauge('darkforge_cache_files', 'Files the cache accounts for.', () => cache.account.count);
+  metrics.gauge('darkforge_memory_cache_bytes', 'Bytes of small cached files held in memory (--memory-cache).', () => artifacts.files.memoryBytes);
   metrics.gauge('darkforge_cache_limit_bytes', 'The --cache-size bound (0: none).', () => cfg.cacheSize ?? 0);
   metrics.gauge('darkforge_fetches_running', 'RPM downloads running now.', () => downloads.running);
   metrics.gauge('darkforge_fetches_waiting', 'RPM downloads waiting for a --jobs slot.', () => downloads.waiting);
@@ -211,6 +214,12 @@ export async function startServer(cfg: ServeConfig): Promise<RunningServer> {
     });
     if (req.method === 'HEAD' || length === 0) {
       res.end();
+      await a.release();
+      return;
+    }
+    if (a.bytes) {
+      // Kept in memory: one write, and the file is free for eviction at once (the Buffer stays).
+      res.end(a.bytes.subarray(start, start + length), () => { sent = length; });
       await a.release();
       return;
     }
