@@ -8,7 +8,7 @@
 import { leaseMs } from '../proc/lease.js';
 import { runnerAlive } from '../proc/liveness.js';
 import { onThisHost, thisWorker, type WorkerRef } from '../proc/worker.js';
-import type { BuildJob, BuildState, Claim, NewRpmJob, RpmCompletion, RpmJob, RpmRecord, RpmWrite, Store } from '../store/port.js';
+import type { BuildJob, BuildState, Claim, NewRpmJob, RpmCompletion, RpmJob, RpmWrite, Store } from '../store/port.js';
 
 export type { BuildJob, BuildState, NewRpmJob, QueueOverview, RpmJob, RpmState } from '../store/port.js';
 
@@ -55,12 +55,7 @@ export class ImportQueue {
     return this.q.setBuild(id, state, o);
   }
 
-  /** Record a COMPLETE build's RPMs and mark it fetching, in one transaction. */
-  expand(job: BuildJob, rpms: NewRpmJob[], o: { kojiState: number; nvr: string }): Promise<void> {
-    return this.q.expandBuild(job, rpms, o);
-  }
-
-  /** expand() for the COMPLETE builds of a page, in one transaction. */
+  /** Record the RPMs of a page of COMPLETE builds and mark them fetching, in one transaction. */
   expandMany(items: { job: BuildJob; rpms: NewRpmJob[]; kojiState: number; nvr: string }[]): Promise<void> {
     return this.q.expandBuilds(items);
   }
@@ -105,12 +100,7 @@ export class ImportQueue {
     return this.q.runningElsewhere(this.instance, this.worker, [...kojiBuildIds]);
   }
 
-  /** The RPM's rows and its queue row done, in one transaction, only while this process holds its lease. */
-  complete(job: RpmJob, rec: RpmRecord | undefined, o: { method: string; bytes: number }): Promise<RpmWrite> {
-    return this.q.completeRpm(job.id, this.worker, rec, o);
-  }
-
-  /** complete() for several RPMs in one transaction, each only while this process holds its lease. */
+  /** Several RPMs' rows and queue rows done in one transaction, each only while this process holds its lease. */
   completeMany(items: RpmCompletion[]): Promise<RpmWrite[]> {
     return this.q.completeRpms(this.worker, items);
   }
