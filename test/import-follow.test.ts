@@ -32,8 +32,13 @@ interface Follow {
 }
 
 function follow(k: FakeKoji, db: string, args: string[] = []): Follow {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'darkserver.js'), 'import', '--follow', '--hub', k.hub, '--topurl', k.topurl,
-    '--instance', 'fake', '--db', db, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', DARKFORGE_DEBUG: '', ...FAST } });
+  return darkserver(['import', '--follow', '--hub', k.hub, '--topurl', k.topurl, '--instance', 'fake', '--db', db, ...args]);
+}
+
+/** A darkserver command that keeps running, its output gathered as it comes. */
+function darkserver(args: string[]): Follow {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'darkserver.js'), ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', DARKFORGE_DEBUG: '', ...FAST } });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (s: string) => { out += s; });
@@ -148,6 +153,48 @@ for (const backend of BACKENDS) {
         await k.stop();
       }
     });
+  });
+}
+
+for (const backend of BACKENDS) {
+  test(`${backend}: a producer and a worker as services: --follow --queue queues what Koji completes and fetches nothing, --worker --follow imports it`, async () => {
+    const builds = structuredClone(fixtureBuilds);
+    const [first, second] = ['df-hardlink-1.0-1', 'df-debug-1.0-1'].map((n) => byNvr(builds, n));
+    for (const b of [first, second]) b.hidden = true;
+    const k = await startFakeKoji({ builds });
+    const files = (): LogLine[] => k.requests().filter((l) => l.method === 'GET' && l.path.startsWith('/kojifiles/'));
+    const db = await freshDb(backend, 'producer');
+    const producer = follow(k, db, ['--queue', '--poll', '1']);
+    let worker: Follow | undefined;
+    try {
+      await until('the follow mark', () => jobs(db).follow?.length === 1);
+      await k.control({ appear: [first.id] });
+      await until('the producer\'s line', () => /^fake: 1 build \(\d+ RPMs\) queued for import workers up to Koji event \d+$/m.test(producer.stdout()));
+      assert.equal(producer.stdout().trim().split('\n').length, 1, producer.stdout());
+      assert.deepEqual(jobs(db).rpms, { queued: binaries(first).length });
+      assert.deepEqual(files(), [], 'the producer fetched no file');
+
+      worker = darkserver(['import', '--worker', '--follow', '--poll', '1', '--json', '--db', db]);
+      for (const n of binaries(first)) await until(`${n} indexed by the worker`, () => indexed(db, n));
+      // Koji completes another build while both run: queued by one, imported by the other.
+      await k.control({ appear: [second.id] });
+      for (const n of binaries(second)) await until(`${n} indexed by the worker`, () => indexed(db, n));
+      await until('the worker\'s lines', () => worker!.stdout().trim().split('\n').filter(Boolean)
+        .reduce((sum, l) => sum + JSON.parse(l).rpms.indexed, 0) === binaries(first).length + binaries(second).length);
+      assert.match(producer.stdout(), /^fake: 1 build \(\d+ RPMs\) queued for import workers up to Koji event \d+\nfake: 1 build \(\d+ RPMs\) queued/);
+      assert.doesNotMatch(producer.stdout(), /imported/, 'the producer imported nothing itself');
+      for (const p of [producer, worker]) {
+        p.child.kill('SIGTERM');
+        assert.deepEqual(await p.exited, { code: 0, signal: null }, 'SIGTERM between polls and passes');
+        assert.equal(p.stderr(), '');
+      }
+      const q = jobs(db);
+      assert.deepEqual([q.builds, q.rpms], [{ done: 2 }, { done: binaries(first).length + binaries(second).length }]);
+    } finally {
+      producer.child.kill('SIGKILL');
+      worker?.child.kill('SIGKILL');
+      await k.stop();
+    }
   });
 }
 

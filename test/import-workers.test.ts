@@ -184,7 +184,7 @@ describe('import --worker', () => {
     }
     const q = run('darkserver', ['import', '--queue', '--hub', 'http://127.0.0.1:9/kojihub', '--db', db]);
     assert.equal(q.code, 2);
-    assert.equal(q.stderr, 'darkserver import: --queue needs builds to queue: BUILD… or --from ID\n');
+    assert.equal(q.stderr, 'darkserver import: --queue needs builds to queue: BUILD… or --from ID (or --follow)\n');
     const both = run('darkserver', ['import', '--queue', '--worker', '--db', db]);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /--worker/);

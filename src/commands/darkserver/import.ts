@@ -36,6 +36,7 @@ export default class DarkserverImport extends BaseCommand {
     '<%= config.bin %> darkserver import --hub https://koji.example.org/kojihub --topurl https://koji.example.org/kojifiles 42',
     '<%= config.bin %> darkserver import --queue --from 2440000 --to 2440500 --db postgresql://me@db.example.org/darkforge',
     '<%= config.bin %> darkserver import --worker --jobs 8 --db postgresql://me@db.example.org/darkforge',
+    '<%= config.bin %> darkserver import --follow --queue --db postgresql://me@db.example.org/darkforge',
     '<%= config.bin %> darkserver import --worker --follow --poll 10',
   ];
   static override strict = false;
@@ -55,7 +56,7 @@ export default class DarkserverImport extends BaseCommand {
     follow: Flags.boolean({ description: 'Keep running: import every build Koji completes from now (or --since) on; a restart goes on where it stopped. With --worker: keep taking queued work, pass after pass, until stopped.' }),
     poll: Flags.integer({ description: 'With --follow: seconds between two looks at Koji [default: 60]; with --worker --follow, at an empty queue [default: 10].', min: 1, helpValue: 'SECONDS', dependsOn: ['follow'] }),
     since: Flags.string({ description: 'With --follow: start at this Koji event id or date (YYYY-MM-DD[ HH:MM[:SS]], local time unless Z or ±HH:MM).', helpValue: 'EVENT|DATE', dependsOn: ['follow'] }),
-    queue: Flags.boolean({ description: 'Look the builds up in Koji and queue their RPMs for import workers (--worker); fetch nothing.', exclusive: ['worker'] }),
+    queue: Flags.boolean({ description: 'Look the builds up in Koji and queue their RPMs for import workers (--worker); fetch nothing. With --follow: a producer that keeps queuing what Koji completes.', exclusive: ['worker'] }),
     worker: Flags.boolean({ description: 'Take queued work of every instance in the database (hubs as recorded there) until none is left (with --follow: keep taking it until stopped); with --jobs, --full, --retry-failed, --wait-building, --timeout.' }),
     ...netFlags,
   };
@@ -74,7 +75,7 @@ export default class DarkserverImport extends BaseCommand {
       }
       return flags.follow ? this.workOn({ ...flags, poll: flags.poll ?? 10 }) : this.work(flags);
     }
-    if (flags.queue && !argv.length && flags.from === undefined) throw new UserError('--queue needs builds to queue: BUILD… or --from ID', 2);
+    if (flags.queue && !argv.length && flags.from === undefined && !flags.follow) throw new UserError('--queue needs builds to queue: BUILD… or --from ID (or --follow)', 2);
     if (flags.from !== undefined && flags.to !== undefined && flags.to < flags.from) {
       throw new UserError(`--to ${flags.to} is below --from ${flags.from}`, 2);
     }
@@ -92,7 +93,9 @@ export default class DarkserverImport extends BaseCommand {
       const { runFollow } = await import('../../lib/cli/darkserver-import-follow.js');
       const store = await openStore(flags.db);
       try {
-        await runFollow(store, { instance, jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], net, since, pollS: flags.poll ?? 60, json: flags.json }, this.label);
+        await runFollow(store, {
+          instance, jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], net, since, pollS: flags.poll ?? 60, json: flags.json, queueOnly: flags.queue,
+        }, this.label);
       } finally {
         await store.close();
       }

@@ -42,7 +42,7 @@ export async function runFollow(store: Store, req: FollowRequest, label: string)
       const m = f.current;
       if (tty) {
         note(label, `following ${f.instance} from ${m.event_id === null ? '' : `Koji event ${m.event_id}, `}${when(m.event_ts)}; `
-          + `looking every ${req.pollS} s (Ctrl-C stops)`);
+          + `looking every ${req.pollS} s${req.queueOnly ? ', queuing for import workers' : ''} (Ctrl-C stops)`);
       }
       return f;
     },
@@ -56,13 +56,9 @@ export async function runFollow(store: Store, req: FollowRequest, label: string)
         const batch = await f.poll();
         bar.stop();
         if (trouble) { note(label, `${f.instance}: Koji answers again`); trouble = undefined; }
-        if (req.json) {
-          // JSON Lines: one object per poll that imported or failed something.
-          if (batch.summary.builds.imported || batch.summary.builds.failed) process.stdout.write(`${JSON.stringify(batch)}\n`);
-        } else {
-          const line = batchLine(batch);
-          if (line) process.stdout.write(`${line}\n`);
-        }
+        // One line (with --json, one object: JSON Lines) per poll that imported, queued or failed something.
+        const line = batchLine(batch);
+        if (line) process.stdout.write(`${req.json ? JSON.stringify(batch) : line}\n`);
       } catch (e) {
         bar.stop();
         // The database failing ends the run; a hub or network failure only this poll.

@@ -47,12 +47,18 @@ export function closingLine(s: ImportSummary): string | undefined {
 export function batchLine(batch: FollowBatch): string | undefined {
   const s = batch.summary;
   const b = s.builds;
+  const at = batch.mark.event_id === null ? '' : ` up to Koji event ${batch.mark.event_id}`;
+  if (s.queued) {
+    // --follow --queue: what went on the queue for import workers.
+    if (!s.queued.builds && !b.failed && !b.skipped) return undefined;
+    const more = [b.skipped ? `, ${b.skipped} skipped in Koji` : '', b.failed ? `, ${n(b.failed, 'build')} failed` : ''].join('');
+    return `${s.instance}: ${n(s.queued.builds, 'build')} (${s.queued.rpms} RPMs) queued for import workers${more}${at}`;
+  }
   if (!b.imported && !b.failed && !s.rpms.failed) return undefined;
   const r = s.rpms;
   const parts = [`${n(b.imported, 'build')} imported (${r.indexed} RPMs indexed, ${r.headerOnly} from the header alone, ${r.already} already indexed; `
     + `fetched ${formatBytes(s.bytesFetched)})`];
   if (b.failed) parts.push(`${n(b.failed, 'build')} failed`);
   if (b.skipped) parts.push(`${b.skipped} skipped in Koji`);
-  const at = batch.mark.event_id === null ? '' : ` up to Koji event ${batch.mark.event_id}`;
   return `${s.instance}: ${parts.join(', ')}${at}`;
 }

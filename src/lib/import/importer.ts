@@ -202,7 +202,7 @@ export async function drain(ctx: ImportContext, touched: Set<number>): Promise<v
  * import --queue: where the builds this run was given now stand. Those whose RPMs wait for
  * workers are queued; a BUILDING one stays on the queue too (a worker asks Koji again).
  */
-async function onQueue(queue: ImportQueue, touched: Set<number>, requested: Set<number>, sum: ImportSummary,
+export async function onQueue(queue: ImportQueue, touched: Set<number>, requested: Set<number>, sum: ImportSummary,
   errors: (s: string, m: string) => void): Promise<ImportSummary> {
   const queued = { builds: 0, rpms: 0 };
   for (const state of ['fetching', 'done', 'failed', 'skipped', 'building'] as const) {
