@@ -207,8 +207,8 @@ interface WorkerFlags {
 
 function queuedLine(s: ImportSummary, q: { builds: number; rpms: number }): string {
   const b = s.builds;
-  return `queued ${q.builds} builds (${q.rpms} RPMs) from ${s.instance} for import workers; ${b.imported} imported already, `
-    + `${b.skipped} skipped, ${b.building} still building (a worker asks Koji again), ${b.failed} failed`;
+  return `queued ${q.builds} builds (${q.rpms} RPMs) from ${s.instance} for import workers; ${b.imported + b.already} imported already, `
+    + `${b.skipped + b.missing} skipped, ${b.building} still building (a worker asks Koji again), ${b.failed} failed`;
 }
 
 function workerLine(s: WorkerSummary): string {

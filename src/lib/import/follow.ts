@@ -14,7 +14,7 @@ import { UserError } from '../errors.js';
 import { KojiError } from '../koji/client.js';
 import type { KojiBuild, KojiEvent } from '../koji/types.js';
 import type { FollowMark, Store } from '../store/port.js';
-import { drain, importContext, onQueue, queueListed, resolveQueued, type ImportContext, type ImportOptions } from './importer.js';
+import { drain, importContext, queueListed, resolveQueued, type ImportContext, type ImportOptions } from './importer.js';
 import { kojiTime, type Since } from './since.js';
 import { newSummary, tally, type ImportSummary } from './summary.js';
 
@@ -140,13 +140,10 @@ export class Follower {
     this.mark = await this.store.queue.setFollowMark({ instance: inst.name, event_id: ev.id, event_ts: Math.max(ev.ts, mark.event_ts), since_ts: mark.since_ts });
     ctx.sum = newSummary('follow', inst.name);
     ctx.progress = { rpmsDone: 0, rpmsTotal: 0, bytes: 0, builds: 0 };
-    if (this.opts.queueOnly) {
-      // A producer for import workers (--follow --queue): the builds' RPMs are queued, not fetched.
-      await resolveQueued(ctx);
-      return { summary: await onQueue(ctx.queue, touched, new Set(), ctx.sum, ctx.errors), mark: this.mark, listed };
-    }
-    await drain(ctx, touched);
-    await tally(ctx.queue, ctx.sum, { touched });
+    // A producer for import workers (--follow --queue): the builds' RPMs are queued, not fetched.
+    if (this.opts.queueOnly) await resolveQueued(ctx);
+    else await drain(ctx, touched);
+    await tally(ctx.queue, ctx.sum, { touched, queueOnly: this.opts.queueOnly });
     return { summary: ctx.sum, mark: this.mark, listed };
   }
 }

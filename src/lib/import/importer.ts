@@ -133,9 +133,13 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
     for (const state of ['queued', 'building', 'fetching'] as const) for (const b of await queue.buildsIn(state)) touched.add(b.koji_build_id);
   }
 
+  const onLeft = (b: BuildJob, why: 'building' | 'skipped'): void => errors(label(b), why === 'building'
+    ? 'still BUILDING in Koji; it stays queued for the next import' : b.last_error ?? 'skipped');
+  const scope = { touched, requested: mode === 'builds' ? requested : undefined, doneBefore, wholeQueue: mode === 'resume', onLeft };
   if (opts.queueOnly) {
     await resolveQueued(ctx);
-    return onQueue(queue, touched, requested, sum, errors);
+    await tally(queue, sum, { ...scope, queueOnly: true });
+    return sum;
   }
   await drain(ctx, touched);
 
@@ -147,11 +151,7 @@ export async function importBuilds(store: Store, opts: ImportOptions): Promise<I
     await fetchAll(ctx, true);
   }
 
-  await tally(queue, sum, {
-    touched, requested: mode === 'builds' ? requested : undefined, doneBefore, wholeQueue: mode === 'resume',
-    onLeft: (b, why) => errors(label(b), why === 'building' ? 'still BUILDING in Koji; it stays queued for the next import'
-      : b.last_error ?? 'skipped'),
-  });
+  await tally(queue, sum, scope);
   return sum;
 }
 
@@ -196,35 +196,6 @@ export async function resumeAll(store: Store, opts: Omit<ImportOptions, 'instanc
 export async function drain(ctx: ImportContext, touched: Set<number>): Promise<void> {
   await fetchAll(ctx, true);
   await awaitOtherImports(ctx.queue, touched, () => fetchAll(ctx));
-}
-
-/**
- * import --queue: where the builds this run was given now stand. Those whose RPMs wait for
- * workers are queued; a BUILDING one stays on the queue too (a worker asks Koji again).
- */
-export async function onQueue(queue: ImportQueue, touched: Set<number>, requested: Set<number>, sum: ImportSummary,
-  errors: (s: string, m: string) => void): Promise<ImportSummary> {
-  const queued = { builds: 0, rpms: 0 };
-  for (const state of ['fetching', 'done', 'failed', 'skipped', 'building'] as const) {
-    for (const b of (await queue.buildsIn(state)).filter((x) => touched.has(x.koji_build_id))) {
-      const asked = requested.has(b.koji_build_id);
-      if (state === 'fetching') {
-        queued.builds++;
-        queued.rpms += (await queue.rpmsOf(b)).filter((r) => r.state === 'queued' || r.state === 'running').length;
-      } else if (state === 'done') {
-        sum.builds.imported++; // of the builds given, asked for or walked: nothing left to queue
-      } else if (state === 'skipped') {
-        sum.builds.skipped++;
-        if (asked) { sum.complete = false; errors(label(b), b.last_error ?? 'skipped'); }
-      } else if (state === 'building') {
-        sum.builds.building++;
-      } else {
-        sum.builds.failed++;
-        sum.complete = false;
-      }
-    }
-  }
-  return { ...sum, queued };
 }
 
 /**

@@ -11,7 +11,7 @@ export type ImportMode = 'builds' | 'walk' | 'resume' | 'follow';
 
 export interface ImportSummary {
   mode: ImportMode;
-  /** import --queue: the builds given (asked for or walked) whose RPMs now wait for workers, and those RPMs; builds.imported then counts the given builds imported before. */
+  /** import --queue: the builds given (asked for, walked or listed by --follow) whose RPMs now wait for workers, and those RPMs. */
   queued?: { builds: number; rpms: number };
   /** The instance (several, comma-separated, when a resume covered every instance with work). */
   instance: string;
@@ -65,8 +65,14 @@ export interface TallyScope {
   doneBefore?: Set<number>;
   /** A resume of the whole queue: every failed build of the instance remains to be retried, touched or not. */
   wholeQueue?: boolean;
-  /** Told once for each build that ends BUILDING (not under --follow), and each named build that ends skipped. */
+  /** Told once for each build that ends BUILDING (not under --follow or --queue), and each named build that ends skipped. */
   onLeft?: (b: BuildJob, why: 'building' | 'skipped') => void;
+  /**
+   * import --queue: the builds were only queued for import workers. Those whose RPMs wait are
+   * counted in `sum.queued`, not as work left; a BUILDING one is no problem (a worker asks Koji
+   * again); named builds count as done once queued, imported or BUILDING.
+   */
+  queueOnly?: boolean;
 }
 
 const label = (b: BuildJob): string => (b.nvr ? `build ${b.koji_build_id} (${b.nvr})` : `build ${b.koji_build_id}`);
@@ -89,6 +95,7 @@ export async function tally(queue: ImportQueue, sum: ImportSummary, scope: Tally
   }
   if (scope.wholeQueue) sum.remaining.failed += (await queue.buildsIn('failed')).filter((b) => !touched.has(b.koji_build_id)).length;
   rows = rows.sort((a, b) => a.koji_build_id - b.koji_build_id);
+  const queued = scope.queueOnly ? (sum.queued = { builds: 0, rpms: 0 }) : undefined;
   for (const b of rows) {
     switch (b.state) {
       case 'done':
@@ -103,6 +110,7 @@ export async function tally(queue: ImportQueue, sum: ImportSummary, scope: Tally
         break;
       case 'building':
         sum.builds.building++;
+        if (queued) break;
         sum.remaining.building++;
         if (sum.mode !== 'follow') scope.onLeft?.(b, 'building');
         break;
@@ -111,10 +119,13 @@ export async function tally(queue: ImportQueue, sum: ImportSummary, scope: Tally
         sum.remaining.failed++;
         break;
       default:
-        sum.remaining.pending++;
+        if (!queued) { sum.remaining.pending++; break; }
+        queued.builds++;
+        queued.rpms += (await queue.rpmsOf(b)).filter((r) => r.state === 'queued' || r.state === 'running').length;
     }
   }
-  const namedLeft = sum.mode === 'builds' && sum.builds.imported < sum.builds.requested;
+  const namedDone = sum.builds.imported + (queued ? queued.builds + sum.builds.building : 0);
+  const namedLeft = sum.mode === 'builds' && namedDone < sum.builds.requested;
   sum.complete = !namedLeft && !sum.remaining.failed && !sum.remaining.building && !sum.remaining.pending && !sum.rpms.failed;
 }
 

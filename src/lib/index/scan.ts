@@ -43,6 +43,9 @@ export interface ScanOptions {
 
 export type ScanOutcome = { skipped: string; info: RpmInfo; pkgid: string; payloadStart?: number } | RpmScan;
 
+const damaged = (info: RpmInfo, digest: string): FormatError =>
+  new FormatError(`checksum mismatch: content MD5 is ${digest}, the package's SIGMD5 is ${info.sigmd5}: the file is damaged`);
+
 export function packageId(info: RpmInfo, headers: RpmHeaders): string {
   return info.sigmd5 ?? `sha256:${headers.headerSha256}`;
 }
@@ -82,7 +85,7 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
       const tail = info.sigmd5 ? await src.fetchedRest?.() : undefined;
       if (tail) {
         const digest = createHash('md5').update(headers.headerBytes).update(tail).digest('hex');
-        if (digest !== info.sigmd5) throw new FormatError(`checksum mismatch: content MD5 is ${digest}, the package's SIGMD5 is ${info.sigmd5}: the file is damaged`);
+        if (digest !== info.sigmd5) throw damaged(info, digest);
       }
       return {
         info, pkgid, size: src.size, method: 'header', rows: sortRows(h.rows), elfFiles: h.elfFiles,
@@ -118,8 +121,6 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
   const input: AsyncIterable<Buffer> = {
     [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true, value: undefined }) }),
   };
-  const damaged = (digest: string): FormatError =>
-    new FormatError(`checksum mismatch: content MD5 is ${digest}, the package's SIGMD5 is ${info.sigmd5}: the file is damaged`);
   let p;
   try {
     // The payload readers (decoders, cpio, ELF) load only when a payload is read.
@@ -135,14 +136,14 @@ export async function scanRpm(src: ByteSource, opts: ScanOptions = {}): Promise<
         throw e;
       }
       const digest = md5.digest('hex');
-      if (digest !== info.sigmd5) throw damaged(digest);
+      if (digest !== info.sigmd5) throw damaged(info, digest);
     }
     throw e;
   } finally {
     raw.destroy();
   }
   const digest = md5.digest('hex');
-  if (info.sigmd5 && digest !== info.sigmd5) throw damaged(digest);
+  if (info.sigmd5 && digest !== info.sigmd5) throw damaged(info, digest);
   return {
     info, pkgid, size: src.size, method: 'payload', rows: sortRows(p.rows), elfFiles: p.elfFiles,
     elfWithoutBuildId: p.elfWithoutBuildId, headerReason, bytesRead: src.position + payloadBytes, payloadStart,

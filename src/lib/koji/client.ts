@@ -326,21 +326,12 @@ export class KojiClient {
   /** getBuild for many ids, `batch` per multicall. A fault on any id throws. */
   async getBuilds(ids: number[], batch = 50): Promise<Map<number, KojiBuild | null>> {
     const unique = [...new Set(ids)];
-    const out = new Map<number, KojiBuild | null>();
-    const size = Math.max(1, Math.floor(batch));
-    for (let i = 0; i < unique.length; i += size) {
-      const chunk = unique.slice(i, i + size);
-      const results = await this.multicall(chunk.map((id) => ({ method: 'getBuild', params: [id] })));
-      results.forEach((r, j) => {
-        const label = `getBuild(${chunk[j]})`;
-        if ('fault' in r) {
-          const { faultCode, faultString } = r.fault;
-          throw this.fail(label, 'getBuild', `failed: fault ${faultCode}: ${faultLine(faultString)}`, { faultCode, faultString });
-        }
-        out.set(chunk[j], this.checkRecord<KojiBuild>(r.value, label, 'getBuild'));
-      });
-    }
-    return out;
+    const results = await this.callMany(unique.map((id) => ({ method: 'getBuild', params: [id] })), batch);
+    return new Map(unique.map((id, i) => {
+      const r = results[i];
+      if ('error' in r) throw r.error;
+      return [id, this.checkRecord<KojiBuild>(r.value, `getBuild(${id})`, 'getBuild')];
+    }));
   }
 
   /** Every RPM of a build (all arches, including src). */
