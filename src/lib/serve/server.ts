@@ -219,7 +219,7 @@ export async function startServer(cfg: ServeConfig): Promise<RunningServer> {
     }
     if (a.bytes) {
       // Kept in memory: one write, and the file is free for eviction at once (the Buffer stays).
-      res.end(a.bytes.subarray(start, start + length), () => { sent = length; });
+      res.end(a.bytes.subarray(start, start + length), (err?: Error | null) => { if (!err) sent = length; });
       await a.release();
       return;
     }
