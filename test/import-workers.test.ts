@@ -45,6 +45,14 @@ async function queueRows(db: string): Promise<RpmJob[]> {
   }
 }
 
+/** Wait until every download the hub was told to stall (faults.stall_file) has started. */
+async function stalled(k: FakeKoji, what: string): Promise<void> {
+  for (let end = Date.now() + 30_000; (await k.status()).faults.stall_file > 0;) {
+    assert.ok(Date.now() < end, what);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function sound(backend: Backend, db: string): Promise<void> {
   if (backend === 'sqlite') assertSound(db);
   else await assertSoundPg(await pgCluster(), db);
@@ -104,10 +112,7 @@ describe('several importers on one queue', () => {
       await k.control({ faults: { stall_file: 1, stall_ms: 4000 } });
       const a = start(args(db, ['--jobs', '1', '--json']), { ...FAST, DARKFORGE_LEASE_SECONDS: '1' });
       try {
-        for (let end = Date.now() + 30_000; (await k.status()).faults.stall_file > 0;) {
-          assert.ok(Date.now() < end, 'A started its first download');
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        await stalled(k, 'A started its first download');
         a.child.kill('SIGSTOP');
         const held = (await queueRows(db)).filter((x) => x.state === 'running');
         assert.equal(held.length, 1);
@@ -308,10 +313,7 @@ describe('import --worker', () => {
       await k.control({ faults: { stall_file: 2, stall_ms: 20_000 } });
       const w = start(['import', '--worker', '--jobs', '2', '--db', db], FAST);
       try {
-        for (let end = Date.now() + 30_000; (await k.status()).faults.stall_file > 0;) {
-          assert.ok(Date.now() < end, 'the worker started two downloads');
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        await stalled(k, 'the worker started two downloads');
         w.child.kill('SIGTERM');
         const e = await w.exit;
         assert.equal(e.code, 143, e.stderr);
@@ -390,10 +392,7 @@ describe('import --worker', () => {
       await k.control({ faults: { stall_file: 2, stall_ms: 20_000 } });
       const w2 = start(['import', '--worker', '--follow', '--jobs', '2', '--db', db2], FAST);
       try {
-        for (let end = Date.now() + 30_000; (await k.status()).faults.stall_file > 0;) {
-          assert.ok(Date.now() < end, 'the worker started two downloads');
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        await stalled(k, 'the worker started two downloads');
         w2.child.kill('SIGTERM');
         const e2 = await w2.exit;
         assert.equal(e2.code, 143, e2.stderr);

@@ -1,13 +1,12 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, dbFlag, openStore } from '../../lib/cli/base.js';
 import { formatBytes } from '../../lib/cli/format.js';
-import { closingLine, summaryLine } from '../../lib/cli/import-summary.js';
+import { closingLine, queuedLine, summaryLine, workerLine } from '../../lib/cli/import-summary.js';
 import { interruptible } from '../../lib/cli/interrupt.js';
 import { netFlags, netOptions } from '../../lib/cli/net-flags.js';
 import { progressBar, type Progress } from '../../lib/cli/progress.js';
 import { UserError } from '../../lib/errors.js';
 import type { ImportProgress, ImportSummary } from '../../lib/import/importer.js';
-import type { WorkerSummary } from '../../lib/import/worker.js';
 import type { Store } from '../../lib/store/port.js';
 import { parseSince } from '../../lib/import/since.js';
 import { releaseClaims } from '../../lib/import/queue.js';
@@ -143,7 +142,7 @@ export default class DarkserverImport extends BaseCommand {
     try {
       await runWorkerFollow(store, {
         jobs: flags.jobs, full: flags.full, retryFailed: flags['retry-failed'], net: netOptions(this.label, flags),
-        pollS: flags.poll, json: flags.json, line: workerLine,
+        pollS: flags.poll, json: flags.json,
       }, this.label);
     } finally {
       await store.close();
@@ -203,19 +202,4 @@ interface WorkerFlags {
   'wait-building': number;
   timeout?: string;
   insecure: boolean;
-}
-
-function queuedLine(s: ImportSummary, q: { builds: number; rpms: number }): string {
-  const b = s.builds;
-  return `queued ${q.builds} builds (${q.rpms} RPMs) from ${s.instance} for import workers; ${b.imported + b.already} imported already, `
-    + `${b.skipped + b.missing} skipped, ${b.building} still building (a worker asks Koji again), ${b.failed} failed`;
-}
-
-function workerLine(s: WorkerSummary): string {
-  const r = s.rpms;
-  const b = s.builds;
-  return `worker ${s.worker}: imported ${b.imported} of ${b.worked} builds worked on${s.instances.length ? ` from ${s.instances.join(', ')}` : ''}: `
-    + `${r.indexed} RPMs indexed (${r.headerOnly} from the header alone), ${r.already} already indexed, ${r.failed} failed; `
-    + `fetched ${formatBytes(s.bytesFetched)} of ${formatBytes(s.bytesOfRpms)}; `
-    + `${b.skipped} builds skipped, ${b.building} still building, ${b.failed} failed`;
 }

@@ -13,9 +13,10 @@
 // pass, the RPMs in flight are put back on the queue (nothing of them was written) and it exits
 // 128 + the signal. A database that cannot be reached is waited out (drainQueue); any other
 // failure of the database ends it with exit 1, its claims put back.
-import { drainQueue, type WorkerOptions, type WorkerSummary } from '../import/worker.js';
+import { drainQueue, type WorkerOptions } from '../import/worker.js';
 import type { Store } from '../store/port.js';
 import { formatBytes } from './format.js';
+import { workerLine } from './import-summary.js';
 import { note } from './output.js';
 import { progressBar } from './progress.js';
 import { serviceLoop } from './service-loop.js';
@@ -23,8 +24,6 @@ import { serviceLoop } from './service-loop.js';
 export interface WorkerFollowRequest extends Omit<WorkerOptions, 'onProgress' | 'onError' | 'onNote' | 'waitBuildingMs' | 'quietBuilding'> {
   pollS: number;
   json?: boolean;
-  /** The summary line of a pass, as `import --worker` prints it. */
-  line: (s: WorkerSummary) => string;
 }
 
 export async function runWorkerFollow(store: Store, req: WorkerFollowRequest, label: string): Promise<void> {
@@ -65,7 +64,7 @@ export async function runWorkerFollow(store: Store, req: WorkerFollowRequest, la
       bar.stop();
       const b = sum.builds;
       if (!b.imported && !b.skipped && !b.failed && !sum.rpms.failed) return;
-      process.stdout.write(`${req.json ? JSON.stringify({ ...sum, pass: passes }) : req.line(sum)}\n`);
+      process.stdout.write(`${req.json ? JSON.stringify({ ...sum, pass: passes }) : workerLine(sum)}\n`);
     },
   });
   if (tty) say(`stopped after ${passes} passes`);

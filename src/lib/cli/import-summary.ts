@@ -4,6 +4,7 @@
 // never sent to --retry-failed: asking Koji again cannot change them.
 import type { FollowBatch } from '../import/follow.js';
 import type { ImportSummary } from '../import/summary.js';
+import type { WorkerSummary } from '../import/worker.js';
 import { formatBytes } from './format.js';
 
 const n = (count: number, one: string, many = `${one}s`): string => `${count} ${count === 1 ? one : many}`;
@@ -61,4 +62,21 @@ export function batchLine(batch: FollowBatch): string | undefined {
   if (b.failed) parts.push(`${n(b.failed, 'build')} failed`);
   if (b.skipped) parts.push(`${b.skipped} skipped in Koji`);
   return `${s.instance}: ${parts.join(', ')}${at}`;
+}
+
+/** import --queue: what went on the queue for import workers. */
+export function queuedLine(s: ImportSummary, q: { builds: number; rpms: number }): string {
+  const b = s.builds;
+  return `queued ${q.builds} builds (${q.rpms} RPMs) from ${s.instance} for import workers; ${b.imported + b.already} imported already, `
+    + `${b.skipped + b.missing} skipped, ${b.building} still building (a worker asks Koji again), ${b.failed} failed`;
+}
+
+/** import --worker: what this worker did with the builds it worked on. */
+export function workerLine(s: WorkerSummary): string {
+  const r = s.rpms;
+  const b = s.builds;
+  return `worker ${s.worker}: imported ${b.imported} of ${b.worked} builds worked on${s.instances.length ? ` from ${s.instances.join(', ')}` : ''}: `
+    + `${r.indexed} RPMs indexed (${r.headerOnly} from the header alone), ${r.already} already indexed, ${r.failed} failed; `
+    + `fetched ${formatBytes(s.bytesFetched)} of ${formatBytes(s.bytesOfRpms)}; `
+    + `${b.skipped} builds skipped, ${b.building} still building, ${b.failed} failed`;
 }
